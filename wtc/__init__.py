@@ -1,0 +1,58 @@
+"""wtc: a width compiler for convolutional networks.
+
+    spec ──load──▶ Spec ──compile──▶ StageGraph ──build──▶ nn.Module
+                                      search ─▶ Widths ─▶ transfer
+
+Importing `wtc` does not import torch: torch-backed names (`build_model`, `export_onnx`, ...)
+are resolved lazily on first use, so validating specs, counting MACs and transferring widths
+start instantly.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# public name -> module that defines it (imported on first attribute access)
+_LAZY = {
+    "load_spec": "wtc.spec",
+    "parse_spec": "wtc.spec",
+    "Spec": "wtc.spec",
+    "compile_spec": "wtc.graph",
+    "StageGraph": "wtc.graph",
+    "count_macs": "wtc.graph",
+    "count_params": "wtc.graph",
+    "cost_table": "wtc.graph",
+    "Widths": "wtc.widths",
+    "base_widths": "wtc.widths",
+    "uniform_widths": "wtc.widths",
+    "scale_to_macs": "wtc.widths",
+    "make_divisible": "wtc.widths",
+    "load_widths": "wtc.widths",
+    "save_widths": "wtc.widths",
+    "check_widths": "wtc.widths",
+    "transfer": "wtc.transfer",
+    "project_spec": "wtc.transfer",
+    "build_model": "wtc.build",
+    "export_onnx": "wtc.build.onnx",
+    "search": "wtc.search",
+    "train": "wtc.train",
+    "TrainConfig": "wtc.train",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wtc' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY))

@@ -1,0 +1,188 @@
+"""StageGraph + Widths → torch.nn.Module, with submodule names that follow the spec.
+
+`stages.2.blocks.0.conv1.weight` is node `stage3.block0.conv1`: a state_dict reads like the
+YAML. Each block runs its own small op graph; the network runs its blocks in order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from wtc.graph import StageGraph
+from wtc.graph.cost import channels
+from wtc.registry import Registry
+from wtc.widths import Widths, check_widths
+
+# op name → factory(attrs, in_channels, out_channels, inplace) → module (None: functional op)
+OP_MODULES: Registry[Any] = Registry("torch op")
+
+_ACT = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish,
+        "hardsigmoid": nn.Hardsigmoid}
+_ACT_NO_INPLACE = {"sigmoid": nn.Sigmoid, "gelu": nn.GELU, "tanh": nn.Tanh}
+
+
+def _act(a: dict[str, Any], cin: int, cout: int, inplace: bool) -> nn.Module:
+    if a["fn"] in _ACT:
+        return _ACT[a["fn"]](inplace=inplace)
+    return _ACT_NO_INPLACE[a["fn"]]()
+
+
+for _name, _factory in {
+    "conv": lambda a, cin, cout, ip: nn.Conv2d(cin, cout, a["kernel"], a["stride"], a["padding"],
+                                               bias=a["bias"]),
+    "dwconv": lambda a, cin, cout, ip: nn.Conv2d(cin, cin, a["kernel"], a["stride"],
+                                                 a["padding"], groups=cin, bias=a["bias"]),
+    "linear": lambda a, cin, cout, ip: nn.Linear(cin, cout, bias=a["bias"]),
+    "bn": lambda a, cin, cout, ip: (nn.BatchNorm2d(cin) if a["out_hw"] is not None
+                                    else nn.BatchNorm1d(cin)),
+    "act": _act,
+    "maxpool": lambda a, cin, cout, ip: nn.MaxPool2d(a["kernel"], a["stride"], a["padding"]),
+    "avgpool": lambda a, cin, cout, ip: nn.AvgPool2d(a["kernel"], a["stride"], a["padding"]),
+    "gap": lambda a, cin, cout, ip: nn.AdaptiveAvgPool2d(1),
+    "flatten": lambda a, cin, cout, ip: nn.Flatten(1),
+    "dropout": lambda a, cin, cout, ip: nn.Dropout(a["p"]),
+    "identity": lambda a, cin, cout, ip: nn.Identity(),
+    "add": None,
+    "mul": None,
+    "concat": None,
+}.items():
+    OP_MODULES.add(_name, _factory)
+
+
+class Block(nn.Module):
+    """One block: its ops as named submodules, run in order over a local name → tensor map."""
+
+    def __init__(self, plan: list[tuple[str, str, tuple[str, ...], nn.Module | None]]) -> None:
+        super().__init__()
+        self.plan = [(role, op, ins) for role, op, ins, _ in plan]
+        for role, _, _, module in plan:
+            if module is not None:
+                self.add_module(role, module)
+        self._mods = {role: m for role, _, _, m in plan if m is not None}
+        self.output = plan[-1][0]
+        # a straight chain needs no name → tensor map (the common case: conv-bn-act, pools)
+        self.chain = all(ins == ((plan[i - 1][0],) if i else ("input",))
+                         for i, (_, _, ins, _) in enumerate(plan)) and all(
+            m is not None for *_, m in plan)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if self.chain:
+            for m in self._mods.values():
+                x = m(x)
+            return x
+        env = {"input": x}
+        mods = self._mods
+        for role, op, ins in self.plan:
+            if op == "add":
+                y = env[ins[0]]
+                for other in ins[1:]:
+                    y = y + env[other]
+            elif op == "mul":
+                y = env[ins[0]] * env[ins[1]]
+            elif op == "concat":
+                y = torch.cat([env[i] for i in ins], dim=1)
+            else:
+                y = mods[role](env[ins[0]])
+            env[role] = y
+        return env[self.output]
+
+
+class Stage(nn.Module):
+    def __init__(self, blocks: list[Block]) -> None:
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+
+class WtcNet(nn.Module):
+    """The built network: `stem`, `stages`, `head`, as in the spec."""
+
+    def __init__(self, stem: list[Block], stages: list[Stage], head: list[Block],
+                 spec_name: str, spec_hash: str, groups: dict[str, int]) -> None:
+        super().__init__()
+        self.stem = nn.ModuleList(stem)
+        self.stages = nn.ModuleList(stages)
+        self.head = nn.ModuleList(head)
+        self.spec_name, self.spec_hash, self.widths = spec_name, spec_hash, dict(groups)
+
+    def forward(self, x: Tensor) -> Tensor:
+        for b in self.stem:
+            x = b(x)
+        for s in self.stages:
+            x = s(x)
+        for b in self.head:
+            x = b(x)
+        return x
+
+
+def module_path(graph: StageGraph, node: str) -> str:
+    """The submodule name of a graph node: `stage2.block0.conv1` → `stages.1.blocks.0.conv1`."""
+    a = graph.nx.nodes[node]
+    if a["stage"] in ("stem", "head"):
+        return f"{a['stage']}.{a['block_index']}.{a['role']}"
+    return f"stages.{a['stage_index']}.blocks.{a['block_index']}.{a['role']}"
+
+
+def build_model(graph: StageGraph, widths: Widths | Mapping[str, int] | None = None,
+                init: bool = True) -> WtcNet:
+    """A runnable module for any widths that respect the graph's groups (default: base)."""
+    if widths is not None:
+        groups = widths.groups if isinstance(widths, Widths) else widths
+        if isinstance(widths, Widths) and widths.spec_hash != graph.spec_hash:
+            from wtc.errors import WidthsError
+
+            raise WidthsError(f"widths for spec '{widths.spec_name}' ({widths.spec_hash}) do not "
+                              f"fit '{graph.spec.name}' ({graph.spec_hash})")
+        free = check_widths(graph, groups)
+    else:
+        free = {g: graph.groups[g].base for g in graph.free_groups}
+    chans = channels(graph, free)
+    consumers = {n: graph.nx.out_degree(n) for n in graph.order}
+    blocks: dict[tuple[str, int], Block] = {}
+    for stage, index, nodes in graph.blocks():
+        prefix = f"{stage}.block{index}."
+        plan = []
+        for n in nodes:
+            a = graph.nx.nodes[n]
+            cin = sum(chans[g] for g in a["in_groups"])
+            cout = sum(chans[g] for g in a["groups"])
+            source = a["inputs"][0]
+            inplace = (a["op"] == "act" and consumers[source] == 1 and source != "input"
+                       and graph.nx.nodes[source]["op"] not in ("input", "flatten"))
+            factory = OP_MODULES.get(a["op"])
+            module = factory(a, cin, cout, inplace) if factory is not None else None
+            ins = tuple(i[len(prefix):] if i.startswith(prefix) else "input" for i in a["inputs"])
+            plan.append((a["role"], a["op"], ins, module))
+        blocks[(stage, index)] = Block(plan)
+    stem = [b for (s, _), b in blocks.items() if s == "stem"]
+    head = [b for (s, _), b in blocks.items() if s == "head"]
+    stages = [Stage([b for (s, _), b in blocks.items() if s == st.name])
+              for st in graph.spec.stages]
+    model = WtcNet(stem, stages, head, graph.spec.name, graph.spec_hash, free)
+    if init:
+        init_weights(model)
+    return model
+
+
+def init_weights(model: nn.Module) -> None:
+    """torchvision's ResNet/MobileNet initialisation: He (fan_out) convs, unit BN, small FC."""
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)

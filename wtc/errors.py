@@ -1,0 +1,66 @@
+"""Typed errors. Library code raises these; only the CLI turns them into messages and exit codes.
+
+Every subclass of `UserInputError` is the user's to fix (exit code 2); anything else is a bug
+or an environment failure (exit code 1).
+"""
+
+from __future__ import annotations
+
+
+class WtcError(Exception):
+    """Base of every error wtc raises on purpose."""
+
+
+class UserInputError(WtcError):
+    """Bad input from the user: a spec, a widths file, an option, data. CLI exit code 2."""
+
+
+class SpecError(UserInputError):
+    """A spec that does not load or validate; the message names file, line and key path."""
+
+    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
+                 path: str | None = None) -> None:
+        self.file, self.line, self.path, self.reason = file, line, path, message
+        where = []
+        if file:
+            where.append(f"{file}:{line}" if line else file)
+        if path:
+            where.append(f"at '{path}'")
+        prefix = " ".join(where)
+        super().__init__(f"{prefix}: {message}" if prefix else message)
+
+
+class GraphError(UserInputError):
+    """A spec that validates but cannot be compiled (shapes or channels that do not fit)."""
+
+
+class WidthsError(UserInputError):
+    """A widths file or mapping that does not fit its spec (missing, extra or invalid groups)."""
+
+
+class TargetError(UserInputError):
+    """A MACs target that cannot be met (below the smallest network, or not positive)."""
+
+
+class RegistryError(UserInputError):
+    """An unknown name looked up in a registry, or a duplicate registration."""
+
+
+class ConfigError(UserInputError):
+    """Bad settings for an optimizer, trainer or exporter."""
+
+
+class DataError(UserInputError):
+    """A dataset that is missing, malformed or asked for with impossible options."""
+
+
+class CheckpointError(UserInputError):
+    """A checkpoint that is missing, corrupt or does not fit the model."""
+
+
+class TransferError(UserInputError):
+    """Source and target specs that cannot be matched (stages, roles)."""
+
+
+class ExportError(WtcError):
+    """An export that failed its onnx checker or onnxruntime comparison."""

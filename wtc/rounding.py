@@ -1,0 +1,13 @@
+"""Channel rounding, shared by spec transforms, uniform scaling, search and transfer."""
+
+from __future__ import annotations
+
+
+def make_divisible(value: float, divisor: int = 1, min_value: int | None = None) -> int:
+    """Round `value` to the nearest multiple of `divisor`, never below `min_value` (default: the
+    divisor) and never more than 10% below `value` (the MobileNet rule)."""
+    min_value = divisor if min_value is None else min_value
+    new = max(min_value, int(value + divisor / 2) // divisor * divisor)
+    if new < 0.9 * value:
+        new += divisor
+    return int(new)

@@ -1,0 +1,102 @@
+"""Tiny safe expressions for block templates: `width * expansion`, `stride != 1 or in_channels != width`.
+
+Templates are data, not code: only arithmetic, comparisons, boolean logic, conditionals and a few
+pure functions over the block's parameters are allowed. Parsed once, checked for unknown names
+at load time, evaluated at compile time.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import operator
+from collections.abc import Mapping
+from typing import Any
+
+_BINOPS = {
+    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
+    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
+}
+_CMPOPS = {
+    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
+    ast.Gt: operator.gt, ast.GtE: operator.ge,
+}
+_FUNCS = {"min": min, "max": max, "int": int, "round": round}
+
+
+class ExprError(ValueError):
+    """An expression that does not parse, names an unknown parameter, or fails to evaluate."""
+
+
+@functools.lru_cache(maxsize=4096)
+def parse(text: str) -> ast.expr:
+    try:
+        tree = ast.parse(text, mode="eval").body
+    except SyntaxError:
+        raise ExprError(f"'{text}' is not a valid expression") from None
+    for node in ast.walk(tree):
+        ok = isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare,
+                               ast.Name, ast.Constant, ast.IfExp, ast.Call, ast.Load,
+                               ast.operator, ast.unaryop, ast.boolop, ast.cmpop))
+        if isinstance(node, ast.Call):
+            ok = isinstance(node.func, ast.Name) and node.func.id in _FUNCS and not node.keywords
+        if isinstance(node, ast.BinOp):
+            ok = type(node.op) in _BINOPS
+        if not ok:
+            raise ExprError(
+                f"'{text}' uses {type(node).__name__}; allowed: arithmetic (+ - * / // %), "
+                "comparisons, and/or/not, x if c else y, min/max/int/round"
+            )
+    return tree
+
+
+def names(text: str) -> set[str]:
+    """Parameter names an expression reads (function names excluded)."""
+    tree = parse(text)
+    funcs = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call)
+             and isinstance(n.func, ast.Name)}
+    return {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)} - funcs
+
+
+def evaluate(value: Any, env: Mapping[str, Any]) -> Any:
+    """Evaluate a template field: non-strings are literals, strings are expressions over `env`."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return _eval(parse(value), env)
+    except ExprError:
+        raise
+    except Exception as e:
+        raise ExprError(f"'{value}' failed: {e}") from None
+
+
+def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        if node.id not in env:
+            raise ExprError(f"unknown name '{node.id}'; known: {', '.join(sorted(env))}")
+        return env[node.id]
+    if isinstance(node, ast.BinOp):
+        return _BINOPS[type(node.op)](_eval(node.left, env), _eval(node.right, env))
+    if isinstance(node, ast.UnaryOp):
+        v = _eval(node.operand, env)
+        return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}[
+            type(node.op)](v)
+    if isinstance(node, ast.BoolOp):
+        vals = (_eval(v, env) for v in node.values)
+        return all(vals) if isinstance(node.op, ast.And) else any(vals)
+    if isinstance(node, ast.Compare):
+        left = _eval(node.left, env)
+        for op, comp in zip(node.ops, node.comparators, strict=True):
+            right = _eval(comp, env)
+            if not _CMPOPS[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.IfExp):
+        return _eval(node.body if _eval(node.test, env) else node.orelse, env)
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        return _FUNCS[node.func.id](*(_eval(a, env) for a in node.args))
+    raise ExprError(f"unsupported expression node {type(node).__name__}")

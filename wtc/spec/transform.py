@@ -1,0 +1,50 @@
+"""Projections of a spec (DESIGN: "network projection"): narrower, shallower, smaller images.
+
+Each returns a new Spec; the original is never modified. Used by `wtc proxy` to build the cheap
+proxy a width search runs on, and by `wtc flops --resolution`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from wtc.errors import SpecError
+from wtc.rounding import make_divisible
+from wtc.spec.check import check_spec
+from wtc.spec.schema import Spec
+
+
+def scaled(spec: Spec, *, width: float | None = None, depth: float | None = None,
+           depths: Sequence[int] | None = None, resolution: int | None = None,
+           classes: int | None = None, name: str | None = None) -> Spec:
+    """A projected copy: widths × `width` (rounded to the divisor), depths × `depth` (ceil, at
+    least 1) or exactly `depths`, a new input `resolution`, a new number of `classes`."""
+    data = spec.model_dump()
+    if width is not None:
+        if width <= 0:
+            raise SpecError(f"width multiplier must be positive, got {width}")
+        for part in ("stem", "head", "stages"):
+            for call in data[part]:
+                if call.get("width") is not None:
+                    call["width"] = make_divisible(call["width"] * width, spec.divisor)
+    if depth is not None and depths is not None:
+        raise SpecError("give either a depth multiplier or per-stage depths, not both")
+    if depth is not None:
+        if depth <= 0:
+            raise SpecError(f"depth multiplier must be positive, got {depth}")
+        for stage in data["stages"]:
+            stage["depth"] = max(1, math.ceil(stage["depth"] * depth - 1e-9))
+    if depths is not None:
+        if len(depths) != len(data["stages"]):
+            raise SpecError(f"{len(depths)} depths given for {len(data['stages'])} stages")
+        for stage, d in zip(data["stages"], depths, strict=True):
+            stage["depth"] = int(d)
+    if resolution is not None:
+        data["input"]["resolution"] = int(resolution)
+    if classes is not None:
+        data["classes"] = int(classes)
+    data["name"] = name or spec.name
+    out = Spec.model_validate(data)
+    check_spec(out)
+    return out

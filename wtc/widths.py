@@ -1,0 +1,235 @@
+"""Widths: the width annotation of a spec (group id → channels, plus provenance), its file
+format (`widths.json`, "wtc.widths/1"), and the one uniform scaling to a MACs target that the
+baseline, MorphNet's expand step and transfer all use. No torch here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from wtc.errors import TargetError, WidthsError
+from wtc.graph import StageGraph, count_macs, count_params
+from wtc.rounding import make_divisible
+
+FORMAT = "wtc.widths/1"
+
+__all__ = [
+    "FORMAT", "Widths", "base_widths", "check_widths", "load_widths", "make_divisible",
+    "save_widths", "scale_to_macs", "uniform_widths",
+]
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Channels per free width group of one spec, and where they came from."""
+
+    groups: dict[str, int]
+    spec_name: str
+    spec_hash: str
+    macs: int | None = None  # achieved MACs (per image, forward)
+    target_macs: int | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def with_provenance(self, **items: Any) -> Widths:
+        return replace(self, provenance={**self.provenance, **items})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "spec": {"name": self.spec_name, "hash": self.spec_hash},
+                "groups": dict(self.groups),
+                "macs": {"target": self.target_macs, "achieved": self.macs},
+                "provenance": self.provenance}
+
+
+def _make(graph: StageGraph, groups: dict[str, int], target: int | None = None,
+          **provenance: Any) -> Widths:
+    return Widths(groups=groups, spec_name=graph.spec.name, spec_hash=graph.spec_hash,
+                  macs=count_macs(graph, groups), target_macs=target, provenance=provenance)
+
+
+def base_widths(graph: StageGraph) -> Widths:
+    """The spec's own channels."""
+    return _make(graph, {g: graph.groups[g].base for g in graph.free_groups}, method="base")
+
+
+def check_widths(graph: StageGraph, groups: Mapping[str, Any], source: str = "widths") -> dict[
+        str, int]:
+    """Validate a group → channels mapping against a graph; the error names differing groups."""
+    free = graph.free_groups
+    missing = [g for g in free if g not in groups]
+    extra = [g for g in groups if g not in graph.groups]
+    fixed = [g for g in groups if g in graph.groups and graph.groups[g].fixed]
+    problems = []
+    if missing:
+        problems.append(f"missing group(s) {_names(missing)}")
+    if extra:
+        problems.append(f"unknown group(s) {_names(extra)}")
+    if fixed:
+        problems.append(f"fixed group(s) {_names(fixed)} cannot be set")
+    for g in free:
+        v = groups.get(g)
+        if g in groups and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            problems.append(f"group '{g}' has {v!r} channels; widths are positive integers")
+    if problems:
+        raise WidthsError(f"{source} does not fit spec '{graph.spec.name}': "
+                          + "; ".join(problems))
+    return {g: int(groups[g]) for g in free}
+
+
+def _names(items: list[str], limit: int = 6) -> str:
+    shown = ", ".join(f"'{g}'" for g in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs: int,
+                  divisor: int | None = None) -> tuple[dict[str, int], float]:
+    """Channels round(α · direction[g]) for the one α whose MACs come closest to the target.
+
+    Bisection on α with rounding inside the loop; then, between the two adjacent rounding levels
+    around the target, groups take the upper level one at a time (largest first) so the result
+    lands within one group's step of the target instead of one level's jump. Returns (channels,
+    α). Raises TargetError when even the smallest network is above the target.
+    """
+    div = divisor or graph.spec.divisor
+    free = graph.free_groups
+
+    def at(alpha: float) -> dict[str, int]:
+        return {g: make_divisible(alpha * direction[g], div) for g in free}
+
+    if target_macs <= 0:
+        raise TargetError(f"MACs target must be positive, got {target_macs}")
+    smallest = {g: div for g in free}
+    floor = count_macs(graph, smallest)
+    if floor > target_macs:
+        raise TargetError(f"MACs target {target_macs:,} is below the smallest network of "
+                          f"'{graph.spec.name}' ({floor:,} MACs with every group at {div} "
+                          "channels)")
+    lo, hi = 0.0, 1.0
+    while count_macs(graph, at(hi)) < target_macs:
+        hi *= 2
+        if hi > 1e6:
+            raise TargetError(f"MACs target {target_macs:,} is out of reach for "
+                              f"'{graph.spec.name}'")
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if count_macs(graph, at(mid)) <= target_macs:
+            lo = mid
+        else:
+            hi = mid
+    below, above = at(lo), at(hi)
+    best, best_gap = below, target_macs - count_macs(graph, below)
+    if count_macs(graph, below) < floor:  # lo stayed at 0: every group at its minimum
+        best, best_gap = smallest, target_macs - floor
+    gap_above = count_macs(graph, above) - target_macs
+    if gap_above < best_gap:
+        best, best_gap = above, gap_above
+    # refine: move groups from the lower to the upper rounding level, biggest step first
+    current = dict(below)
+    changed = sorted((g for g in free if above[g] != below[g]), key=lambda g: -direction[g])
+    for g in changed:
+        current[g] = above[g]
+        gap = abs(count_macs(graph, current) - target_macs)
+        if gap < best_gap:
+            best, best_gap = dict(current), gap
+    return best, lo
+
+
+def uniform_widths(graph: StageGraph, target_macs: int | None = None,
+                   multiplier: float | None = None) -> Widths:
+    """One multiplier for every group: given, or bisected so MACs meet `target_macs`."""
+    if (target_macs is None) == (multiplier is None):
+        raise TargetError("give exactly one of target_macs and multiplier")
+    base = {g: float(graph.groups[g].base) for g in graph.free_groups}
+    if multiplier is not None:
+        groups = {g: make_divisible(multiplier * b, graph.spec.divisor) for g, b in base.items()}
+        return _make(graph, groups, None, method="uniform", multiplier=multiplier)
+    assert target_macs is not None
+    groups, alpha = scale_to_macs(graph, base, target_macs)
+    return _make(graph, groups, target_macs, method="uniform", multiplier=alpha)
+
+
+def widths_from_groups(graph: StageGraph, groups: Mapping[str, int], *,
+                       target_macs: int | None = None, **provenance: Any) -> Widths:
+    """Validated Widths for this graph from a group → channels mapping."""
+    return _make(graph, check_widths(graph, groups), target_macs, **provenance)
+
+
+def save_widths(widths: Widths, path: str | Path) -> None:
+    """Write atomically: a reader never sees half a file, a failure leaves no file."""
+    atomic_write_text(path, json.dumps(widths.to_json(), indent=2) + "\n")
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> None:
+    """Write through a temporary file in the target folder, then rename it into place."""
+    p = Path(path)
+    if not p.parent.exists():
+        raise WidthsError(f"cannot write {p}: folder {p.parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as e:
+        raise WidthsError(f"cannot write {p}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_widths(path: str | Path, graph: StageGraph) -> Widths:
+    """Read a widths file and prove it fits `graph` (same spec hash, same groups)."""
+    p = Path(path)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WidthsError(f"{p}: no such widths file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise WidthsError(f"{p}: cannot read: {e}") from None
+    except json.JSONDecodeError as e:
+        raise WidthsError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
+    return widths_from_json(data, graph, str(p))
+
+
+def widths_from_json(data: Any, graph: StageGraph, source: str = "widths") -> Widths:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise WidthsError(f"{source}: not a wtc widths file (expected \"format\": \"{FORMAT}\", "
+                          f"found {found!r})")
+    spec = data.get("spec")
+    groups = data.get("groups")
+    if not isinstance(spec, dict) or not isinstance(groups, dict):
+        raise WidthsError(f"{source}: needs a 'spec' object (name, hash) and a 'groups' object")
+    checked = check_widths(graph, groups, source)
+    if spec.get("hash") != graph.spec_hash:
+        raise WidthsError(f"{source} was made for spec '{spec.get('name')}' (hash "
+                          f"{spec.get('hash')}), not '{graph.spec.name}' (hash {graph.spec_hash})"
+                          ": the groups agree but the architecture differs (input, kernels, "
+                          "strides or base widths); carry it over with `wtc transfer`")
+    macs = data.get("macs") if isinstance(data.get("macs"), dict) else {}
+    prov = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+    return Widths(groups=checked, spec_name=graph.spec.name, spec_hash=graph.spec_hash,
+                  macs=count_macs(graph, checked), target_macs=macs.get("target"),
+                  provenance=prov)
+
+
+def summary(graph: StageGraph, widths: Widths | None = None) -> dict[str, Any]:
+    """MACs and parameters, the numbers `wtc flops --json` prints."""
+    w = widths.groups if widths is not None else None
+    macs = count_macs(graph, w)
+    return {"spec": graph.spec.name, "macs": macs, "flops": 2 * macs,
+            "params": count_params(graph, w), "resolution": graph.spec.input.resolution}
+
+
+def relative_change(a: float, b: float) -> float:
+    return math.inf if b == 0 else abs(a - b) / b
