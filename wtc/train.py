@@ -511,6 +511,7 @@ def _fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, device: torch.dev
                 else:
                     bar.step()
             images_seen += (per_rank if per_rank is not None else seen) * world
+            _sync_buffers(raw, world)
             row: dict[str, Any] = {
                 "epoch": epoch, "epochs": cfg.epochs,
                 "train_loss": loss_sum.item() / max(seen, 1),
@@ -564,6 +565,21 @@ def _fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, device: torch.dev
         atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
     return TrainResult(model=raw, history=history, summary=summary, out_dir=out,
                        checkpoint=out / CHECKPOINT if out is not None else None)
+
+
+def _sync_buffers(model: nn.Module, world: int) -> None:
+    """Average BN running statistics over ranks (each rank updated its own after the last
+    forward), so every rank evaluates and checkpoints the same model."""
+    if world <= 1:
+        return
+    import torch.distributed as dist
+
+    for b in model.buffers():
+        if b.is_floating_point():
+            dist.all_reduce(b, op=dist.ReduceOp.SUM)
+            b.div_(world)
+        else:
+            dist.broadcast(b, src=0)
 
 
 def _gather_rng(world: int) -> list[dict[str, Any]]:

@@ -223,9 +223,9 @@ def widths_from_json(data: Any, graph: StageGraph, source: str = "widths") -> Wi
                   provenance=prov)
 
 
-def summary(graph: StageGraph, widths: Widths | None = None) -> dict[str, Any]:
+def summary(graph: StageGraph, groups: Mapping[str, int] | None = None) -> dict[str, Any]:
     """MACs and parameters, the numbers `wtc flops --json` prints."""
-    w = widths.groups if widths is not None else None
+    w = groups
     macs = count_macs(graph, w)
     return {"spec": graph.spec.name, "macs": macs, "flops": 2 * macs,
             "params": count_params(graph, w), "resolution": graph.spec.input.resolution}

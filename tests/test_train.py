@@ -1,0 +1,173 @@
+"""The trainer: learning, bit-exact resume, DDP on two CPU processes, checkpoints, config."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+
+import pytest
+import torch
+import torch.nn as nn
+
+from wtc.data import make_data
+from wtc.errors import CheckpointError, ConfigError
+from wtc.train import (
+    TrainConfig,
+    evaluate,
+    fit,
+    load_checkpoint,
+    lr_factor,
+    param_groups,
+    save_checkpoint,
+)
+
+
+def tiny_net(channels: int = 3, classes: int = 10, width: int = 8, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(2 * width), nn.ReLU(), nn.Dropout(0.1),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, classes))
+
+
+def small_cfg(**kw) -> TrainConfig:
+    base = {"data": "synthetic", "epochs": 2, "batch_size": 32, "lr": 0.1,
+            "synthetic_size": 512, "synthetic_test_size": 256, "synthetic_resolution": 12,
+            "synthetic_channels": 3, "synthetic_classes": 10, "device": "cpu", "threads": 1}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_tiny_model_learns_synthetic(tmp_path):
+    cfg = small_cfg(epochs=3, synthetic_size=1024, val_split=0.1, warmup_epochs=0.5,
+                    label_smoothing=0.1)
+    data = make_data(cfg)
+    model = tiny_net()
+    before = evaluate(model, data.test)
+    extra_calls, epochs_seen = [], []
+    res = fit(model, data, cfg, out_dir=tmp_path, forward_macs=1000,
+              extra_loss=lambda m: (extra_calls.append(1), torch.zeros(()))[1],
+              on_epoch_end=lambda m, e: epochs_seen.append(e))
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+    assert res.top1 > 0.8 > 0.1 + before["top1"]  # chance is 0.1
+    assert res.summary["val_top1"] > 0.8
+    assert epochs_seen == [0, 1, 2] and len(extra_calls) == 3 * len(data.train)
+    assert res.summary["train_macs"] == 3 * 1000 * res.summary["images_seen"]
+    assert res.summary["images_seen"] == 3 * data.train.num_samples
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(x)["epoch"] for x in lines] == [0, 1, 2]
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["top1"] == res.top1
+    assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]
+
+
+def test_resume_is_bit_exact(tmp_path):
+    cfg = small_cfg(epochs=2, warmup_epochs=0.5, schedule="cosine")
+    data = make_data(cfg)
+    straight = fit(tiny_net(), data, cfg, out_dir=tmp_path / "a").model
+    fit(tiny_net(), data, cfg, out_dir=tmp_path / "b", max_epochs=1)
+    first = json.loads((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[0])
+    resumed = fit(tiny_net(seed=123), data, cfg, out_dir=tmp_path / "b", resume=True)
+    sa, sb = straight.state_dict(), resumed.model.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+    assert [r["epoch"] for r in resumed.history] == [0, 1]
+    assert resumed.history[0]["train_loss"] == first["train_loss"]
+
+
+def test_resume_after_finish_is_refused(tmp_path):
+    cfg = small_cfg(epochs=1)
+    data = make_data(cfg)
+    fit(tiny_net(), data, cfg, out_dir=tmp_path)
+    with pytest.raises(CheckpointError, match="already finished"):
+        fit(tiny_net(), data, cfg, out_dir=tmp_path, resume=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    dist.init_process_group("gloo", rank=rank, world_size=world)
+    try:
+        cfg = small_cfg(epochs=2, threads=1)
+        data = make_data(cfg)
+        res = fit(tiny_net(), data, cfg, out_dir=out if rank == 0 else None,
+                  forward_macs=10)
+        torch.save({"state": res.model.state_dict(), "n": data.train.num_samples,
+                    "seen": res.summary["images_seen"]}, os.path.join(out, f"rank{rank}.pt"))
+    finally:
+        dist.destroy_process_group()
+
+
+def test_ddp_two_gloo_ranks_agree(tmp_path):
+    import torch.multiprocessing as mp
+
+    mp.spawn(_ddp_worker, args=(2, _free_port(), str(tmp_path)), nprocs=2, join=True)
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in r0["state"]:
+        assert torch.equal(r0["state"][k], r1["state"][k]), k
+    assert r0["n"] == 256  # each rank sees half of the 512 images
+    assert r0["seen"] == 2 * 512  # two epochs, both ranks counted
+    assert (tmp_path / "checkpoint.pt").is_file()
+    ck = torch.load(tmp_path / "checkpoint.pt", weights_only=True)
+    assert ck["world_size"] == 2 and len(ck["rng"]) == 2
+
+
+def test_checkpoint_errors(tmp_path):
+    model = tiny_net()
+    missing = tmp_path / "nope.pt"
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(missing, model)
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"this is not a checkpoint")
+    with pytest.raises(CheckpointError, match="bad.pt"):
+        load_checkpoint(bad, model)
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, tiny_net(width=16), spec_hash="abc", widths={"g": 16})
+    with pytest.raises(CheckpointError, match=r"layer '0\.weight'.*\(16, 3, 3, 3\).*\(8, 3, 3, 3\)"):
+        load_checkpoint(good, model)
+    with pytest.raises(CheckpointError, match="different spec"):
+        load_checkpoint(good, tiny_net(width=16), spec_hash="xyz")
+    with pytest.raises(CheckpointError, match="other widths"):
+        load_checkpoint(good, tiny_net(width=16), widths={"g": 8})
+    ck = load_checkpoint(good, tiny_net(width=16), spec_hash="abc", widths={"g": 16})
+    assert ck["spec_hash"] == "abc"
+    with pytest.raises(CheckpointError, match="lacks training state"):
+        fit(tiny_net(width=16), make_data(small_cfg()), small_cfg(), resume=good)
+
+
+def test_schedule_and_param_groups():
+    assert lr_factor(0, 100, 10, "cosine") == pytest.approx(0.1)
+    assert lr_factor(9, 100, 10, "cosine") == pytest.approx(1.0)
+    assert lr_factor(10, 100, 10, "cosine") == pytest.approx(1.0)
+    assert lr_factor(55, 100, 10, "cosine") == pytest.approx(0.5)
+    assert lr_factor(55, 100, 10, "linear") == pytest.approx(0.5)
+    assert lr_factor(99, 100, 0, "constant") == 1.0
+    groups = param_groups(tiny_net(), 5e-4)
+    assert all(p.ndim > 1 for p in groups[0]["params"]) and groups[0]["weight_decay"] == 5e-4
+    assert all(p.ndim <= 1 for p in groups[1]["params"]) and groups[1]["weight_decay"] == 0.0
+    assert len(groups[1]["params"]) == 5  # 2×(BN weight, bias) + linear bias
+
+
+def test_config_yaml_and_overrides(tmp_path):
+    p = tmp_path / "train.yaml"
+    p.write_text("data: cifar10\nepochs: 7\nlr: 0.05\n")
+    cfg = TrainConfig.load(p, lr=0.2, epochs=None)
+    assert (cfg.data, cfg.epochs, cfg.lr) == ("cifar10", 7, 0.2)
+    p.write_text("data: cifar10\nepoch: 7\n")
+    with pytest.raises(ConfigError, match="epoch"):
+        TrainConfig.load(p)
+    with pytest.raises(ConfigError, match="fraction"):
+        TrainConfig.load(None, data="synthetic", fraction=1.5)
+    with pytest.raises(ConfigError, match="cannot read"):
+        TrainConfig.load(tmp_path / "missing.yaml")

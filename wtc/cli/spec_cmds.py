@@ -1,0 +1,95 @@
+"""`wtc validate`, `wtc show`, `wtc flops`: look at a spec and its widths without torch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from wtc.cli.common import handle_errors, out, print_json
+
+SpecArg = typer.Argument(..., help="architecture spec (YAML)", show_default=False)
+WidthsOpt = typer.Option(None, "--widths", "-w", help="widths.json for this spec (default: base)")
+JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON")
+
+
+def load(spec_path: Path, widths_path: Path | None):
+    """Spec → graph and its widths (base widths when no file is given)."""
+    from wtc.graph import compile_spec
+    from wtc.spec import load_spec
+    from wtc.widths import base_widths, load_widths
+
+    graph = compile_spec(load_spec(spec_path))
+    widths = load_widths(widths_path, graph) if widths_path else base_widths(graph)
+    return graph, widths
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    @handle_errors
+    def validate(spec: Path = SpecArg) -> None:
+        """Check a spec: YAML, schema, blocks, wiring, channels and shapes."""
+        graph, widths = load(spec, None)
+        out.print(f"[green]ok[/green] {spec}: '{graph.spec.name}', {len(graph.spec.stages)} stages, "
+                  f"{len(graph.free_groups)} width groups, {widths.macs:,} MACs, "
+                  f"hash {graph.spec_hash}")
+
+    @app.command()
+    @handle_errors
+    def show(spec: Path = SpecArg, widths: Path | None = WidthsOpt, as_json: bool = JsonOpt
+             ) -> None:
+        """Stages, blocks, width groups, widths, MACs and parameters per stage."""
+        from wtc.graph import cost_table
+        from wtc.widths import summary
+
+        graph, w = load(spec, widths)
+        total = summary(graph, w.groups)
+        stages = cost_table(graph, w.groups)
+        groups = [{"id": g.id, "kind": g.kind, "stage": g.stage, "base": g.base,
+                   "width": w.groups.get(g.id, g.base), "roles": list(g.roles),
+                   "layers": len(g.producers)} for g in graph.groups.values()]
+        if as_json:
+            print_json({**total, "hash": graph.spec_hash, "stages": stages, "groups": groups})
+            return
+        info = {s.name: s for s in graph.stages}
+        t = Table(title=f"{graph.spec.name}  ({spec})")
+        for col in ("stage", "block", "depth", "out size", "MACs", "params"):
+            t.add_column(col, justify="left" if col in ("stage", "block") else "right")
+        for row in stages:
+            s = info[row["stage"]]
+            size = f"{s.out_hw[0]}x{s.out_hw[1]}" if s.out_hw else "flat"
+            t.add_row(row["stage"], s.block, str(s.depth), size, f"{row['macs']:,}",
+                      f"{row['params']:,}")
+        t.add_row("total", "", "", "", f"{total['macs']:,}", f"{total['params']:,}", style="bold")
+        out.print(t)
+        g = Table(title="width groups")
+        for col in ("group", "kind", "roles", "layers", "base", "width"):
+            g.add_column(col, justify="right" if col in ("layers", "base", "width") else "left")
+        for row in groups:
+            changed = row["width"] != row["base"]
+            g.add_row(row["id"], row["kind"], "+".join(row["roles"]), str(row["layers"]),
+                      str(row["base"]), f"[bold]{row['width']}[/bold]" if changed
+                      else str(row["width"]))
+        out.print(g)
+
+    @app.command()
+    @handle_errors
+    def flops(spec: Path = SpecArg, widths: Path | None = WidthsOpt,
+              resolution: int | None = typer.Option(None, help="count at this input resolution"),
+              as_json: bool = JsonOpt) -> None:
+        """MACs (multiply-accumulates; FLOPs = 2 x MACs) and parameters."""
+        from wtc.widths import summary
+
+        from wtc.graph import compile_spec
+
+        graph, w = load(spec, widths)  # widths are checked against the spec they were made for
+        if resolution is not None:
+            graph = compile_spec(graph.spec.scaled(resolution=resolution))
+        total = summary(graph, w.groups)
+        if as_json:
+            print_json(total)
+            return
+        out.print(f"{total['spec']} at {total['resolution']} px: [bold]{total['macs']:,}[/bold] "
+                  f"MACs ({total['macs'] / 1e6:.2f} M; {total['flops']:,} FLOPs = 2 x MACs), "
+                  f"{total['params']:,} parameters")
