@@ -91,20 +91,24 @@ def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs
                   divisor: int | None = None) -> tuple[dict[str, int], float]:
     """Channels round(α · direction[g]) for the one α whose MACs come closest to the target.
 
-    Bisection on α with rounding inside the loop; then, between the two adjacent rounding levels
-    around the target, groups take the upper level one at a time (largest first) so the result
-    lands within one group's step of the target instead of one level's jump. Returns (channels,
-    α). Raises TargetError when even the smallest network is above the target.
+    Bisection on α with rounding inside the loop; then each group is rounded down or up around
+    α·direction (see `_round_each`), so the result lands within one group's step of the target
+    instead of one rounding level's jump. Returns (channels, α). Raises TargetError when even
+    the smallest network is above the target.
     """
     div = divisor or graph.spec.divisor
     free = graph.free_groups
+    try:
+        direction = {g: float(direction[g]) for g in free}
+    except KeyError as e:
+        raise WidthsError(f"no scaling direction for group {e}") from None
 
     def at(alpha: float) -> dict[str, int]:
         return {g: make_divisible(alpha * direction[g], div) for g in free}
 
     if target_macs <= 0:
         raise TargetError(f"MACs target must be positive, got {target_macs}")
-    smallest = {g: div for g in free}
+    smallest = dict.fromkeys(free, div)
     floor = count_macs(graph, smallest)
     if floor > target_macs:
         raise TargetError(f"MACs target {target_macs:,} is below the smallest network of "
@@ -122,22 +126,38 @@ def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs
             lo = mid
         else:
             hi = mid
-    below, above = at(lo), at(hi)
-    best, best_gap = below, target_macs - count_macs(graph, below)
-    if count_macs(graph, below) < floor:  # lo stayed at 0: every group at its minimum
-        best, best_gap = smallest, target_macs - floor
-    gap_above = count_macs(graph, above) - target_macs
-    if gap_above < best_gap:
-        best, best_gap = above, gap_above
-    # refine: move groups from the lower to the upper rounding level, biggest step first
-    current = dict(below)
-    changed = sorted((g for g in free if above[g] != below[g]), key=lambda g: -direction[g])
-    for g in changed:
-        current[g] = above[g]
-        gap = abs(count_macs(graph, current) - target_macs)
+    best = min((at(lo), at(hi)), key=lambda w: abs(count_macs(graph, w) - target_macs))
+    return _round_each(graph, direction, lo, div, target_macs, best), lo
+
+
+def _round_each(graph: StageGraph, direction: Mapping[str, float], alpha: float, div: int,
+                target: int, best: dict[str, int]) -> dict[str, int]:
+    """Round each group down or up (to the divisor) around α·direction, whichever combination
+    lands closest to the target: exhaustively for up to 10 undecided groups, else greedily from
+    the biggest group down. Never worse than `best`, plain rounding at one α."""
+    down = {g: max(div, math.floor(alpha * direction[g] / div) * div) for g in direction}
+    up = {g: max(div, math.ceil(alpha * direction[g] / div) * div) for g in direction}
+    open_ = sorted((g for g in direction if up[g] != down[g]), key=lambda g: -direction[g])
+    best_gap = abs(count_macs(graph, best) - target)
+    if len(open_) <= 10:
+        for mask in range(1 << len(open_)):
+            trial = dict(down)
+            for i, g in enumerate(open_):
+                if mask >> i & 1:
+                    trial[g] = up[g]
+            gap = abs(count_macs(graph, trial) - target)
+            if gap < best_gap:
+                best, best_gap = trial, gap
+        return best
+    current = dict(down)
+    for g in open_:
+        trial = {**current, g: up[g]}
+        gap = abs(count_macs(graph, trial) - target)
+        if count_macs(graph, trial) <= target or gap < best_gap:
+            current = trial
         if gap < best_gap:
-            best, best_gap = dict(current), gap
-    return best, lo
+            best, best_gap = dict(trial), gap
+    return best
 
 
 def uniform_widths(graph: StageGraph, target_macs: int | None = None,

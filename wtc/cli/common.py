@@ -67,7 +67,7 @@ def print_json(data: Any) -> None:
 
 
 def parse_macs(value: str | None, base_macs: int) -> int | None:
-    """'1.0x' / '0.5x' are relative to the spec's base MACs; '4.1e7' / '41000000' / '41M' are absolute."""
+    """'1.0x' / '0.5x' are relative to the spec's base MACs; '4.1e7', '41M' are absolute."""
     from wtc.errors import ConfigError
 
     if value is None:
@@ -76,7 +76,7 @@ def parse_macs(value: str | None, base_macs: int) -> int | None:
     try:
         if v.endswith("x"):
             return round(float(v[:-1]) * base_macs)
-        scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(v[-1:], None)
+        scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(v[-1:])
         if scale is not None:
             return round(float(v[:-1]) * scale)
         return round(float(v))

@@ -31,7 +31,8 @@ def register(app: typer.Typer) -> None:
     def validate(spec: Path = SpecArg) -> None:
         """Check a spec: YAML, schema, blocks, wiring, channels and shapes."""
         graph, widths = load(spec, None)
-        out.print(f"[green]ok[/green] {spec}: '{graph.spec.name}', {len(graph.spec.stages)} stages, "
+        n = len(graph.spec.stages)
+        out.print(f"[green]ok[/green] {spec}: '{graph.spec.name}', {n} stages, "
                   f"{len(graph.free_groups)} width groups, {widths.macs:,} MACs, "
                   f"hash {graph.spec_hash}")
 
@@ -79,9 +80,8 @@ def register(app: typer.Typer) -> None:
               resolution: int | None = typer.Option(None, help="count at this input resolution"),
               as_json: bool = JsonOpt) -> None:
         """MACs (multiply-accumulates; FLOPs = 2 x MACs) and parameters."""
-        from wtc.widths import summary
-
         from wtc.graph import compile_spec
+        from wtc.widths import summary
 
         graph, w = load(spec, widths)  # widths are checked against the spec they were made for
         if resolution is not None:

@@ -207,10 +207,9 @@ class _Compiler:
               path: str, where: str) -> _Tensor:
         info = OPS.get(op)
         x = inputs[0]
-        if info.spatial or op in ("gap", "flatten"):
-            if x.hw is None:
-                raise self.error(path, f"{where}: '{op}' needs a feature map, but its input "
-                                       "was already flattened")
+        if (info.spatial or op in ("gap", "flatten")) and x.hw is None:
+            raise self.error(path, f"{where}: '{op}' needs a feature map, but its input "
+                                   "was already flattened")
         hw = x.hw
         if info.spatial:
             assert hw is not None

@@ -91,7 +91,7 @@ def check_template(template: TemplateSpec) -> tuple[str, str] | None:
         info = OPS.get(node.op)
         if node.name in defined:
             return f"{path}.name", f"node name '{node.name}' is used twice (or is 'input')"
-        given = {f for f in _NUMERIC_FIELDS + ("fn",) if getattr(node, f) is not None} - {"when"}
+        given = {f for f in (*_NUMERIC_FIELDS, "fn") if getattr(node, f) is not None} - {"when"}
         extra = given - info.fields
         if extra:
             allowed = ", ".join(sorted(info.fields)) or "no fields besides inputs/when"

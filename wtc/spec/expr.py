@@ -1,4 +1,4 @@
-"""Tiny safe expressions for block templates: `width * expansion`, `stride != 1 or in_channels != width`.
+"""Safe expressions for block templates: `width * expansion`, `stride != 1 or in_channels != width`.
 
 Templates are data, not code: only arithmetic, comparisons, boolean logic, conditionals and a few
 pure functions over the block's parameters are allowed. Parsed once, checked for unknown names

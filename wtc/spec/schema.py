@@ -128,6 +128,14 @@ class Spec(Strict):
     _source: str | None = PrivateAttr(default=None)
     _lines: dict[str, int] = PrivateAttr(default_factory=dict)
 
+    def __eq__(self, other: object) -> bool:
+        """Specs are equal when they say the same thing, wherever they were read from."""
+        if not isinstance(other, Spec):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
     @property
     def source(self) -> str | None:
         return self._source

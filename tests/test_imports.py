@@ -1,0 +1,40 @@
+"""The spec and graph layers (and widths, transfer, `import wtc`) never import torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+CODE = """
+import sys
+import {module}
+{extra}
+assert "torch" not in sys.modules, sorted(m for m in sys.modules if m.startswith("torch"))
+print("ok")
+"""
+
+
+@pytest.mark.parametrize(("module", "extra"), [
+    ("wtc", "wtc.load_spec('specs/resnet20.yaml')"),
+    ("wtc.spec", "wtc.spec.load_spec('specs/mobilenetv2.yaml')"),
+    ("wtc.graph", "import wtc.spec; g = wtc.graph.compile_spec(wtc.spec.load_spec("
+                  "'specs/resnet50.yaml')); wtc.graph.count_macs(g)"),
+    ("wtc.widths", "import wtc; g = wtc.compile_spec(wtc.load_spec('specs/resnet20.yaml'));"
+                   " wtc.uniform_widths(g, multiplier=0.5)"),
+    ("wtc.cli.spec_cmds", ""),
+])
+def test_layer_imports_without_torch(module, extra):
+    result = subprocess.run([sys.executable, "-c", CODE.format(module=module, extra=extra)],
+                            capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert "ok" in result.stdout
+
+
+def test_torch_backed_names_resolve_lazily():
+    import wtc
+
+    assert callable(wtc.build_model)
+    with pytest.raises(AttributeError):
+        _ = wtc.no_such_name

@@ -1,0 +1,83 @@
+"""Widths: uniform scaling to a MACs target, the widths.json round trip, and group checks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+import wtc
+from tests.conftest import SPECS, spec_id
+from wtc.errors import TargetError, WidthsError
+from wtc.widths import make_divisible, scale_to_macs
+
+
+@pytest.mark.parametrize("path", SPECS, ids=spec_id)
+@pytest.mark.parametrize("factor", [0.5, 1.0, 2.0])
+def test_uniform_scaling_meets_the_target_within_one_percent(path, factor):
+    graph = wtc.compile_spec(wtc.load_spec(path))
+    target = round(factor * wtc.count_macs(graph))
+    w = wtc.uniform_widths(graph, target_macs=target)
+    assert abs(w.macs - target) / target < 0.01
+    assert w.macs == wtc.count_macs(graph, w.groups)
+    div = graph.spec.divisor
+    assert all(c % div == 0 and c >= div for c in w.groups.values())
+    if factor == 1.0:
+        assert w.groups == wtc.base_widths(graph).groups
+
+
+def test_uniform_multiplier_is_one_multiplier():
+    graph = wtc.compile_spec(wtc.load_spec("specs/resnet20.yaml"))
+    w = wtc.uniform_widths(graph, multiplier=0.5)
+    assert {g: graph.groups[g].base // 2 for g in graph.free_groups} == w.groups
+
+
+def test_impossible_target_is_a_clear_error():
+    graph = wtc.compile_spec(wtc.load_spec("specs/resnet20.yaml"))
+    with pytest.raises(TargetError, match="below the smallest network"):
+        wtc.uniform_widths(graph, target_macs=1000)
+    with pytest.raises(TargetError, match="positive"):
+        scale_to_macs(graph, dict.fromkeys(graph.free_groups, 1.0), 0)
+
+
+def test_make_divisible_follows_the_mobilenet_rule():
+    assert make_divisible(12, 8) == 16
+    assert make_divisible(20, 8) == 24  # 16 would lose more than 10%
+    assert make_divisible(3, 8) == 8
+    assert make_divisible(17.4, 1) == 17
+
+
+def test_save_load_round_trip(tmp_path):
+    graph = wtc.compile_spec(wtc.load_spec("specs/tiny/mbv2_tiny.yaml"))
+    w = wtc.uniform_widths(graph, target_macs=wtc.count_macs(graph) // 2).with_provenance(
+        seed=3, note="test")
+    path = tmp_path / "w.json"
+    wtc.save_widths(w, path)
+    data = json.loads(path.read_text())
+    assert data["format"] == "wtc.widths/1"
+    assert data["spec"] == {"name": "mbv2_tiny", "hash": graph.spec_hash}
+    assert data["macs"]["achieved"] == w.macs
+    back = wtc.load_widths(path, graph)
+    assert back.groups == w.groups and back.provenance["seed"] == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["w.json"]  # no temporary file left
+
+
+def test_failed_save_leaves_no_file(tmp_path):
+    graph = wtc.compile_spec(wtc.load_spec("specs/tiny/resnet_tiny.yaml"))
+    with pytest.raises(WidthsError, match="does not exist"):
+        wtc.save_widths(wtc.base_widths(graph), tmp_path / "missing" / "w.json")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_widths_that_respect_groups_build_and_others_are_refused():
+    graph = wtc.compile_spec(wtc.load_spec("specs/tiny/resnet_tiny.yaml"))
+    groups = {g: 3 + i for i, g in enumerate(graph.free_groups)}
+    model = wtc.build_model(graph, groups)
+    assert model(torch.randn(2, 1, 16, 16)).shape == (2, 4)
+    bad = dict(groups)
+    bad.pop("stage2.res")
+    with pytest.raises(WidthsError, match="missing group"):
+        wtc.build_model(graph, bad)
+    with pytest.raises(WidthsError, match=r"'stage1\.res' has 0 channels"):
+        wtc.build_model(graph, {**groups, "stage1.res": 0})
