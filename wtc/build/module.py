@@ -133,7 +133,21 @@ def module_path(graph: StageGraph, node: str) -> str:
 
 def build_model(graph: StageGraph, widths: Widths | Mapping[str, int] | None = None,
                 init: bool = True) -> WtcNet:
-    """A runnable module for any widths that respect the graph's groups (default: base)."""
+    """A runnable module for any widths that respect the graph's groups (default: base).
+
+    With `init` (the default) modules are created on the meta device and initialised once with
+    `init_weights`, instead of paying torch's default init and then ours; `init=False` keeps
+    torch's per-layer defaults (for callers that load a state_dict next)."""
+    if init:
+        with torch.device("meta"):
+            model = _build(graph, widths)
+        model = model.to_empty(device="cpu")
+        init_weights(model)
+        return model
+    return _build(graph, widths)
+
+
+def _build(graph: StageGraph, widths: Widths | Mapping[str, int] | None) -> WtcNet:
     if widths is not None:
         groups = widths.groups if isinstance(widths, Widths) else widths
         if isinstance(widths, Widths) and widths.spec_hash != graph.spec_hash:
@@ -166,10 +180,7 @@ def build_model(graph: StageGraph, widths: Widths | Mapping[str, int] | None = N
     head = [b for (s, _), b in blocks.items() if s == "head"]
     stages = [Stage([b for (s, _), b in blocks.items() if s == st.name])
               for st in graph.spec.stages]
-    model = WtcNet(stem, stages, head, graph.spec.name, graph.spec_hash, free)
-    if init:
-        init_weights(model)
-    return model
+    return WtcNet(stem, stages, head, graph.spec.name, graph.spec_hash, free)
 
 
 def init_weights(model: nn.Module) -> None:
@@ -180,6 +191,7 @@ def init_weights(model: nn.Module) -> None:
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
         elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
+            m.reset_running_stats()
             nn.init.ones_(m.weight)
             nn.init.zeros_(m.bias)
         elif isinstance(m, nn.Linear):
