@@ -130,11 +130,12 @@ def test_checkpoint_errors(tmp_path):
         load_checkpoint(missing, model)
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"this is not a checkpoint")
-    with pytest.raises(CheckpointError, match="bad.pt"):
+    with pytest.raises(CheckpointError, match=r"bad\.pt"):
         load_checkpoint(bad, model)
     good = tmp_path / "good.pt"
     save_checkpoint(good, tiny_net(width=16), spec_hash="abc", widths={"g": 16})
-    with pytest.raises(CheckpointError, match=r"layer '0\.weight'.*\(16, 3, 3, 3\).*\(8, 3, 3, 3\)"):
+    shapes = r"layer '0\.weight'.*\(16, 3, 3, 3\).*\(8, 3, 3, 3\)"
+    with pytest.raises(CheckpointError, match=shapes):
         load_checkpoint(good, model)
     with pytest.raises(CheckpointError, match="different spec"):
         load_checkpoint(good, tiny_net(width=16), spec_hash="xyz")
@@ -156,7 +157,7 @@ def test_schedule_and_param_groups():
     groups = param_groups(tiny_net(), 5e-4)
     assert all(p.ndim > 1 for p in groups[0]["params"]) and groups[0]["weight_decay"] == 5e-4
     assert all(p.ndim <= 1 for p in groups[1]["params"]) and groups[1]["weight_decay"] == 0.0
-    assert len(groups[1]["params"]) == 5  # 2×(BN weight, bias) + linear bias
+    assert len(groups[1]["params"]) == 5  # 2x(BN weight, bias) + linear bias
 
 
 def test_config_yaml_and_overrides(tmp_path):

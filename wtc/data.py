@@ -106,7 +106,7 @@ def dist_info() -> tuple[int, int]:
 
 
 class TensorLoader:
-    """Batches from a uint8 N×C×H×W tensor, normalized and augmented per batch on tensors.
+    """Batches from a uint8 NxCxHxW tensor, normalized and augmented per batch on tensors.
 
     Shuffling uses `DistributedSampler` (one replica when not distributed) so ranks get disjoint
     shards; augmentation draws from a generator seeded by (seed, epoch, rank).
@@ -191,9 +191,9 @@ def _random_crop(x: torch.Tensor, pad: int, gen: torch.Generator) -> torch.Tenso
     xp = F.pad(x, (pad, pad, pad, pad))
     oy = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
     ox = torch.randint(0, 2 * pad + 1, (b,), generator=gen)
-    rows = (oy[:, None] + torch.arange(h))[:, :, None]  # B×H×1
-    cols = (ox[:, None] + torch.arange(w))[:, None, :]  # B×1×W
-    out = xp[torch.arange(b)[:, None, None], :, rows, cols]  # B×H×W×C
+    rows = (oy[:, None] + torch.arange(h))[:, :, None]  # BxHx1
+    cols = (ox[:, None] + torch.arange(w))[:, None, :]  # Bx1xW
+    out = xp[torch.arange(b)[:, None, None], :, rows, cols]  # BxHxWxC
     return out.permute(0, 3, 1, 2)
 
 
@@ -239,7 +239,7 @@ def _fashion_mnist_idx(root: str) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 
 
 def load_fashion_mnist(root: str | None = None) -> tuple[torch.Tensor, ...]:
-    """(train_x, train_y, test_x, test_y) as uint8 N×1×28×28 and int64 labels.
+    """(train_x, train_y, test_x, test_y) as uint8 Nx1x28x28 and int64 labels.
 
     Looks in --data-root, then where Debian's `dataset-fashion-mnist` installs it, then lets
     torchvision download it under the root (needs a network).

@@ -297,8 +297,14 @@ class _Progress:
 
     def __enter__(self) -> _Progress:
         if self.mode == "rich":
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                                       TimeElapsedColumn, TimeRemainingColumn)
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
 
             self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
                                  MofNCompleteColumn(), TimeElapsedColumn(),
@@ -382,7 +388,7 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, *,
     extra_loss(model) is added to the task loss each step (model unwrapped from DDP);
     on_epoch_end(model, epoch) runs after each epoch, before the checkpoint is written.
     forward_macs: per-image forward MACs (measured with torch's flop counter if None);
-    training MACs = 3 × forward_macs × images processed. out_dir (default cfg.out) receives
+    training MACs = 3 x forward_macs x images processed. out_dir (default cfg.out) receives
     checkpoint.pt, metrics.jsonl and summary.json on rank 0; None writes nothing.
     resume: True continues from out_dir/checkpoint.pt, a path from that file.
     max_epochs stops after that many epochs in total (a time slice; resume later).

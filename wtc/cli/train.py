@@ -1,9 +1,130 @@
-"""Commands of this group (being written)."""
+"""`wtc train` and `wtc eval`: thin wrappers over `wtc.train.train` / `evaluate_checkpoint`.
+
+torch is imported inside the commands, so `wtc --help` and the other commands stay fast.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from wtc.cli.common import handle_errors, out, print_json
+from wtc.errors import ConfigError
+
+SpecArg = Annotated[Path, typer.Argument(help="architecture spec (YAML)")]
+WidthsOpt = Annotated[Path | None, typer.Option("--widths", "-w",
+                                                help="widths.json (default: the spec's own)")]
+DataOpt = Annotated[str | None, typer.Option(
+    "--data", help="fashion-mnist | cifar10 | imagefolder | synthetic")]
+RootOpt = Annotated[str | None, typer.Option("--data-root", help="dataset directory")]
+ClassesOpt = Annotated[str | None, typer.Option(
+    "--classes", help="comma-separated class subset, e.g. 0,1,2 (relabelled 0..k-1)")]
+ResOpt = Annotated[int | None, typer.Option("--resolution", help="input resolution (resize)")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c",
+                                                help="training options (YAML)")]
+BatchOpt = Annotated[int | None, typer.Option("--batch-size", "-b")]
+DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")]
+
+
+def parse_classes(value: str | None) -> list[int] | None:
+    """'0,1,2' -> [0, 1, 2]."""
+    if value is None or not value.strip():
+        return None
+    try:
+        return [int(v) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise ConfigError(f"--classes takes comma-separated class indices such as 0,1,2, "
+                          f"not '{value}'") from None
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+    """Add `train` and `eval` to the app."""
+
+    @app.command("train")
+    @handle_errors
+    def train_cmd(
+        spec: SpecArg,
+        widths: WidthsOpt = None,
+        data: DataOpt = None,
+        data_root: RootOpt = None,
+        epochs: Annotated[int | None, typer.Option("--epochs", "-e")] = None,
+        batch_size: BatchOpt = None,
+        lr: Annotated[float | None, typer.Option("--lr")] = None,
+        fraction: Annotated[float | None, typer.Option(
+            "--fraction", help="share of the training images (stratified)")] = None,
+        classes: ClassesOpt = None,
+        resolution: ResOpt = None,
+        val_split: Annotated[float | None, typer.Option("--val-split")] = None,
+        config: ConfigOpt = None,
+        resume: Annotated[bool, typer.Option(
+            "--resume", help="continue from OUT/checkpoint.pt")] = False,
+        seed: Annotated[int | None, typer.Option("--seed")] = None,
+        device: DeviceOpt = None,
+        workers: Annotated[int | None, typer.Option("--workers")] = None,
+        out_dir: Annotated[Path | None, typer.Option(
+            "--out", "-o", help="run directory (default runs/SPEC-NAME)")] = None,
+        json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+    ) -> None:
+        """Train SPEC at the given widths; writes checkpoint, metrics and summary to --out."""
+        cfg = _config(config, data=data, data_root=data_root, epochs=epochs,
+                      batch_size=batch_size, lr=lr, fraction=fraction,
+                      classes=parse_classes(classes), resolution=resolution,
+                      val_split=val_split, seed=seed, device=device, workers=workers,
+                      out=str(out_dir) if out_dir else None)
+        if cfg.out is None:
+            cfg = cfg.model_copy(update={"out": str(Path("runs") / spec.stem)})
+        from wtc.data import dist_info
+        from wtc.train import train
+
+        res = train(spec, widths, cfg, resume=resume,
+                    progress="none" if json_out else "auto")
+        if dist_info()[0] != 0:
+            return
+        if json_out:
+            print_json(res.summary)
+            return
+        s = res.summary
+        top1 = f"{100 * s['top1']:.2f}%" if s.get("top1") is not None else "n/a"
+        out.print(f"[bold]{spec.stem}[/bold] trained {s['epochs']} epochs on {s['data']}: "
+                  f"test top-1 {top1}, {s['train_macs']:.3e} training MACs, "
+                  f"{s['seconds']:.1f} s")
+        out.print(f"run directory: {res.out_dir}")
+
+    @app.command("eval")
+    @handle_errors
+    def eval_cmd(
+        spec: SpecArg,
+        checkpoint: Annotated[Path, typer.Option("--checkpoint", "-k",
+                                                 help="checkpoint.pt of a run")],
+        widths: WidthsOpt = None,
+        data: DataOpt = None,
+        data_root: RootOpt = None,
+        classes: ClassesOpt = None,
+        resolution: ResOpt = None,
+        batch_size: BatchOpt = None,
+        config: ConfigOpt = None,
+        device: DeviceOpt = None,
+        json_out: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
+    ) -> None:
+        """Test-set top-1 of a checkpoint (widths default to the run's widths.json)."""
+        cfg = _config(config, data=data, data_root=data_root, classes=parse_classes(classes),
+                      resolution=resolution, batch_size=batch_size, device=device)
+        from wtc.train import evaluate_checkpoint
+
+        res = evaluate_checkpoint(spec, checkpoint, cfg, widths=widths)
+        if json_out:
+            print_json(res)
+        else:
+            out.print(f"{checkpoint}: top-1 {100 * res['top1']:.2f}%  loss {res['loss']:.4f}  "
+                      f"({res['images']} {res['data']} test images)")
+
+
+def _config(path: Path | None, **overrides: Any) -> Any:
+    from wtc.train import TrainConfig
+
+    if path is None and overrides.get("data") is None:
+        raise ConfigError("name the dataset with --data (fashion-mnist, cifar10, imagefolder, "
+                          "synthetic) or in a --config file")
+    return TrainConfig.load(path, **overrides)
