@@ -93,8 +93,9 @@ def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs
 
     Bisection on α with rounding inside the loop; then each group is rounded down or up around
     α·direction (see `_round_each`), so the result lands within one group's step of the target
-    instead of one rounding level's jump. Returns (channels, α). Raises TargetError when even
-    the smallest network is above the target.
+    instead of one rounding level's jump; if that still misses by more than 1% (small networks,
+    coarse divisor), single groups move one divisor step further (`_nudge`). Returns
+    (channels, α). Raises TargetError when even the smallest network is above the target.
     """
     div = divisor or graph.spec.divisor
     free = graph.free_groups
@@ -127,7 +128,8 @@ def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs
         else:
             hi = mid
     best = min((at(lo), at(hi)), key=lambda w: abs(count_macs(graph, w) - target_macs))
-    return _round_each(graph, direction, lo, div, target_macs, best), lo
+    rounded = _round_each(graph, direction, lo, div, target_macs, best)
+    return _nudge(graph, rounded, target_macs, div), lo
 
 
 def _round_each(graph: StageGraph, direction: Mapping[str, float], alpha: float, div: int,
@@ -158,6 +160,35 @@ def _round_each(graph: StageGraph, direction: Mapping[str, float], alpha: float,
         if gap < best_gap:
             best, best_gap = dict(trial), gap
     return best
+
+
+def _nudge(target: StageGraph, chans: dict[str, int], budget: int, div: int,
+           tolerance: float = 0.01) -> dict[str, int]:
+    """When one α with each group rounded up or down still misses the budget by more than
+    `tolerance` (small networks with a coarse divisor: the groups whose α·ratio·base falls on
+    the divisor cannot move), move single groups by one divisor step, the move that brings the
+    MACs closest to the budget first, each group at most once, until within tolerance."""
+    gap = abs(count_macs(target, chans) - budget)
+    if gap <= tolerance * budget:
+        return chans
+    current, moved = dict(chans), set()
+    while gap > tolerance * budget:
+        best: tuple[int, str, int] | None = None
+        for g, v in current.items():
+            if g in moved:
+                continue
+            for step in (-div, div):
+                if v + step < div:
+                    continue
+                trial_gap = abs(count_macs(target, {**current, g: v + step}) - budget)
+                if trial_gap < gap and (best is None or trial_gap < best[0]):
+                    best = (trial_gap, g, v + step)
+        if best is None:
+            break
+        gap, g, v = best
+        current[g] = v
+        moved.add(g)
+    return current
 
 
 def uniform_widths(graph: StageGraph, target_macs: int | None = None,

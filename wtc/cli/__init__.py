@@ -1,1 +1,1 @@
-"""The command line: thin typer commands that call one library function each and render with rich."""
+"""The command line: thin typer commands, each calling one library function, rendered by rich."""

@@ -1,9 +1,250 @@
-"""Commands of this group (being written)."""
+"""`wtc transfer` (carry widths from the proxy to the target) and `wtc proxy` (make the proxy)."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.table import Table
+
+from wtc.cli.common import handle_errors, out, parse_macs, print_json
+
+SPEC_SUFFIXES = (".yaml", ".yml")
+
+
+def parse_stage_map(value: str | None) -> dict[str, str] | None:
+    """'layer1=stage1,layer2=stage2' → {'layer1': 'stage1', 'layer2': 'stage2'}."""
+    from wtc.errors import ConfigError
+
+    if value is None or not value.strip():
+        return None
+    pairs: dict[str, str] = {}
+    for item in value.split(","):
+        target, sep, source = (part.strip() for part in item.partition("="))
+        if not sep or not target or not source:
+            raise ConfigError(f"cannot read stage map entry '{item.strip()}' in '{value}': "
+                              "write target=source pairs separated by commas, e.g. "
+                              "layer1=stage1,layer2=stage2")
+        if target in pairs:
+            raise ConfigError(f"stage map names target stage '{target}' twice")
+        pairs[target] = source
+    return pairs
+
+
+def parse_depths(value: str | None) -> list[int] | None:
+    from wtc.errors import ConfigError
+
+    if value is None:
+        return None
+    try:
+        depths = [int(v) for v in value.split(",")]
+    except ValueError:
+        raise ConfigError(f"cannot read --depths '{value}': give one whole number per stage, "
+                          "e.g. 1,1,2") from None
+    if any(d < 1 for d in depths):
+        raise ConfigError(f"--depths '{value}': every stage needs at least one block")
+    return depths
+
+
+def read_recorded_spec(path: Path) -> tuple[str | None, str | None]:
+    """The spec name and hash a widths file says it was made for (checked later, in full)."""
+    from wtc.errors import WidthsError
+
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WidthsError(f"{path}: no such widths file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise WidthsError(f"{path}: cannot read: {e}") from None
+    except json.JSONDecodeError as e:
+        raise WidthsError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    spec = data.get("spec") if isinstance(data, dict) else None
+    if not isinstance(spec, dict):
+        raise WidthsError(f"{path}: not a wtc widths file (no 'spec' object with name and hash)")
+    return spec.get("name"), spec.get("hash")
+
+
+def find_source_spec(widths_path: Path, spec_hash: str, root: Path | None = None) -> Path | None:
+    """A spec whose structural hash is `spec_hash`: next to the widths file first, then under
+    specs/ of the working folder. Specs that do not load are skipped."""
+    from wtc.errors import WtcError
+    from wtc.spec import load_spec
+
+    root = Path.cwd() if root is None else root
+    candidates: list[Path] = []
+    folder = widths_path.resolve().parent
+    candidates += sorted(p for p in folder.iterdir() if p.suffix in SPEC_SUFFIXES)
+    specs = root / "specs"
+    if specs.is_dir():
+        candidates += sorted(p for p in specs.rglob("*") if p.suffix in SPEC_SUFFIXES)
+    seen: set[Path] = set()
+    for p in candidates:
+        if p.resolve() in seen or not p.is_file():
+            continue
+        seen.add(p.resolve())
+        try:
+            if load_spec(p).structural_hash == spec_hash:
+                return p
+        except (WtcError, OSError):
+            continue
+    return None
+
+
+def _fmt_ratio(r: float) -> str:
+    return f"{r:.3f}"
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+    @app.command("transfer")
+    @handle_errors
+    def transfer_cmd(
+        widths: Annotated[Path, typer.Argument(help="widths.json found on the source (proxy)",
+                                               show_default=False)],
+        target: Annotated[Path, typer.Argument(help="target spec (YAML)", show_default=False)],
+        output: Annotated[Path, typer.Option("--output", "-o",
+                                             help="where to write the target's widths.json",
+                                             show_default=False)],
+        source: Annotated[Path | None, typer.Option(
+            "--source", "-s", help="the spec the widths were made for (default: the spec with "
+            "the recorded hash next to WIDTHS or in specs/)")] = None,
+        stacking: Annotated[str, typer.Option(
+            "--stacking", help="depth rule: last | average | interpolate")] = "last",
+        stage_map: Annotated[str | None, typer.Option(
+            "--stage-map", help="target=source stage pairs, e.g. layer1=stage1,layer2=stage2 "
+            "(needed when the stage counts differ)")] = None,
+        target_macs: Annotated[str | None, typer.Option(
+            "--target-macs", help="MACs budget of the target: 1.0x (its base MACs, the "
+            "default), 0.5x, 41M or 4.1e7")] = None,
+        keep_unmatched: Annotated[bool, typer.Option(
+            "--keep-unmatched", help="keep target groups with no counterpart at ratio 1 "
+            "instead of failing")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    ) -> None:
+        """Carry widths optimized on a proxy onto a target spec of the same family."""
+        from wtc.errors import TransferError
+        from wtc.graph import compile_spec, count_macs
+        from wtc.spec import load_spec
+        from wtc.transfer import transfer
+        from wtc.widths import load_widths, save_widths
+
+        name, recorded = read_recorded_spec(widths)
+        found = False
+        if source is None:
+            if not recorded:
+                raise TransferError(f"{widths} records no spec hash; pass the spec the widths "
+                                    "were made for with --source SPEC")
+            source = find_source_spec(widths, recorded)
+            if source is None:
+                raise TransferError(
+                    f"{widths} was made for spec '{name}' (hash {recorded}) and no spec with "
+                    f"that hash is next to it or in specs/; pass the spec the widths were made "
+                    "for with --source SPEC")
+            found = True
+        src_graph = compile_spec(load_spec(source))
+        if recorded != src_graph.spec_hash:
+            raise TransferError(
+                f"{widths} was made for spec '{name}' (hash {recorded}), but --source {source} "
+                f"is '{src_graph.spec.name}' (hash {src_graph.spec_hash}); pass the spec the "
+                "widths were made for (the proxy, e.g. written by `wtc proxy`)")
+        w = load_widths(widths, src_graph)
+        tgt_graph = compile_spec(load_spec(target))
+        budget = parse_macs(target_macs, count_macs(tgt_graph))
+        result = transfer(w, src_graph, tgt_graph, stacking=stacking,
+                          stage_map=parse_stage_map(stage_map), target_macs=budget,
+                          keep_unmatched=keep_unmatched)
+        result_widths = result.widths.with_provenance(
+            source={**result.widths.provenance["source"], "file": str(source),
+                    "widths_file": str(widths)},
+            target_file=str(target))
+        save_widths(result_widths, output)
+
+        if as_json:
+            report = result.to_json()
+            report["source"] = result_widths.provenance["source"]
+            report["target"]["file"] = str(target)
+            report["output"] = str(output)
+            print_json(report)
+            return
+        how = " (found by its hash)" if found else ""
+        out.print(f"transfer [bold]{src_graph.spec.name}[/bold] ({source}{how}) → "
+                  f"[bold]{tgt_graph.spec.name}[/bold] ({target}), stacking "
+                  f"'{result.stacking}'")
+        moved = [f"{t}←{s}" for t, s in result.stage_map.items() if t != s]
+        if moved:
+            out.print("stage map: " + ", ".join(moved))
+        t = Table(title=f"{tgt_graph.spec.name}: width groups")
+        for col in ("group", "kind", "source group(s)", "ratio", "base", "width"):
+            t.add_column(col, justify="right" if col in ("ratio", "base", "width") else "left")
+        for m in result.mapping.values():
+            srcs = ", ".join(m.sources) if m.sources else "[red]none[/red]"
+            if m.missing:
+                srcs += f" [red](no {', '.join(m.missing)})[/red]"
+            t.add_row(m.group, m.kind, srcs, _fmt_ratio(m.ratio), str(m.base), str(m.width))
+        out.print(t)
+        gap = (result.macs - result.target_macs) / result.target_macs
+        out.print(f"MACs {result.macs:,} against a budget of {result.target_macs:,} "
+                  f"({gap:+.2%}), α = {result.alpha:.4f}")
+        if result.unmatched:
+            out.print(f"[yellow]unmatched[/yellow] (kept at the ratio of their matched layers, "
+                      f"1 if none): {', '.join(result.unmatched)}")
+        out.print(f"[green]wrote[/green] {output}")
+
+    @app.command("proxy")
+    @handle_errors
+    def proxy_cmd(
+        spec: Annotated[Path, typer.Argument(help="the target spec (YAML)", show_default=False)],
+        output: Annotated[Path, typer.Option("--output", "-o", help="where to write the proxy "
+                                             "spec (YAML)", show_default=False)],
+        width: Annotated[float | None, typer.Option(
+            "--width", help="width multiplier, e.g. 0.5")] = None,
+        depth: Annotated[float | None, typer.Option(
+            "--depth", help="depth multiplier (ceil, at least one block per stage)")] = None,
+        depths: Annotated[str | None, typer.Option(
+            "--depths", help="exact blocks per stage, e.g. 1,1,1")] = None,
+        resolution: Annotated[int | None, typer.Option(
+            "--resolution", help="input resolution, e.g. 14")] = None,
+        classes: Annotated[int | None, typer.Option("--classes", help="number of classes")
+                           ] = None,
+        name: Annotated[str | None, typer.Option(
+            "--name", help="name of the proxy spec (default: <spec>_proxy)")] = None,
+        as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+    ) -> None:
+        """Write a cheap proxy of a spec: narrower, shallower, smaller images."""
+        from wtc.errors import ConfigError
+        from wtc.graph import compile_spec, count_macs
+        from wtc.spec import load_spec
+        from wtc.spec.load import dump_spec, parse_spec
+        from wtc.transfer import project_spec
+        from wtc.widths import atomic_write_text
+
+        original = load_spec(spec)
+        how = {"width": width, "depth": depth, "depths": parse_depths(depths),
+               "resolution": resolution, "classes": classes}
+        given = {k: v for k, v in how.items() if v is not None}
+        if not given:
+            raise ConfigError("nothing to project: give --width, --depth, --depths, "
+                              "--resolution or --classes")
+        proxy = project_spec(original, **how, name=name or f"{original.name}_proxy")
+        text = dump_spec(proxy)
+        if parse_spec(text) != proxy:  # a bug, not the user's input
+            raise RuntimeError("the projected spec does not load back equal; not written")
+        graph = compile_spec(proxy)
+        macs, base = count_macs(graph), count_macs(compile_spec(original))
+        settings = ", ".join(f"{k} {','.join(map(str, v)) if isinstance(v, list) else v}"
+                             for k, v in given.items())
+        header = (f"# {proxy.name}: projected by `wtc proxy` from {spec} ('{original.name}', "
+                  f"hash {original.structural_hash})\n# with {settings}.\n"
+                  f"# {macs:,} MACs at base widths ({macs / base:.3f}x of the original); "
+                  f"hash {proxy.structural_hash}\n")
+        atomic_write_text(output, header + text)
+        if as_json:
+            print_json({"spec": proxy.name, "hash": proxy.structural_hash, "macs": macs,
+                        "source": {"file": str(spec), "name": original.name,
+                                   "hash": original.structural_hash, "macs": base},
+                        "projection": given, "output": str(output)})
+            return
+        out.print(f"[green]wrote[/green] {output}: '{proxy.name}' ({settings}), "
+                  f"{macs:,} MACs ({macs / base:.3f}x of '{original.name}'), "
+                  f"depths {[s.depth for s in proxy.stages]}, hash {proxy.structural_hash}")
