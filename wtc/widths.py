@@ -238,18 +238,22 @@ def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> None:
         raise
 
 
-def load_widths(path: str | Path, graph: StageGraph) -> Widths:
-    """Read a widths file and prove it fits `graph` (same spec hash, same groups)."""
+def read_widths_json(path: str | Path) -> Any:
+    """The parsed JSON of a widths file, or a WidthsError that says why it cannot be read."""
     p = Path(path)
     try:
-        data = json.loads(p.read_text(encoding="utf-8"))
+        return json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise WidthsError(f"{p}: no such widths file") from None
     except (OSError, UnicodeDecodeError) as e:
         raise WidthsError(f"{p}: cannot read: {e}") from None
     except json.JSONDecodeError as e:
         raise WidthsError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
-    return widths_from_json(data, graph, str(p))
+
+
+def load_widths(path: str | Path, graph: StageGraph) -> Widths:
+    """Read a widths file and prove it fits `graph` (same spec hash, same groups)."""
+    return widths_from_json(read_widths_json(path), graph, str(path))
 
 
 def widths_from_json(data: Any, graph: StageGraph, source: str = "widths") -> Widths:

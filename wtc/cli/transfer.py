@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -51,15 +50,9 @@ def parse_depths(value: str | None) -> list[int] | None:
 def read_recorded_spec(path: Path) -> tuple[str | None, str | None]:
     """The spec name and hash a widths file says it was made for (checked later, in full)."""
     from wtc.errors import WidthsError
+    from wtc.widths import read_widths_json
 
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise WidthsError(f"{path}: no such widths file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise WidthsError(f"{path}: cannot read: {e}") from None
-    except json.JSONDecodeError as e:
-        raise WidthsError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    data = read_widths_json(path)
     spec = data.get("spec") if isinstance(data, dict) else None
     if not isinstance(spec, dict):
         raise WidthsError(f"{path}: not a wtc widths file (no 'spec' object with name and hash)")
