@@ -29,6 +29,7 @@ import torch.nn.functional as F
 import yaml
 from pydantic import Field, ValidationError
 
+from wtc._callable import make_module_callable
 from wtc.data import DataBundle, DataConfig, dist_info, make_data
 from wtc.errors import CheckpointError, ConfigError
 
@@ -695,3 +696,6 @@ def evaluate_checkpoint(spec: Any, checkpoint: str | Path, cfg: TrainConfig,
     res = evaluate(model, data.test, device=device, amp=cfg.amp and device.type == "cuda")
     return {"checkpoint": str(ck), "data": data.name, "top1": res["top1"], "loss": res["loss"],
             "images": res["n"], "num_classes": data.num_classes, "resolution": data.resolution}
+
+
+make_module_callable(__name__, "train")

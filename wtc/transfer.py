@@ -22,12 +22,11 @@ No torch here: this module sits above the graph layer.
 from __future__ import annotations
 
 import math
-import sys
-import types
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from wtc._callable import make_module_callable
 from wtc.errors import TransferError, WidthsError
 from wtc.graph import StageGraph, count_macs
 from wtc.spec.schema import Spec
@@ -281,12 +280,4 @@ def _quoted(items: Sequence[str]) -> str:
     return ", ".join(f"'{x}'" for x in items)
 
 
-class _CallableModule(types.ModuleType):
-    """`wtc.transfer` is the function, even once `import wtc.transfer` has put this module
-    in its place on the package: calling the module calls `transfer`."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> TransferResult:
-        return transfer(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
+make_module_callable(__name__, "transfer")

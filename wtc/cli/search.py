@@ -1,9 +1,161 @@
-"""Commands of this group (being written)."""
+"""`wtc search`: find the widths of a spec at a MACs target; a thin wrapper over `wtc.search`.
+
+Everything (spec, method, settings, target, data, output folder) is validated before any
+training starts; torch is imported only when a method trains.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+from rich.table import Table
+
+from wtc.cli.common import handle_errors, out, parse_macs, print_json
+from wtc.errors import ConfigError
+
+DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
+DEFAULT_FRACTION = 0.2  # the search is a proxy: a share of the training images is enough
+
+
+def resolve_spec(spec: Path | None) -> Path:
+    """The spec path as given, else relative to the wtc checkout; the default is
+    specs/resnet20_fmnist.yaml."""
+    wanted = spec if spec is not None else DEFAULT_SPEC
+    if wanted.is_file():
+        return wanted
+    repo = Path(__file__).resolve().parents[2]
+    if not wanted.is_absolute() and (repo / wanted).is_file():
+        return repo / wanted
+    if spec is None:
+        raise ConfigError(f"no SPEC given and the default {DEFAULT_SPEC} was found neither in "
+                          f"the current folder nor in {repo}; pass a spec file, e.g. "
+                          "`wtc search path/to/resnet20_fmnist.yaml`")
+    raise ConfigError(f"spec file {spec} does not exist")
+
+
+def read_settings(config: Path | None, sets: list[str] | None) -> dict[str, Any]:
+    """Method settings from a YAML mapping, with `key=value` overrides (values read as YAML)."""
+    import yaml
+
+    values: dict[str, Any] = {}
+    if config is not None:
+        try:
+            loaded = yaml.safe_load(config.read_text(encoding="utf-8"))
+        except OSError as e:
+            raise ConfigError(f"cannot read settings file {config}: {e.strerror}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{config} is not valid YAML: {e}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{config} must hold a mapping of method settings "
+                              "(e.g. `strength: 2.0`)")
+        values.update(loaded or {})
+    for item in sets or []:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set takes key=value (e.g. --set strength=2), not '{item}'")
+        try:
+            values[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError:
+            values[key.strip()] = raw
+    return values
 
 
 def register(app: typer.Typer) -> None:
-    """Add this group's commands to the app."""
+    """Add `search` to the app."""
+
+    @app.command("search")
+    @handle_errors
+    def search_cmd(
+        spec: Annotated[Path | None, typer.Argument(
+            help=f"architecture spec (YAML); default {DEFAULT_SPEC}", show_default=False)
+        ] = None,
+        method: Annotated[str, typer.Option("--method", "-m",
+                                            help="uniform | morphnet")] = "morphnet",
+        target_macs: Annotated[str, typer.Option(
+            "--target-macs", "-t", help="MACs target: a multiple of the spec's (0.5x) or a "
+            "number (4.1e7, 41M)")] = "1.0x",
+        data: Annotated[str, typer.Option(
+            "--data", help="fashion-mnist | cifar10 | imagefolder | synthetic")
+        ] = "fashion-mnist",
+        data_root: Annotated[str | None, typer.Option("--data-root",
+                                                      help="dataset directory")] = None,
+        epochs: Annotated[int | None, typer.Option(
+            "--epochs", "-e", help="training budget (default: the method's)")] = None,
+        fraction: Annotated[float, typer.Option(
+            "--fraction", help="share of the training images to search on")
+        ] = DEFAULT_FRACTION,
+        batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
+        seed: Annotated[int, typer.Option("--seed")] = 0,
+        config: Annotated[Path | None, typer.Option(
+            "--config", "-c", help="method settings (YAML mapping)")] = None,
+        sets: Annotated[list[str] | None, typer.Option(
+            "--set", help="a method setting, key=value (repeatable)")] = None,
+        device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+        threads: Annotated[int | None, typer.Option("--threads",
+                                                    help="CPU threads")] = None,
+        output: Annotated[Path, typer.Option("--output", "-o",
+                                             help="widths file to write")] = Path("widths.json"),
+        json_out: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
+    ) -> None:
+        """Search the widths of SPEC at a MACs target; write widths.json and compare them with
+        the uniform baseline at the same MACs."""
+        from wtc.graph import compile_spec, count_macs
+        from wtc.search import base as sb
+        from wtc.spec import load_spec
+
+        path = resolve_spec(spec)
+        graph = compile_spec(load_spec(path))
+        target = parse_macs(target_macs, count_macs(graph))
+        if not output.parent.exists():
+            raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
+        if output.is_dir():
+            raise ConfigError(f"--output {output} is a folder; give a file name")
+        data_cfg: dict[str, Any] = {"data": data}
+        if data_root is not None:
+            data_cfg["data_root"] = data_root
+        if batch_size is not None:
+            data_cfg["batch_size"] = batch_size
+        opt, ctx, cfg = sb.prepare(
+            graph, method, target, read_settings(config, sets), data_cfg, seed, epochs=epochs,
+            fraction=fraction, device=device, threads=threads,
+            progress="none" if json_out else "auto",
+            settings_source=str(config) if config else None)
+        if not json_out and opt.needs_data:
+            out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
+                      f"{data} (fraction {fraction:g}), target {target:,} MACs")
+        result = sb.run_prepared(opt, ctx, cfg)
+        result.save(output)
+        _report(graph, result, output, json_out)
+
+
+def _report(graph: Any, result: Any, output: Path, json_out: bool) -> None:
+    from wtc.graph import count_macs
+    from wtc.widths import uniform_widths
+
+    uni = (result.widths if result.method == "uniform"
+           else uniform_widths(graph, target_macs=result.target_macs))
+    found = result.widths
+    if json_out:
+        print_json({"output": str(output), "widths": found.to_json(),
+                    "uniform": {"groups": uni.groups, "macs": uni.macs},
+                    "train_macs": result.train_macs, "seconds": result.seconds})
+        return
+    t = Table(title=f"{graph.spec.name}: {result.method} widths vs uniform at "
+                    f"{result.target_macs:,} MACs")
+    for col in ("group", "base", "uniform", result.method, "ratio"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for g in graph.free_groups:
+        u, w = uni.groups[g], found.groups[g]
+        ratio = w / u
+        style = "green" if ratio > 1.05 else "red" if ratio < 0.95 else ""
+        t.add_row(g, str(graph.groups[g].base), str(u), str(w),
+                  f"[{style}]{ratio:.2f}[/{style}]" if style else f"{ratio:.2f}")
+    base = count_macs(graph)
+    t.add_row("MACs", f"{base:,}", f"{uni.macs:,}", f"{found.macs:,}",
+              f"{found.macs / uni.macs:.3f}", style="bold")
+    out.print(t)
+    cost = (f"{result.train_macs:.3e} training MACs, " if result.train_macs else "")
+    out.print(f"{result.method}: {found.macs:,} MACs ({found.macs / result.target_macs:.2%} of "
+              f"the target), {cost}{result.seconds:.1f} s; wrote {output}")

@@ -43,6 +43,18 @@ def _terms(graph: StageGraph) -> list[_Term]:
     return graph._cache["terms"]
 
 
+MacTerm = tuple[str, str, int, tuple[str, ...], tuple[str, ...]]
+
+
+def mac_terms(graph: StageGraph) -> list[MacTerm]:
+    """(node, op, coef, input groups, output groups) of every conv, dwconv and linear node.
+
+    MACs of the node = coef · Σ in-channels · Σ out-channels (dwconv: coef · Σ out-channels), with
+    coef = H_out · W_out · k · k (1 for linear): the cost model MorphNet's regularizer weights by.
+    """
+    return [(t.node, t.op, t.coef, t.ins, t.outs) for t in _terms(graph) if t.op != "bn"]
+
+
 def channels(graph: StageGraph, widths: Mapping[str, int] | Any | None = None) -> dict[str, int]:
     """Channel count of every group (fixed groups at their base) for `widths` (default: base)."""
     full = {g: grp.base for g, grp in graph.groups.items()}

@@ -1,0 +1,294 @@
+"""The width-search framework: an optimizer registry, the context a run gets, its result.
+
+An optimizer is a class with a `name`, its own pydantic `Settings` (extra="forbid") and
+`run(ctx, settings) -> Outcome`. `search()` validates everything a run needs (method, settings,
+MACs target, data) before any training starts, times the run, and wraps the outcome into
+`Widths` with full provenance (method, settings, seed, data, MACs target and achieved, cost).
+
+No torch here: validating a search and the uniform baseline start instantly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from wtc.errors import ConfigError, TargetError
+from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.registry import Registry
+from wtc.widths import Widths, save_widths, scale_to_macs, widths_from_groups
+
+__all__ = [
+    "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchResult",
+    "get_optimizer", "register_optimizer", "resolve_target", "search", "validate_settings",
+]
+
+
+class NoSettings(BaseModel):
+    """Settings of an optimizer that has none."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class SearchContext:
+    """Everything an optimizer may use. `data` is a `wtc.data.DataConfig` (None: no data)."""
+
+    graph: StageGraph
+    target_macs: int
+    seed: int = 0
+    data: Any = None
+    epochs: int | None = None  # the training budget, overriding the settings' own
+    device: str = "auto"
+    threads: int | None = None
+    progress: str = "none"  # "auto" | "rich" | "plain" | "none"
+    init: Callable[[Any], None] | None = None  # called on the freshly built model, once
+
+
+@dataclass
+class Outcome:
+    """What an optimizer returns: channels per free group, its cost and what it saw."""
+
+    groups: dict[str, int]
+    train_macs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)  # goes into the provenance
+
+
+class Optimizer:
+    """Base of every width optimizer; subclass, set `name` and `Settings`, register."""
+
+    name: ClassVar[str] = ""
+    Settings: ClassVar[type[BaseModel]] = NoSettings
+    needs_data: ClassVar[bool] = False
+    summary: ClassVar[str] = ""
+
+    def check(self, ctx: SearchContext, settings: BaseModel) -> None:
+        """Extra validation before anything runs (raise a UserInputError)."""
+
+    def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:  # pragma: no cover
+        raise NotImplementedError
+
+
+OPTIMIZERS: Registry[type[Optimizer]] = Registry("search method")
+
+
+def register_optimizer(cls: type[Optimizer]) -> type[Optimizer]:
+    """Class decorator: add an optimizer under its `name` (a duplicate is an error)."""
+    if not cls.name:
+        raise ConfigError(f"optimizer class {cls.__name__} has no name")
+    return OPTIMIZERS.add(cls.name, cls)
+
+
+def get_optimizer(method: str) -> type[Optimizer]:
+    return OPTIMIZERS.get(method)
+
+
+@dataclass
+class SearchResult:
+    """The widths found, with what the search cost and how it went."""
+
+    widths: Widths
+    method: str
+    settings: dict[str, Any]
+    target_macs: int
+    train_macs: int
+    seconds: float
+    history: list[dict[str, Any]] = field(default_factory=list)
+    details: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def groups(self) -> dict[str, int]:
+        return self.widths.groups
+
+    @property
+    def macs(self) -> int:
+        return int(self.widths.macs or 0)
+
+    def save(self, path: str | Path) -> None:
+        """widths.json, written atomically."""
+        save_widths(self.widths, path)
+
+
+def validate_settings(method: str, settings: BaseModel | Mapping[str, Any] | None,
+                      source: str | None = None) -> BaseModel:
+    """The method's settings model from a mapping (or an instance); ConfigError lists what is
+    wrong and which keys exist."""
+    cls = get_optimizer(method).Settings
+    if isinstance(settings, cls):
+        return settings
+    if isinstance(settings, BaseModel):
+        raise ConfigError(f"settings of type {type(settings).__name__} do not belong to "
+                          f"method '{method}' (expected {cls.__name__})")
+    values = dict(settings or {})
+    try:
+        return cls(**values)
+    except ValidationError as e:
+        keys = ", ".join(cls.model_fields) or "none"
+        where = f" in {source}" if source else ""
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in er['loc']) or 'settings'}: "
+            + ("unknown setting" if er["type"] == "extra_forbidden" else er["msg"])
+            for er in e.errors())
+        raise ConfigError(f"bad settings for method '{method}'{where}: {problems} "
+                          f"(settings of '{method}': {keys})") from None
+
+
+def resolve_target(graph: StageGraph, target: int | float | str | None) -> int:
+    """MACs target as an int: None is the spec's own MACs, "0.5x" a multiple of them, a number
+    (or "41M", "4.1e7") is absolute."""
+    base = count_macs(graph)
+    if target is None:
+        return base
+    if isinstance(target, bool):
+        raise TargetError(f"MACs target must be a number or a multiple such as 0.5x, not "
+                          f"{target!r}")
+    if isinstance(target, int | float):
+        value = float(target)
+    else:
+        v = str(target).strip().lower()
+        try:
+            if v.endswith("x"):
+                value = float(v[:-1]) * base
+            elif v[-1:] in ("k", "m", "g"):
+                value = float(v[:-1]) * {"k": 1e3, "m": 1e6, "g": 1e9}[v[-1]]
+            else:
+                value = float(v)
+        except ValueError:
+            raise TargetError(f"cannot read MACs target '{target}': give a multiple of the base "
+                              "such as 0.5x, or a number such as 4.1e7 or 41M") from None
+    if not value > 0 or value == float("inf"):
+        raise TargetError(f"MACs target must be a positive number, got {target!r}")
+    return round(value)
+
+
+def _graph(spec: Any) -> StageGraph:
+    if isinstance(spec, StageGraph):
+        return spec
+    if isinstance(spec, str | Path):
+        from wtc.spec import load_spec
+
+        spec = load_spec(spec)
+    return compile_spec(spec)
+
+
+def _data_config(data: Any, seed: int, fraction: float | None) -> Any:
+    """A `wtc.data.DataConfig` from a config, a mapping or a dataset name; seeded by the search."""
+    from wtc.data import DataConfig  # torch-backed module; only when data is given
+
+    if data is None:
+        return None
+    if isinstance(data, str):
+        data = {"data": data}
+    if isinstance(data, BaseModel):
+        data = data.model_dump(exclude_unset=True)
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"data must be a dataset name, a mapping or a DataConfig, not "
+                          f"{type(data).__name__}")
+    values = {k: v for k, v in data.items() if k in DataConfig.model_fields or k not in
+              _TRAIN_ONLY}
+    values["seed"] = seed
+    if fraction is not None:
+        values["fraction"] = fraction
+    try:
+        return DataConfig(**values)
+    except ValidationError as e:
+        problems = "; ".join(f"{'.'.join(str(x) for x in er['loc']) or 'data'}: {er['msg']}"
+                             for er in e.errors())
+        raise ConfigError(f"bad data settings: {problems}") from None
+
+
+# TrainConfig keys a caller may leave in a data mapping; the optimizer's settings own them
+_TRAIN_ONLY = frozenset({"epochs", "lr", "momentum", "nesterov", "weight_decay", "schedule",
+                         "warmup_epochs", "label_smoothing", "grad_clip", "device", "amp",
+                         "amp_dtype", "channels_last", "threads", "eval_every", "out"})
+
+
+def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str | None = None,
+            settings: BaseModel | Mapping[str, Any] | None = None, data: Any = None,
+            seed: int = 0, *, epochs: int | None = None, fraction: float | None = None,
+            init: Callable[[Any], None] | None = None, device: str = "auto",
+            threads: int | None = None, progress: str = "none",
+            settings_source: str | None = None) -> tuple[Optimizer, SearchContext, BaseModel]:
+    """Validate a search without running it: (optimizer, context, settings). Raises a
+    UserInputError (unknown method, bad settings, unreachable target, missing data)."""
+    graph = _graph(spec)
+    opt = get_optimizer(method)()
+    cfg = validate_settings(method, settings, settings_source)
+    target = resolve_target(graph, target_macs)
+    # the smallest network (every group at the divisor) must fit: the same check for all methods
+    scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, target)
+    if epochs is not None and (isinstance(epochs, bool) or int(epochs) < 1):
+        raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
+    if threads is not None and int(threads) < 1:
+        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
+    if progress not in ("auto", "rich", "plain", "none"):
+        raise ConfigError(f"progress must be auto, rich, plain or none, not {progress!r}")
+    if opt.needs_data and data is None:
+        raise ConfigError(f"method '{method}' trains a network: give data (for example "
+                          "data='fashion-mnist' or data={'data': 'synthetic'})")
+    ctx = SearchContext(graph=graph, target_macs=target, seed=int(seed),
+                        data=_data_config(data, int(seed), fraction) if opt.needs_data else None,
+                        epochs=epochs, device=device, threads=threads, progress=progress,
+                        init=init)
+    opt.check(ctx, cfg)
+    return opt, ctx, cfg
+
+
+def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchResult:
+    """Run a validated search and wrap its outcome into Widths with provenance."""
+    t0 = time.perf_counter()
+    outcome = opt.run(ctx, cfg)
+    seconds = time.perf_counter() - t0
+    graph = ctx.graph
+    data = None
+    if ctx.data is not None:
+        data = ctx.data.model_dump(exclude_defaults=True)
+        data["data"] = ctx.data.data
+    settings = cfg.model_dump(mode="json")
+    if ctx.epochs is not None and "epochs" in settings:
+        settings["epochs"] = ctx.epochs
+    widths = widths_from_groups(
+        graph, outcome.groups, target_macs=ctx.target_macs, method=opt.name, settings=settings,
+        seed=ctx.seed, data=data,
+        cost={"train_macs": int(outcome.train_macs), "seconds": round(seconds, 3)},
+        **outcome.details)
+    return SearchResult(widths=widths, method=opt.name, settings=settings,
+                        target_macs=ctx.target_macs, train_macs=int(outcome.train_macs),
+                        seconds=seconds, history=outcome.history, details=outcome.details)
+
+
+def search(spec: Any, method: str = "morphnet", target_macs: int | float | str | None = None,
+           settings: BaseModel | Mapping[str, Any] | None = None, data: Any = None,
+           seed: int = 0, *, epochs: int | None = None, fraction: float | None = None,
+           init: Callable[[Any], None] | None = None, device: str = "auto",
+           threads: int | None = None, progress: str = "none",
+           out: str | Path | None = None) -> SearchResult:
+    """Find widths for `spec` (StageGraph, Spec or YAML path) at `target_macs` with `method`.
+
+    target_macs: None = the spec's own MACs; "0.5x" = a multiple of them; a number = absolute.
+    settings: the method's settings (mapping or its Settings model), validated first.
+    data: a dataset name, a mapping of `wtc.data.DataConfig` fields or a DataConfig (methods
+    that train need it); `fraction` overrides its share of training images. seed seeds the model
+    init, the data subset and the shuffling: the same seed gives the same widths.
+    epochs: the training budget (overrides the method's `epochs` setting).
+    init(model): called on the freshly built model before training (e.g. to plant BN weights).
+    out: also write widths.json there (atomically).
+    Everything is validated before any training starts.
+    """
+    opt, ctx, cfg = prepare(spec, method, target_macs, settings, data, seed, epochs=epochs,
+                            fraction=fraction, init=init, device=device, threads=threads,
+                            progress=progress)
+    if out is not None and not Path(out).parent.exists():
+        from wtc.errors import WidthsError
+
+        raise WidthsError(f"cannot write {out}: folder {Path(out).parent} does not exist")
+    result = run_prepared(opt, ctx, cfg)
+    if out is not None:
+        result.save(out)
+    return result
