@@ -341,3 +341,29 @@ def test_importing_search_and_the_uniform_baseline_need_no_torch():
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code, str(ROOT / "specs/tiny/resnet_tiny.yaml")],
                    check=True, cwd=ROOT)
+
+
+def test_interrupted_search_resumes_to_the_same_widths(tmp_path):
+    """One epoch, then --resume to two, gives what two epochs straight give; resuming a
+    finished search trains nothing and returns the same widths."""
+    graph = graph_of("resnet_tiny")
+    kwargs = {"settings": {"strength": 3.0}, "data": SYNTH, "seed": 1, "threads": 1}
+    straight = search(graph, "morphnet", epochs=2, **kwargs)
+    search(graph, "morphnet", epochs=1, run_dir=tmp_path / "run", **kwargs)
+    assert (tmp_path / "run" / "round0" / "checkpoint.pt").is_file()
+    resumed = search(graph, "morphnet", epochs=2, run_dir=tmp_path / "run", resume=True,
+                     **kwargs)
+    assert resumed.groups == straight.groups
+    assert resumed.details["alive"] == straight.details["alive"]
+    assert [h["train_loss"] for h in resumed.history] == \
+        [h["train_loss"] for h in straight.history]
+    again = search(graph, "morphnet", epochs=2, run_dir=tmp_path / "run", resume=True, **kwargs)
+    assert again.groups == straight.groups and again.train_macs == straight.train_macs
+
+
+def test_resume_without_a_run_dir_is_refused_before_training(tmp_path):
+    graph = graph_of("resnet_tiny")
+    with pytest.raises(ConfigError, match="run_dir"):
+        prepare(graph, "morphnet", data=SYNTH, resume=True)
+    with pytest.raises(ConfigError, match="not a search run directory"):
+        prepare(graph, "morphnet", data=SYNTH, run_dir=tmp_path / "nope", resume=True)

@@ -97,6 +97,11 @@ def register(app: typer.Typer) -> None:
                                                     help="CPU threads")] = None,
         output: Annotated[Path, typer.Option("--output", "-o",
                                              help="widths file to write")] = Path("widths.json"),
+        run_dir: Annotated[Path | None, typer.Option(
+            "--run-dir", help="keep training checkpoints here, so --resume can continue")
+        ] = None,
+        resume: Annotated[bool, typer.Option(
+            "--resume", help="continue the interrupted search in --run-dir")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
     ) -> None:
         """Search the widths of SPEC at a MACs target; write widths.json and compare them with
@@ -121,7 +126,7 @@ def register(app: typer.Typer) -> None:
             graph, method, target, read_settings(config, sets), data_cfg, seed, epochs=epochs,
             fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
-            settings_source=str(config) if config else None)
+            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume)
         if not json_out and opt.needs_data:
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
                       f"{data} (fraction {fraction:g}), target {target:,} MACs")

@@ -48,6 +48,8 @@ class SearchContext:
     threads: int | None = None
     progress: str = "none"  # "auto" | "rich" | "plain" | "none"
     init: Callable[[Any], None] | None = None  # called on the freshly built model, once
+    run_dir: Path | None = None  # checkpoints of the training, so an interrupted run resumes
+    resume: bool = False  # continue from the checkpoints in run_dir
 
 
 @dataclass
@@ -214,7 +216,8 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
             seed: int = 0, *, epochs: int | None = None, fraction: float | None = None,
             init: Callable[[Any], None] | None = None, device: str = "auto",
             threads: int | None = None, progress: str = "none",
-            settings_source: str | None = None) -> tuple[Optimizer, SearchContext, BaseModel]:
+            settings_source: str | None = None, run_dir: str | Path | None = None,
+            resume: bool = False) -> tuple[Optimizer, SearchContext, BaseModel]:
     """Validate a search without running it: (optimizer, context, settings). Raises a
     UserInputError (unknown method, bad settings, unreachable target, missing data)."""
     graph = _graph(spec)
@@ -229,13 +232,18 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
         raise ConfigError(f"threads must be a positive integer, got {threads!r}")
     if progress not in ("auto", "rich", "plain", "none"):
         raise ConfigError(f"progress must be auto, rich, plain or none, not {progress!r}")
+    if resume and run_dir is None:
+        raise ConfigError("resume needs the run directory of the interrupted search (run_dir)")
+    if resume and not Path(run_dir).is_dir():  # type: ignore[arg-type]
+        raise ConfigError(f"cannot resume: {run_dir} is not a search run directory")
     if opt.needs_data and data is None:
         raise ConfigError(f"method '{method}' trains a network: give data (for example "
                           "data='fashion-mnist' or data={'data': 'synthetic'})")
     ctx = SearchContext(graph=graph, target_macs=target, seed=int(seed),
                         data=_data_config(data, int(seed), fraction) if opt.needs_data else None,
                         epochs=epochs, device=device, threads=threads, progress=progress,
-                        init=init)
+                        init=init, run_dir=Path(run_dir) if run_dir is not None else None,
+                        resume=resume)
     opt.check(ctx, cfg)
     return opt, ctx, cfg
 
@@ -268,7 +276,8 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
            seed: int = 0, *, epochs: int | None = None, fraction: float | None = None,
            init: Callable[[Any], None] | None = None, device: str = "auto",
            threads: int | None = None, progress: str = "none",
-           out: str | Path | None = None) -> SearchResult:
+           out: str | Path | None = None, run_dir: str | Path | None = None,
+           resume: bool = False) -> SearchResult:
     """Find widths for `spec` (StageGraph, Spec or YAML path) at `target_macs` with `method`.
 
     target_macs: None = the spec's own MACs; "0.5x" = a multiple of them; a number = absolute.
@@ -279,11 +288,13 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
     epochs: the training budget (overrides the method's `epochs` setting).
     init(model): called on the freshly built model before training (e.g. to plant BN weights).
     out: also write widths.json there (atomically).
+    run_dir: keep training checkpoints there (one folder per round); resume: continue an
+    interrupted search from them (a finished round is not trained again).
     Everything is validated before any training starts.
     """
     opt, ctx, cfg = prepare(spec, method, target_macs, settings, data, seed, epochs=epochs,
                             fraction=fraction, init=init, device=device, threads=threads,
-                            progress=progress)
+                            progress=progress, run_dir=run_dir, resume=resume)
     if out is not None and not Path(out).parent.exists():
         from wtc.errors import WidthsError
 

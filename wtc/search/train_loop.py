@@ -12,7 +12,15 @@ from wtc.graph import count_macs
 from wtc.search.base import Outcome, SearchContext
 from wtc.search.gamma import GammaRegularizer
 from wtc.search.morphnet import MorphNet, MorphNetSettings, details, expand
-from wtc.train import TrainConfig, fit, seed_everything, torch_forward_macs
+from wtc.train import (
+    CHECKPOINT,
+    TrainConfig,
+    TrainResult,
+    fit,
+    load_checkpoint,
+    seed_everything,
+    torch_forward_macs,
+)
 
 
 def load_data(ctx: SearchContext) -> Any:
@@ -68,12 +76,20 @@ def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: Any) -> Ou
                     reg.clip_at_zero()
 
             hook = model.register_forward_pre_hook(pre_forward)
-        res = fit(model, data, cfg, extra_loss=lambda m, reg=reg: lam * reg(m),
-                  on_epoch_end=on_epoch_end, forward_macs=fwd, progress=ctx.progress)
+        run = ctx.run_dir / f"round{r}" if ctx.run_dir is not None else None
+        meta = {"spec_hash": graph.spec_hash, "widths": current}
+        res = _finished(run, model, cfg, meta) if ctx.resume else None
+        if res is None:
+            resume = bool(ctx.resume and run is not None and (run / CHECKPOINT).is_file())
+            res = fit(model, data, cfg, extra_loss=lambda m, reg=reg: lam * reg(m),
+                      on_epoch_end=on_epoch_end, forward_macs=fwd, progress=ctx.progress,
+                      out_dir=run, resume=resume, meta=meta)
         if hook is not None:
             hook.remove()
         train_macs += int(res.train_macs or 0)
-        for row, extra in zip(res.history, per_epoch, strict=False):
+        # epochs trained before a resume have no regularizer statistics: align from the end
+        extras = [{}] * (len(res.history) - len(per_epoch)) + per_epoch
+        for row, extra in zip(res.history, extras, strict=True):
             history.append({"round": r, **row, **extra})
         alive = reg.alive()
         groups, alpha, _ = expand(ctx, alive, current)
@@ -83,6 +99,22 @@ def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: Any) -> Ou
         current = groups
     return Outcome(groups=current, train_macs=train_macs, history=history,
                    details=details(rounds, lam))
+
+
+def _finished(run: Any, model: Any, cfg: TrainConfig, meta: dict[str, Any]
+              ) -> TrainResult | None:
+    """A round an interrupted search had already finished: its weights loaded into `model`
+    and its record, instead of training it again (None when it has to be trained)."""
+    if run is None or not (run / CHECKPOINT).is_file():
+        return None
+    ck = load_checkpoint(run / CHECKPOINT, model, spec_hash=meta["spec_hash"],
+                         widths=meta["widths"])
+    if int(ck.get("epoch", 0)) < cfg.epochs:
+        return None
+    history = list(ck.get("history", []))
+    summary = {"top1": history[-1].get("top1") if history else None,
+               "train_macs": 3 * int(ck["forward_macs"]) * int(ck["images_seen"])}
+    return TrainResult(model=model, history=history, summary=summary, out_dir=run)
 
 
 def _alive_macs(graph: Any, alive: dict[str, int], current: dict[str, int]) -> int:
