@@ -53,8 +53,9 @@ def register(app: typer.Typer) -> None:
             "--exporter", help="auto | torchscript | dynamo")] = "auto",
         json_out: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     ) -> None:
-        """Export SPEC to ONNX, check it with onnx.checker and compare it with torch in
-        onnxruntime; the file appears only if all of that passes."""
+        """Export SPEC to ONNX, checked by onnx.checker and against torch in onnxruntime.
+
+        The file appears only if all of that passes."""
         from wtc.build.onnx import export_onnx
         from wtc.graph import compile_spec
         from wtc.spec import load_spec

@@ -104,8 +104,9 @@ def register(app: typer.Typer) -> None:
             "--resume", help="continue the interrupted search in --run-dir")] = False,
         json_out: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
     ) -> None:
-        """Search the widths of SPEC at a MACs target; write widths.json and compare them with
-        the uniform baseline at the same MACs."""
+        """Search widths of SPEC at a MACs target; compare with uniform; write widths.json.
+
+        Resume an interrupted search with --run-dir DIR --resume."""
         from wtc.graph import compile_spec, count_macs
         from wtc.search import base as sb
         from wtc.spec import load_spec
