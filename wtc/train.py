@@ -30,6 +30,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from wtc._callable import make_module_callable
+from wtc.build.weights import load_state_checked
 from wtc.data import DataBundle, DataConfig, dist_info, make_data
 from wtc.errors import CheckpointError, ConfigError
 
@@ -259,28 +260,6 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, *,
     if model is not None:
         load_state_checked(_unwrap(model), ckpt["model"], p)
     return ckpt
-
-
-def load_state_checked(model: nn.Module, state: dict[str, Any], path: Path | str) -> None:
-    """load_state_dict(strict) with an error that names the layer and both shapes."""
-    own = model.state_dict()
-    for k, v in state.items():
-        if k in own and hasattr(v, "shape") and tuple(v.shape) != tuple(own[k].shape):
-            raise CheckpointError(
-                f"{path} does not fit the model: layer '{k}' has shape {tuple(v.shape)} in the "
-                f"checkpoint but {tuple(own[k].shape)} in the model (wrong spec or widths?)")
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    if missing or unexpected:
-        parts = []
-        if missing:
-            parts.append(f"missing {', '.join(missing[:5])}" + (" ..." if len(missing) > 5
-                                                                 else ""))
-        if unexpected:
-            parts.append(f"unexpected {', '.join(unexpected[:5])}" + (
-                " ..." if len(unexpected) > 5 else ""))
-        raise CheckpointError(f"{path} does not fit the model: {'; '.join(parts)}")
-    model.load_state_dict(state, strict=True)
 
 
 # --------------------------------------------------------------------------- progress

@@ -122,7 +122,7 @@ def load_weights(model: torch.nn.Module, ckpt: Mapping[str, Any], path: str | Pa
     """Load a checkpoint's weights strictly; errors name the layer and both shapes.
 
     spec_hashes: the spec hashes the checkpoint may record (none recorded: not checked)."""
-    from wtc.train import load_state_checked
+    from wtc.build.weights import load_state_checked
 
     saved_hash = ckpt.get("spec_hash")
     if spec_hashes and saved_hash and str(saved_hash) not in spec_hashes:
