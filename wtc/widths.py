@@ -285,6 +285,3 @@ def summary(graph: StageGraph, groups: Mapping[str, int] | None = None) -> dict[
     return {"spec": graph.spec.name, "macs": macs, "flops": 2 * macs,
             "params": count_params(graph, w), "resolution": graph.spec.input.resolution}
 
-
-def relative_change(a: float, b: float) -> float:
-    return math.inf if b == 0 else abs(a - b) / b
