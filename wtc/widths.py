@@ -280,8 +280,7 @@ def widths_from_json(data: Any, graph: StageGraph, source: str = "widths") -> Wi
 
 def summary(graph: StageGraph, groups: Mapping[str, int] | None = None) -> dict[str, Any]:
     """MACs and parameters, the numbers `wtc flops --json` prints."""
-    w = groups
-    macs = count_macs(graph, w)
+    macs = count_macs(graph, groups)
     return {"spec": graph.spec.name, "macs": macs, "flops": 2 * macs,
-            "params": count_params(graph, w), "resolution": graph.spec.input.resolution}
+            "params": count_params(graph, groups), "resolution": graph.spec.input.resolution}
 
