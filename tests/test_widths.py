@@ -81,3 +81,13 @@ def test_widths_that_respect_groups_build_and_others_are_refused():
         wtc.build_model(graph, bad)
     with pytest.raises(WidthsError, match=r"'stage1\.res' has 0 channels"):
         wtc.build_model(graph, {**groups, "stage1.res": 0})
+
+
+def test_saved_files_get_ordinary_permissions(tmp_path):
+    import os
+
+    graph = wtc.compile_spec(wtc.load_spec("specs/tiny/resnet_tiny.yaml"))
+    wtc.save_widths(wtc.base_widths(graph), tmp_path / "w.json")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "w.json").stat().st_mode & 0o777 == 0o666 & ~mask

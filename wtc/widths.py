@@ -5,6 +5,7 @@ baseline, MorphNet's expand step and transfer all use. No torch here.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -232,6 +233,7 @@ def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> None:
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
+        chmod_like_new_file(Path(tmp))
         os.replace(tmp, p)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -249,6 +251,14 @@ def read_widths_json(path: str | Path) -> Any:
         raise WidthsError(f"{p}: cannot read: {e}") from None
     except json.JSONDecodeError as e:
         raise WidthsError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
+
+
+def chmod_like_new_file(path: Path) -> None:
+    """mkstemp makes 0600 files; give the result the permissions open() would have."""
+    mask = os.umask(0)
+    os.umask(mask)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o666 & ~mask)
 
 
 def load_widths(path: str | Path, graph: StageGraph) -> Widths:

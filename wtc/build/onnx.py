@@ -37,6 +37,7 @@ from typing import Any, Literal
 import torch
 
 from wtc.errors import CheckpointError, ConfigError, ExportError, WidthsError
+from wtc.widths import chmod_like_new_file
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -270,14 +271,6 @@ def _shape(value_info: Any) -> list[int | str]:
     return [d.dim_param if d.dim_param else int(d.dim_value) for d in dims]
 
 
-def _chmod_like_new_file(path: Path) -> None:
-    """mkstemp makes 0600 files; give the result the permissions open() would have."""
-    mask = os.umask(0)
-    os.umask(mask)
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o666 & ~mask)
-
-
 def _session(path: Path) -> Any:
     import onnxruntime as ort
 
@@ -385,7 +378,7 @@ def export_onnx(graph: Any, widths: Any = None, path: str | Path = "model.onnx",
             raise ExportError(f"onnxruntime output differs from torch by {max_diff:.3g} "
                               f"(output scale {scale:.3g}, relative {rel:.3g}); allowed "
                               f"max(atol={atol:g}, rtol={rtol:g} x scale)")
-        _chmod_like_new_file(tmp)
+        chmod_like_new_file(tmp)
         os.replace(tmp, out)
     except BaseException:
         tmp.unlink(missing_ok=True)
