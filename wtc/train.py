@@ -14,7 +14,6 @@ import json
 import math
 import os
 import random
-import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +32,7 @@ from wtc._callable import make_module_callable
 from wtc.build.weights import load_state_checked
 from wtc.data import DataBundle, DataConfig, dist_info, make_data
 from wtc.errors import CheckpointError, ConfigError
+from wtc.widths import atomic_write, atomic_write_text
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "wtc.checkpoint/1"
@@ -180,21 +180,6 @@ def torch_forward_macs(model: nn.Module, sample: torch.Tensor) -> int:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _atomic_write_bytes(path: Path, write: Callable[[Path], None]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file so readers see the old or the new content, never a half."""
-    _atomic_write_bytes(path, lambda p: p.write_text(text))
-
-
 def _rng_state() -> dict[str, Any]:
     st = np.random.get_state()
     state: dict[str, Any] = {
@@ -223,7 +208,7 @@ def _tuples(x: Any) -> Any:
 def save_checkpoint(path: str | Path, model: nn.Module, **extra: Any) -> None:
     """Atomically save the model's state_dict plus `extra` (optimizer, epoch, meta...)."""
     obj = {"format": CHECKPOINT_FORMAT, "model": _unwrap(model).state_dict(), **extra}
-    _atomic_write_bytes(Path(path), lambda p: torch.save(obj, p))
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def load_checkpoint(path: str | Path, model: nn.Module | None = None, *,
@@ -614,7 +599,7 @@ def _groups(w: Any) -> dict[str, int]:
 
 def _save_widths_copy(w: Any, widths_src: Any, path: Path) -> None:
     if isinstance(widths_src, str | Path) and Path(widths_src).is_file():
-        _atomic_write_bytes(path, lambda p: shutil.copyfile(widths_src, p))
+        atomic_write(path, lambda f: f.write(Path(widths_src).read_bytes()))
         return
     import wtc
 
@@ -651,7 +636,7 @@ def train(spec: Any, widths: Any = None, cfg: TrainConfig | None = None, *,
         out.mkdir(parents=True, exist_ok=True)
         _save_widths_copy(w, widths, out / "widths.json")
         if spec_path is not None:
-            _atomic_write_bytes(out / "spec.yaml", lambda p: shutil.copyfile(spec_path, p))
+            atomic_write(out / "spec.yaml", lambda f: f.write(Path(spec_path).read_bytes()))
     return fit(model, data, cfg, forward_macs=forward_macs, progress=progress, out_dir=out,
                resume=resume, meta=meta)
 
