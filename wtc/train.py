@@ -25,13 +25,13 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-import yaml
 from pydantic import Field, ValidationError
 
 from wtc._callable import make_module_callable
 from wtc.build.weights import load_state_checked
 from wtc.data import DataBundle, DataConfig, dist_info, make_data
 from wtc.errors import CheckpointError, ConfigError
+from wtc.settings_file import read_yaml_mapping
 from wtc.widths import atomic_write, atomic_write_text
 
 CHECKPOINT = "checkpoint.pt"
@@ -63,16 +63,8 @@ class TrainConfig(DataConfig):
         """A YAML file (optional) with overrides on top; None overrides are ignored."""
         values: dict[str, Any] = {}
         if path is not None:
-            p = Path(path)
-            try:
-                loaded = yaml.safe_load(p.read_text())
-            except OSError as e:
-                raise ConfigError(f"cannot read training config {p}: {e.strerror}") from None
-            except yaml.YAMLError as e:
-                raise ConfigError(f"{p} is not valid YAML: {e}") from None
-            if loaded is not None and not isinstance(loaded, dict):
-                raise ConfigError(f"{p} must hold a mapping of training options")
-            values.update(loaded or {})
+            values.update(read_yaml_mapping(path, "training config",
+                                            "a mapping of training options"))
         values.update({k: v for k, v in overrides.items() if v is not None})
         try:
             return cls(**values)

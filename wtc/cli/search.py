@@ -41,16 +41,10 @@ def read_settings(config: Path | None, sets: list[str] | None) -> dict[str, Any]
 
     values: dict[str, Any] = {}
     if config is not None:
-        try:
-            loaded = yaml.safe_load(config.read_text(encoding="utf-8"))
-        except OSError as e:
-            raise ConfigError(f"cannot read settings file {config}: {e.strerror}") from None
-        except yaml.YAMLError as e:
-            raise ConfigError(f"{config} is not valid YAML: {e}") from None
-        if loaded is not None and not isinstance(loaded, dict):
-            raise ConfigError(f"{config} must hold a mapping of method settings "
-                              "(e.g. `strength: 2.0`)")
-        values.update(loaded or {})
+        from wtc.settings_file import read_yaml_mapping
+
+        values.update(read_yaml_mapping(config, "settings file",
+                                        "a mapping of method settings (e.g. `strength: 2.0`)"))
     for item in sets or []:
         key, sep, raw = item.partition("=")
         if not sep or not key.strip():
