@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 import wtc
-from wtc.build.onnx import export_onnx
+from wtc.export import export_onnx
 
 SPECS = ["specs/tiny/resnet_tiny.yaml", "specs/resnet20.yaml", "specs/resnet56.yaml",
          "specs/mobilenetv2_cifar.yaml", "specs/resnet50.yaml", "specs/mobilenetv2.yaml"]

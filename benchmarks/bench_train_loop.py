@@ -1,4 +1,4 @@
-"""Throughput of the wtc trainer (`wtc.train.fit`) against a minimal hand-written PyTorch loop.
+"""Throughput of the wtc trainer (`wtc.trainer.fit`) against a minimal hand-written PyTorch loop.
 
 Same model (ResNet-20 for Fashion-MNIST when the spec builds, else a small CNN), same in-memory
 data (1x28x28, no augmentation so both loops do the same work), same optimizer, same threads.
@@ -21,7 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from wtc.data import make_data
-from wtc.train import TrainConfig, fit
+from wtc.trainer import TrainConfig, fit
 
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "resnet20_fmnist.yaml"
 

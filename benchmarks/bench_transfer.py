@@ -13,8 +13,7 @@ import statistics
 import time
 
 import wtc
-from wtc.rounding import make_divisible
-from wtc.widths import widths_from_groups
+from wtc.widths import make_divisible, widths_from_groups
 
 TARGET_MS = 50.0
 

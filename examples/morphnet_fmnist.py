@@ -48,8 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     import wtc
-    from wtc.search import resolve_target
-    from wtc.train import TrainConfig, train
+    from wtc.optimizers import resolve_target
+    from wtc.trainer import TrainConfig, train
 
     t_all = time.perf_counter()
     graph = wtc.compile_spec(wtc.load_spec(args.spec))

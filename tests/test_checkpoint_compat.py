@@ -25,7 +25,7 @@ def fixed_input():
 
 
 def test_old_checkpoint_loads_with_identical_keys_and_logits():
-    from wtc.train import load_checkpoint
+    from wtc.trainer import load_checkpoint
 
     rec = json.loads((FIXTURE / "logits.json").read_text())
     graph = wtc.compile_spec(wtc.load_spec(ROOT / rec["spec"]))
@@ -43,7 +43,7 @@ def test_old_checkpoint_loads_with_identical_keys_and_logits():
 
 
 def test_old_checkpoint_evaluates_through_the_public_path():
-    from wtc.train import TrainConfig, evaluate_checkpoint
+    from wtc.trainer import TrainConfig, evaluate_checkpoint
 
     cfg = TrainConfig(data="synthetic", synthetic_size=64, synthetic_test_size=32, device="cpu")
     res = evaluate_checkpoint(ROOT / "specs/tiny/resnet_tiny.yaml", FIXTURE / "checkpoint.pt",

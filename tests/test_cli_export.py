@@ -43,7 +43,7 @@ def no_onnx_files(folder: Path) -> list[str]:
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory) -> Path:
     """A `wtc train` run of the tiny ResNet at half width (so base widths do not fit it)."""
-    from wtc.train import TrainConfig, train
+    from wtc.trainer import TrainConfig, train
 
     graph = wtc.compile_spec(wtc.load_spec(SPEC))
     half = wtc.uniform_widths(graph, multiplier=0.5)

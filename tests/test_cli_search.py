@@ -73,7 +73,7 @@ def test_settings_file_and_json_output(cli, tmp_path):
 ])
 def test_bad_input_exits_2_before_training_without_output(cli, tmp_path, monkeypatch, args,
                                                            message):
-    import wtc.search.train_loop as tl
+    import wtc.optimizers.training as tl
 
     def no_training(*a, **k):
         raise AssertionError("training started")

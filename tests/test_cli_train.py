@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 SPEC = Path(__file__).resolve().parents[1] / "specs" / "tiny" / "resnet_tiny.yaml"
 OTHER = Path(__file__).resolve().parents[1] / "specs" / "tiny" / "plain_tiny.yaml"
 
-pytest.importorskip("wtc.build")
+pytest.importorskip("wtc.nn")
 if not SPEC.is_file():  # pragma: no cover
     pytest.skip(f"{SPEC} not written yet", allow_module_level=True)
 
@@ -79,7 +79,7 @@ def test_missing_dataset_root(tmp_path):
 def test_fashion_mnist_absent(tmp_path, monkeypatch):
     import torchvision.datasets
 
-    import wtc.data as wd
+    import wtc.data.fashion_mnist as wd
 
     def no_network(*a, **k):
         raise RuntimeError("no network")

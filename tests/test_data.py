@@ -9,9 +9,9 @@ from wtc.data import (
     FASHION_MNIST_DIR,
     DataConfig,
     TensorLoader,
-    _random_crop,
     make_data,
     make_synthetic,
+    random_crop,
     stratified_split,
 )
 from wtc.errors import DataError
@@ -53,7 +53,7 @@ def test_stratified_split_per_class():
 def test_random_crop_is_a_shift():
     x = torch.arange(2 * 3 * 5 * 5, dtype=torch.float32).view(2, 3, 5, 5)
     g = torch.Generator().manual_seed(0)
-    y = _random_crop(x, 2, g)
+    y = random_crop(x, 2, g)
     assert y.shape == x.shape
     g = torch.Generator().manual_seed(0)
     oy = torch.randint(0, 5, (2,), generator=g)
@@ -61,7 +61,7 @@ def test_random_crop_is_a_shift():
     xp = torch.nn.functional.pad(x, (2, 2, 2, 2))
     for i in range(2):
         assert torch.equal(y[i], xp[i, :, oy[i]:oy[i] + 5, ox[i]:ox[i] + 5])
-    assert torch.equal(_random_crop(x, 0, g), x)
+    assert torch.equal(random_crop(x, 0, g), x)
 
 
 def test_loader_shards_are_disjoint_per_rank():
@@ -133,7 +133,7 @@ def test_data_errors(tmp_path):
 def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
     import torchvision.datasets
 
-    import wtc.data as wd
+    import wtc.data.fashion_mnist as wd
 
     def no_network(*a, **k):
         raise RuntimeError("no network")

@@ -20,9 +20,10 @@ onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
 
 import wtc  # noqa: E402
-from wtc.build.onnx import ExportReport, export_onnx, read_checkpoint  # noqa: E402
 from wtc.errors import CheckpointError, ConfigError, ExportError, WidthsError  # noqa: E402
-from wtc.rounding import make_divisible  # noqa: E402
+from wtc.export.onnx import ExportReport, export_onnx  # noqa: E402
+from wtc.nn.weights import read_checkpoint  # noqa: E402
+from wtc.widths import make_divisible  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").rglob("*.yaml"))
@@ -240,7 +241,7 @@ def test_public_name_and_design_signature(tmp_path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A tiny ResNet trained a few epochs on the synthetic set at non-uniform widths."""
-    from wtc.train import TrainConfig, train
+    from wtc.trainer import TrainConfig, train
 
     torch.manual_seed(0)
     graph = graph_of(TINY["basic"])
@@ -362,7 +363,7 @@ def test_widths_for_another_spec(tmp_path):
 
 
 def test_failed_verification_leaves_no_file(tmp_path, monkeypatch):
-    import wtc.build.onnx as mod
+    import wtc.export.onnx as mod
 
     graph = graph_of(TINY["plain"])
     out = tmp_path / "m.onnx"

@@ -24,8 +24,8 @@ print("ok")
     ("wtc.widths", "import wtc; g = wtc.compile_spec(wtc.load_spec('specs/resnet20.yaml'));"
                    " wtc.uniform_widths(g, multiplier=0.5)"),
     ("wtc.cli.spec_cmds", ""),
-    ("wtc.transfer", ""),
-    ("wtc.report", ""),
+    ("wtc.widthtransfer", ""),
+    ("wtc.plot", ""),
 ])
 def test_layer_imports_without_torch(module, extra):
     result = subprocess.run([sys.executable, "-c", CODE.format(module=module, extra=extra)],

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import wtc
-from wtc.report import ratio_rows
+from wtc.plot import ratio_rows
 
 
 def test_ratio_rows_and_plot(tmp_path, cli):

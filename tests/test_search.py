@@ -10,11 +10,11 @@ import torch
 from conftest import ROOT, TINY, spec_id
 
 import wtc
-from wtc.build import build_model, module_path
 from wtc.errors import ConfigError, DataError, RegistryError, TargetError
 from wtc.graph import compile_spec, count_macs, node_costs
-from wtc.search import OPTIMIZERS, Optimizer, prepare, register_optimizer, search
-from wtc.search.gamma import GammaRegularizer
+from wtc.nn import build_model, module_path
+from wtc.optimizers import OPTIMIZERS, Optimizer, prepare, register_optimizer, search
+from wtc.optimizers.gamma import GammaRegularizer
 from wtc.spec import load_spec
 from wtc.widths import base_widths, load_widths
 
@@ -52,12 +52,12 @@ def test_registry_has_the_built_in_methods_and_refuses_duplicates():
 
 
 def test_wtc_search_is_the_public_entry():
-    # `wtc.search` is the function and the package at once (the package is callable)
-    import wtc.search as package
+    # `wtc.search` is the function; the optimizers live in the package wtc.optimizers
+    import wtc.optimizers as package
 
     graph = graph_of("resnet_tiny")
     assert wtc.search(graph, "uniform").groups == base_widths(graph).groups
-    assert package.search is search
+    assert package.search is search is wtc.search
 
 
 @pytest.mark.parametrize("spec", [*TINY, ROOT / "specs" / "resnet20_fmnist.yaml",
@@ -105,7 +105,7 @@ def test_uniform_accepts_absolute_targets_and_saves(tmp_path):
     ({"epochs": 0}, ConfigError, "epochs"),
 ])
 def test_bad_input_fails_before_any_training(monkeypatch, kwargs, error, match):
-    import wtc.search.train_loop as tl
+    import wtc.optimizers.training as tl
 
     def no_training(*a, **k):
         raise AssertionError("training started")
@@ -118,7 +118,7 @@ def test_bad_input_fails_before_any_training(monkeypatch, kwargs, error, match):
 
 
 def test_settings_instances_of_another_method_are_refused():
-    from wtc.search.morphnet import MorphNetSettings
+    from wtc.optimizers.morphnet import MorphNetSettings
 
     with pytest.raises(ConfigError, match="do not belong"):
         prepare(graph_of("resnet_tiny"), "uniform", settings=MorphNetSettings())

@@ -12,7 +12,7 @@ import torch.nn as nn
 
 from wtc.data import make_data
 from wtc.errors import CheckpointError, ConfigError
-from wtc.train import (
+from wtc.trainer import (
     TrainConfig,
     evaluate,
     fit,

@@ -11,10 +11,9 @@ from hypothesis import strategies as st
 import wtc
 from wtc.errors import TransferError, WidthsError
 from wtc.graph import compile_spec, count_macs
-from wtc.rounding import make_divisible
 from wtc.spec import load_spec
-from wtc.transfer import GroupMapping, TransferResult, project_spec, transfer
-from wtc.widths import base_widths, check_widths, uniform_widths, widths_from_groups
+from wtc.widths import base_widths, check_widths, make_divisible, uniform_widths, widths_from_groups
+from wtc.widthtransfer import GroupMapping, TransferResult, project_spec, transfer
 
 
 def graph(path: str, **scaled):

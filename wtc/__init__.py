@@ -6,6 +6,10 @@
 Importing `wtc` does not import torch: torch-backed names (`build_model`, `export_onnx`, ...)
 are resolved lazily on first use, so validating specs, counting MACs and transferring widths
 start instantly.
+
+No submodule is named like a public function: `wtc.transfer`, `wtc.search` and `wtc.train`
+are the functions in every import order (their packages are `wtc.widthtransfer`,
+`wtc.optimizers` and `wtc.trainer`). docs/ARCHITECTURE.md describes the layers.
 """
 
 from __future__ import annotations
@@ -33,13 +37,13 @@ _LAZY = {
     "load_widths": "wtc.widths",
     "save_widths": "wtc.widths",
     "check_widths": "wtc.widths",
-    "transfer": "wtc.transfer",
-    "project_spec": "wtc.transfer",
-    "build_model": "wtc.build",
-    "export_onnx": "wtc.build.onnx",
-    "search": "wtc.search",
-    "train": "wtc.train",
-    "TrainConfig": "wtc.train",
+    "transfer": "wtc.widthtransfer",
+    "project_spec": "wtc.widthtransfer",
+    "build_model": "wtc.nn",
+    "export_onnx": "wtc.export",
+    "search": "wtc.optimizers",
+    "train": "wtc.trainer",
+    "TrainConfig": "wtc.trainer",
 }
 
 __all__ = sorted(_LAZY)

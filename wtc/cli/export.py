@@ -1,6 +1,6 @@
 """`wtc export`: a spec at its widths (and trained weights) to a verified ONNX file.
 
-A thin wrapper over `wtc.build.onnx.export_onnx`; torch is imported inside the command so the
+A thin wrapper over `wtc.export.export_onnx`; torch is imported inside the command so the
 other commands start fast.
 """
 
@@ -56,7 +56,7 @@ def register(app: typer.Typer) -> None:
         """Export SPEC to ONNX, checked by onnx.checker and against torch in onnxruntime.
 
         The file appears only if all of that passes."""
-        from wtc.build.onnx import export_onnx
+        from wtc.export import export_onnx
         from wtc.graph import compile_spec
         from wtc.spec import load_spec
 

@@ -21,7 +21,7 @@ def register(app: typer.Typer) -> None:
         """Bars of width / base width per group, one colour per widths file."""
         from wtc.errors import ConfigError
         from wtc.graph import compile_spec
-        from wtc.report import plot_widths
+        from wtc.plot import plot_widths
         from wtc.spec import load_spec
         from wtc.widths import load_widths
 

@@ -41,7 +41,7 @@ def read_settings(config: Path | None, sets: list[str] | None) -> dict[str, Any]
 
     values: dict[str, Any] = {}
     if config is not None:
-        from wtc.settings_file import read_yaml_mapping
+        from wtc.options import read_yaml_mapping
 
         values.update(read_yaml_mapping(config, "settings file",
                                         "a mapping of method settings (e.g. `strength: 2.0`)"))
@@ -102,7 +102,7 @@ def register(app: typer.Typer) -> None:
 
         Resume an interrupted search with --run-dir DIR --resume."""
         from wtc.graph import compile_spec, count_macs
-        from wtc.search import base as sb
+        from wtc.optimizers import base as sb
         from wtc.spec import load_spec
 
         path = resolve_spec(spec)

@@ -1,4 +1,4 @@
-"""`wtc train` and `wtc eval`: thin wrappers over `wtc.train.train` / `evaluate_checkpoint`.
+"""`wtc train` and `wtc eval`: thin wrappers over `wtc.train` and `evaluate_checkpoint`.
 
 torch is imported inside the commands, so `wtc --help` and the other commands stay fast.
 """
@@ -75,8 +75,7 @@ def register(app: typer.Typer) -> None:
                       out=str(out_dir) if out_dir else None)
         if cfg.out is None:
             cfg = cfg.model_copy(update={"out": str(Path("runs") / spec.stem)})
-        from wtc.data import dist_info
-        from wtc.train import train
+        from wtc.trainer import dist_info, train
 
         res = train(spec, widths, cfg, resume=resume,
                     progress="none" if json_out else "auto")
@@ -111,7 +110,7 @@ def register(app: typer.Typer) -> None:
         """Test-set top-1 of a checkpoint (widths default to the run's widths.json)."""
         cfg = _config(config, data=data, data_root=data_root, classes=parse_classes(classes),
                       resolution=resolution, batch_size=batch_size, device=device)
-        from wtc.train import evaluate_checkpoint
+        from wtc.trainer import evaluate_checkpoint
 
         res = evaluate_checkpoint(spec, checkpoint, cfg, widths=widths)
         if json_out:
@@ -122,7 +121,7 @@ def register(app: typer.Typer) -> None:
 
 
 def _config(path: Path | None, **overrides: Any) -> Any:
-    from wtc.train import TrainConfig
+    from wtc.trainer import TrainConfig
 
     if path is None and overrides.get("data") is None:
         raise ConfigError("name the dataset with --data (fashion-mnist, cifar10, imagefolder, "

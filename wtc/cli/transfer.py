@@ -10,8 +10,6 @@ from rich.table import Table
 
 from wtc.cli.common import handle_errors, out, parse_macs, print_json
 
-SPEC_SUFFIXES = (".yaml", ".yml")
-
 
 def parse_stage_map(value: str | None) -> dict[str, str] | None:
     """'layer1=stage1,layer2=stage2' → {'layer1': 'stage1', 'layer2': 'stage2'}."""
@@ -47,44 +45,6 @@ def parse_depths(value: str | None) -> list[int] | None:
     return depths
 
 
-def read_recorded_spec(path: Path) -> tuple[str | None, str | None]:
-    """The spec name and hash a widths file says it was made for (checked later, in full)."""
-    from wtc.errors import WidthsError
-    from wtc.widths import read_widths_json
-
-    data = read_widths_json(path)
-    spec = data.get("spec") if isinstance(data, dict) else None
-    if not isinstance(spec, dict):
-        raise WidthsError(f"{path}: not a wtc widths file (no 'spec' object with name and hash)")
-    return spec.get("name"), spec.get("hash")
-
-
-def find_source_spec(widths_path: Path, spec_hash: str, root: Path | None = None) -> Path | None:
-    """A spec whose structural hash is `spec_hash`: next to the widths file first, then under
-    specs/ of the working folder. Specs that do not load are skipped."""
-    from wtc.errors import WtcError
-    from wtc.spec import load_spec
-
-    root = Path.cwd() if root is None else root
-    candidates: list[Path] = []
-    folder = widths_path.resolve().parent
-    candidates += sorted(p for p in folder.iterdir() if p.suffix in SPEC_SUFFIXES)
-    specs = root / "specs"
-    if specs.is_dir():
-        candidates += sorted(p for p in specs.rglob("*") if p.suffix in SPEC_SUFFIXES)
-    seen: set[Path] = set()
-    for p in candidates:
-        if p.resolve() in seen or not p.is_file():
-            continue
-        seen.add(p.resolve())
-        try:
-            if load_spec(p).structural_hash == spec_hash:
-                return p
-        except (WtcError, OSError):
-            continue
-    return None
-
-
 def _fmt_ratio(r: float) -> str:
     return f"{r:.3f}"
 
@@ -116,42 +76,19 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
     ) -> None:
         """Carry widths optimized on a proxy onto a target spec of the same family."""
-        from wtc.errors import TransferError
         from wtc.graph import compile_spec, count_macs
         from wtc.spec import load_spec
-        from wtc.transfer import transfer
-        from wtc.widths import load_widths, save_widths
+        from wtc.widths import save_widths
+        from wtc.widthtransfer import locate_source, transfer_files
 
-        name, recorded = read_recorded_spec(widths)
-        found = False
-        if source is None:
-            if not recorded:
-                raise TransferError(f"{widths} records no spec hash; pass the spec the widths "
-                                    "were made for with --source SPEC")
-            source = find_source_spec(widths, recorded)
-            if source is None:
-                raise TransferError(
-                    f"{widths} was made for spec '{name}' (hash {recorded}) and no spec with "
-                    f"that hash is next to it or in specs/; pass the spec the widths were made "
-                    "for with --source SPEC")
-            found = True
-        src_graph = compile_spec(load_spec(source))
-        if recorded != src_graph.spec_hash:
-            raise TransferError(
-                f"{widths} was made for spec '{name}' (hash {recorded}), but --source {source} "
-                f"is '{src_graph.spec.name}' (hash {src_graph.spec_hash}); pass the spec the "
-                "widths were made for (the proxy, e.g. written by `wtc proxy`)")
-        w = load_widths(widths, src_graph)
-        tgt_graph = compile_spec(load_spec(target))
-        budget = parse_macs(target_macs, count_macs(tgt_graph))
-        result = transfer(w, src_graph, tgt_graph, stacking=stacking,
-                          stage_map=parse_stage_map(stage_map), target_macs=budget,
-                          keep_unmatched=keep_unmatched)
-        result_widths = result.widths.with_provenance(
-            source={**result.widths.provenance["source"], "file": str(source),
-                    "widths_file": str(widths)},
-            target_file=str(target))
+        src = locate_source(widths, source)  # widths and source errors first, then the target
+        budget = parse_macs(target_macs, count_macs(compile_spec(load_spec(target))))
+        result, _ = transfer_files(widths, target, source=src, stacking=stacking,
+                                     stage_map=parse_stage_map(stage_map), target_macs=budget,
+                                     keep_unmatched=keep_unmatched)
+        result_widths = result.widths
         save_widths(result_widths, output)
+        src_graph, tgt_name, source = src.graph, result_widths.spec_name, src.path
 
         if as_json:
             report = result.to_json()
@@ -160,14 +97,14 @@ def register(app: typer.Typer) -> None:
             report["output"] = str(output)
             print_json(report)
             return
-        how = " (found by its hash)" if found else ""
+        how = " (found by its hash)" if src.found else ""
         out.print(f"transfer [bold]{src_graph.spec.name}[/bold] ({source}{how}) → "
-                  f"[bold]{tgt_graph.spec.name}[/bold] ({target}), stacking "
+                  f"[bold]{tgt_name}[/bold] ({target}), stacking "
                   f"'{result.stacking}'")
         moved = [f"{t}←{s}" for t, s in result.stage_map.items() if t != s]
         if moved:
             out.print("stage map: " + ", ".join(moved))
-        t = Table(title=f"{tgt_graph.spec.name}: width groups")
+        t = Table(title=f"{tgt_name}: width groups")
         for col in ("group", "kind", "source group(s)", "ratio", "base", "width"):
             t.add_column(col, justify="right" if col in ("ratio", "base", "width") else "left")
         for m in result.mapping.values():
@@ -209,8 +146,8 @@ def register(app: typer.Typer) -> None:
         from wtc.graph import compile_spec, count_macs
         from wtc.spec import load_spec
         from wtc.spec.load import dump_spec, parse_spec
-        from wtc.transfer import project_spec
         from wtc.widths import atomic_write_text
+        from wtc.widthtransfer import project_spec
 
         original = load_spec(spec)
         how = {"width": width, "depth": depth, "depths": parse_depths(depths),

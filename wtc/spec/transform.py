@@ -10,8 +10,8 @@ import math
 from collections.abc import Sequence
 
 from wtc.errors import SpecError
-from wtc.rounding import make_divisible
 from wtc.spec.check import check_spec
+from wtc.spec.rounding import make_divisible
 from wtc.spec.schema import Spec
 
 

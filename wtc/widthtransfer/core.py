@@ -16,27 +16,25 @@ DESIGN.md "Transfer", reference/algorithms.md §1.3-1.4:
    than 1% (small networks, coarse divisor);
 5. the result carries the mapping, the MACs achieved and the groups with no counterpart.
 
-No torch here: this module sits above the graph layer.
+Modules: stacking (block maps when depths differ), matching (stages, producers, groups),
+projection (the proxy spec), discovery (finding the spec a widths file was made for), and
+this one, the pass itself. No torch here: this package sits above the widths layer.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
-from wtc._callable import make_module_callable
 from wtc.errors import TransferError, WidthsError
-from wtc.graph import StageGraph, count_macs
-from wtc.spec.schema import Spec
-from wtc.widths import Widths, check_widths, scale_to_macs
-
-__all__ = ["STACKING", "GroupMapping", "TransferResult", "project_spec", "transfer"]
-
-STACKING = ("last", "average", "interpolate")
-
-Position = tuple[str, int, str]  # (stage, block index, role)
+from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.spec import load_spec
+from wtc.widths import Widths, check_widths, load_widths, scale_to_macs
+from wtc.widthtransfer.discovery import SourceSpec, locate_source
+from wtc.widthtransfer.matching import map_groups, match_stages, unmatched_message
+from wtc.widthtransfer.stacking import STACKING
 
 
 @dataclass(frozen=True)
@@ -85,16 +83,6 @@ class TransferResult:
                 "unmatched": list(self.unmatched)}
 
 
-def project_spec(spec: Spec, *, width: float | None = None, depth: float | None = None,
-                 depths: Sequence[int] | None = None, resolution: int | None = None,
-                 classes: int | None = None, name: str | None = None) -> Spec:
-    """The cheap proxy of a spec: narrower (`width`), shallower (`depth` multiplier or exact
-    per-stage `depths`), smaller images (`resolution`), fewer `classes`. A thin wrapper over
-    `Spec.scaled`; raises SpecError for impossible projections."""
-    return spec.scaled(width=width, depth=depth, depths=depths, resolution=resolution,
-                       classes=classes, name=name)
-
-
 def transfer(widths: Widths, source: StageGraph, target: StageGraph, *, stacking: str = "last",
              stage_map: Mapping[str, str] | None = None, target_macs: int | None = None,
              keep_unmatched: bool = False) -> TransferResult:
@@ -114,42 +102,14 @@ def transfer(widths: Widths, source: StageGraph, target: StageGraph, *, stacking
                           f"{widths.spec_hash}), not for the source spec '{source.spec.name}' "
                           f"(hash {source.spec_hash}); pass the spec they were made for")
     ratios = {g: groups[g] / source.groups[g].base for g in groups}
-    stages = _match_stages(source, target, stage_map)
-    by_position = _producer_index(source)
-    depth_s = {s.name: s.depth for s in source.stages}
-    depth_t = {s.name: s.depth for s in target.stages}
-
-    mapping_parts: dict[str, tuple[tuple[str, ...], float | None, tuple[str, ...]]] = {}
-    for g in target.free_groups:
-        grp = target.groups[g]
-        found: list[float] = []
-        contributors: dict[str, None] = {}
-        missing: dict[str, None] = {}
-        for stage, j, role in grp.positions:
-            s_stage = stages.get(stage)
-            if s_stage is None:
-                missing[f"{stage}:{role}"] = None
-                continue
-            total, weight = 0.0, 0.0
-            for i, w in _blocks(j, depth_t.get(stage, 1), depth_s.get(s_stage, 0), stacking):
-                src = by_position.get((s_stage, i, role))
-                if src is None or src not in ratios:
-                    continue
-                contributors[src] = None
-                total += w * ratios[src]
-                weight += w
-            if weight > 0:
-                found.append(total / weight)
-            else:
-                missing[f"{stage}:{role}"] = None
-        ratio = sum(found) / len(found) if found else None
-        mapping_parts[g] = (tuple(contributors), ratio, tuple(missing))
+    stages = match_stages(source, target, stage_map)
+    mapping_parts = map_groups(source, target, ratios, stages, stacking)
 
     # a group is unmatched when any of its producers has no counterpart; with keep_unmatched
     # it keeps the mean ratio of the producers that do have one (ratio 1 when none has)
     unmatched = [g for g, (_, _, miss) in mapping_parts.items() if miss]
     if unmatched and not keep_unmatched:
-        raise TransferError(_unmatched_message(target, source, unmatched, mapping_parts))
+        raise TransferError(unmatched_message(target, source, unmatched, mapping_parts))
 
     direction = {g: (r if r is not None else 1.0) * target.groups[g].base
                  for g, (_, r, _) in mapping_parts.items()}
@@ -192,92 +152,20 @@ def _fit(source: StageGraph, target: StageGraph, direction: Mapping[str, float],
     return scale_to_macs(target, direction, budget)
 
 
-def _blocks(j: int, n_t: int, n_s: int, rule: str) -> list[tuple[int, float]]:
-    """Source block(s) and weights for target block `j` of a stage with `n_t` target and `n_s`
-    source blocks, by the stacking rule."""
-    if n_s <= 0:
-        return []
-    if n_t == n_s:
-        return [(j, 1.0)]
-    if rule == "last":
-        return [(min(j, n_s - 1), 1.0)]
-    if rule == "average":
-        if j < n_s:
-            return [(j, 1.0)]
-        return [(i, 1.0) for i in range(n_s)]  # the mean of the stage's source blocks
-    # interpolate: relative position j/(n_t-1) in the target ↔ (n_s-1)·pos in the source
-    pos = j / (n_t - 1) if n_t > 1 else 0.0
-    x = (n_s - 1) * pos
-    lo = min(math.floor(x + 1e-9), n_s - 1)
-    frac = x - lo
-    if frac <= 1e-9 or lo + 1 >= n_s:
-        return [(lo, 1.0)]
-    return [(lo, 1.0 - frac), (lo + 1, frac)]
-
-
-def _producer_index(graph: StageGraph) -> dict[Position, str]:
-    """(stage, block, role) of every producer → the free group it produces."""
-    index: dict[Position, str] = {}
-    for g in graph.free_groups:
-        for pos in graph.groups[g].positions:
-            index[pos] = g
-    return index
-
-
-def _match_stages(source: StageGraph, target: StageGraph,
-                  stage_map: Mapping[str, str] | None) -> dict[str, str]:
-    """Target stage → source stage. In order when the counts agree; an explicit map overrides
-    (and is required when the counts differ). Stem ↔ stem and head ↔ head always."""
-    s_names = [s.name for s in source.spec.stages]
-    t_names = [s.name for s in target.spec.stages]
-    matched: dict[str, str] = {}
-    if len(s_names) == len(t_names):
-        matched.update(zip(t_names, s_names, strict=True))
-    elif not stage_map:
-        raise TransferError(
-            f"the source '{source.spec.name}' has {len(s_names)} stages ({', '.join(s_names)}) "
-            f"and the target '{target.spec.name}' has {len(t_names)} ({', '.join(t_names)}); "
-            "give a stage map target=source for every target stage, e.g. "
-            f"--stage-map {t_names[0]}={s_names[0]},...")
-    if stage_map:
-        bad_t = [t for t in stage_map if t not in t_names]
-        bad_s = [s for s in stage_map.values() if s not in s_names]
-        problems = []
-        if bad_t:
-            problems.append(f"unknown target stage(s) {_quoted(bad_t)} (target stages: "
-                            f"{', '.join(t_names)})")
-        if bad_s:
-            problems.append(f"unknown source stage(s) {_quoted(bad_s)} (source stages: "
-                            f"{', '.join(s_names)})")
-        if problems:
-            raise TransferError("bad stage map: " + "; ".join(problems))
-        matched.update(stage_map)
-        left = [t for t in t_names if t not in matched]
-        if left:
-            raise TransferError(
-                f"the stage map does not say which source stage feeds target stage(s) "
-                f"{_quoted(left)}; map every target stage (source stages: {', '.join(s_names)})")
-    matched = {"stem": "stem", **{t: matched[t] for t in t_names}, "head": "head"}
-    return matched
-
-
-def _unmatched_message(target: StageGraph, source: StageGraph, unmatched: list[str],
-                       parts: Mapping[str, tuple[Any, Any, tuple[str, ...]]]) -> str:
-    shown = []
-    for g in unmatched[:6]:
-        roles = ", ".join(f"role '{m.split(':', 1)[1]}' in {m.split(':', 1)[0]}"
-                          for m in parts[g][2])
-        shown.append(f"group '{g}' ({roles})")
-    more = f" and {len(unmatched) - 6} more group(s)" if len(unmatched) > 6 else ""
-    return (f"no counterpart in the source '{source.spec.name}' for {'; '.join(shown)}{more} "
-            f"of the target '{target.spec.name}': the matched source stage has no layer with "
-            "that role. Transfer between specs of one family (same blocks), or keep those "
-            "groups at the ratio of their matched layers (1 if none) with keep_unmatched "
-            "(--keep-unmatched)")
-
-
-def _quoted(items: Sequence[str]) -> str:
-    return ", ".join(f"'{x}'" for x in items)
-
-
-make_module_callable(__name__, "transfer")
+def transfer_files(widths_path: str | Path, target: str | Path, *,
+                   source: str | Path | SourceSpec | None = None, stacking: str = "last",
+                   stage_map: Mapping[str, str] | None = None, target_macs: int | None = None,
+                   keep_unmatched: bool = False) -> tuple[TransferResult, SourceSpec]:
+    """`transfer` from files, what `wtc transfer` does before writing: the source spec is
+    `source` (a path, or a SourceSpec from `locate_source`) or found by the hash recorded in
+    the widths file; the result's provenance names the files. Returns (result, source spec)."""
+    src = source if isinstance(source, SourceSpec) else locate_source(widths_path, source)
+    w = load_widths(widths_path, src.graph)
+    tgt_graph = compile_spec(load_spec(target))
+    result = transfer(w, src.graph, tgt_graph, stacking=stacking, stage_map=stage_map,
+                      target_macs=target_macs, keep_unmatched=keep_unmatched)
+    widths = result.widths.with_provenance(
+        source={**result.widths.provenance["source"], "file": str(src.path),
+                "widths_file": str(widths_path)},
+        target_file=str(target))
+    return replace(result, widths=widths), src

@@ -11,18 +11,23 @@ where |A| are alive counts (constants in the gradient) and Σ r the L1 norms of 
 (algorithms.md §2.2). Groups with no BN (e.g. a squeeze-excite reduction with a bias) and the
 fixed groups (input, logits) count their channels as a constant and carry no gamma.
 Everything is read from the StageGraph, so every block family and user template works.
+`GammaHooks` trains with λ·G through the trainer's hooks (MorphNet's structure learning).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from wtc.build import module_path
-from wtc.graph import StageGraph
+from wtc.graph import StageGraph, count_macs
 from wtc.graph.cost import channels, mac_terms
+from wtc.nn import module_path
+from wtc.trainer import TrainHooks
+from wtc.trainer.state import unwrap
 
 
 class GammaRegularizer:
@@ -105,6 +110,22 @@ class GammaRegularizer:
                     cur = torch.where(cur == 0, prev, cur)
                 self._signs[key] = cur
 
+    def sign_state(self) -> dict[str, Tensor]:
+        """The signs `clip_at_zero` remembers, by stable keys (for a checkpoint)."""
+        return {name: self._signs[(id(w), off)].clone()
+                for name, (w, off) in self._named_members().items()
+                if (id(w), off) in self._signs}
+
+    def load_sign_state(self, state: dict[str, Tensor]) -> None:
+        """Restore what `sign_state` returned (a resumed run clips like an uninterrupted one)."""
+        for name, (w, off) in self._named_members().items():
+            if name in state:
+                self._signs[(id(w), off)] = state[name].to(w.device)
+
+    def _named_members(self) -> dict[str, tuple[Tensor, int]]:
+        return {f"{g}/{k}": (weight, off) for g in self.gated
+                for k, (weight, _, off) in enumerate(self.members[g])}
+
     @torch.no_grad()
     def zero_dead(self) -> int:
         """Set γ of dead channels (every member at or below threshold) to exactly 0, so they stay
@@ -121,3 +142,47 @@ class GammaRegularizer:
             for weight, _, off in self.members[g]:
                 weight[off:off + w][dead] = 0.0
         return dead_total
+
+
+def alive_macs(graph: StageGraph, alive: dict[str, int], current: dict[str, int]) -> int:
+    """MACs of the network cut to its alive channels (groups without BN as they are; at least
+    one channel per group)."""
+    return count_macs(graph, {g: max(1, alive.get(g, current[g])) for g in current})
+
+
+class GammaHooks(TrainHooks):
+    """Structure learning: the task loss plus λ·G each step; truncated L1 (`clip_at_zero`)
+    before each training forward; at each epoch's end the regularizer's statistics (merged
+    into the epoch row) and, with `zero_dead`, dead γ set to 0."""
+
+    def __init__(self, reg: GammaRegularizer, lam: float, *, zero_dead: bool = True,
+                 clip_at_zero: bool = True,
+                 cut_macs: Callable[[dict[str, int]], int] | None = None) -> None:
+        self.reg, self.lam = reg, float(lam)
+        self.zero_dead, self.clip_at_zero = zero_dead, clip_at_zero
+        self.cut_macs = cut_macs
+
+    def step(self, model: nn.Module, x: Tensor, y: Tensor, criterion: nn.Module,
+             backward: Callable[[Tensor], None]) -> tuple[Tensor, Tensor]:
+        if self.clip_at_zero:
+            self.reg.clip_at_zero()
+        logits = model(x)
+        loss = criterion(logits, y)
+        backward(loss + self.lam * self.reg(unwrap(model)))
+        return loss.detach(), logits
+
+    def end_epoch(self, model: nn.Module, epoch: int) -> dict[str, Any] | None:
+        with torch.no_grad():
+            g_value = float(self.reg())
+        alive = self.reg.alive()
+        dead = self.reg.zero_dead() if self.zero_dead else None
+        return {"alive": sum(alive.values()), "regularizer": self.lam * g_value,
+                "dead_zeroed": dead,
+                "alive_macs": self.cut_macs(alive) if self.cut_macs is not None else None}
+
+    def state_dict(self) -> dict[str, Any]:
+        signs = self.reg.sign_state() if self.clip_at_zero else {}
+        return {"signs": signs} if signs else {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.reg.load_sign_state(state.get("signs", {}))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pydantic import BaseModel
 
 from wtc.graph import count_macs
-from wtc.search.base import NoSettings, Optimizer, Outcome, SearchContext, register_optimizer
+from wtc.optimizers.base import NoSettings, Optimizer, Outcome, SearchContext, register_optimizer
 from wtc.widths import base_widths, uniform_widths
 
 

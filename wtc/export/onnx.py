@@ -36,7 +36,7 @@ from typing import Any, Literal
 
 import torch
 
-from wtc.errors import CheckpointError, ConfigError, ExportError, WidthsError
+from wtc.errors import ConfigError, ExportError, WidthsError
 from wtc.widths import chmod_like_new_file
 
 INPUT_NAME = "input"
@@ -81,69 +81,6 @@ class ExportReport:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
-
-
-# --------------------------------------------------------------------------- checkpoints
-
-
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Read a `wtc train` checkpoint or a bare state_dict as {"model": state_dict, ...meta}.
-
-    Raises CheckpointError naming the file when it is missing, unreadable or holds no weights.
-    """
-    p = Path(path)
-    if not p.exists():
-        raise CheckpointError(f"checkpoint {p} does not exist")
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {p} is not a file")
-    try:
-        obj = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as e:  # torch raises many types for a bad file (pickle, zip, EOF, ...)
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {p} is corrupt or not a torch file: "
-                              f"{reason[:200]}") from None
-    if isinstance(obj, dict) and isinstance(obj.get("model"), Mapping):
-        ckpt = dict(obj)
-    elif isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor)
-                                                  for v in obj.values()):
-        ckpt = {"model": dict(obj)}  # a bare state_dict
-    else:
-        raise CheckpointError(f"checkpoint {p} holds no model weights (expected a wtc checkpoint "
-                              "with a 'model' state_dict, or a bare state_dict)")
-    state = {str(k): v for k, v in ckpt["model"].items()}
-    for prefix in ("module.", "_orig_mod."):  # DDP / torch.compile wrappers
-        if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
-    ckpt["model"] = state
-    return ckpt
-
-
-def load_weights(model: torch.nn.Module, ckpt: Mapping[str, Any], path: str | Path, *,
-                 spec_hashes: tuple[str, ...] = ()) -> None:
-    """Load a checkpoint's weights strictly; errors name the layer and both shapes.
-
-    spec_hashes: the spec hashes the checkpoint may record (none recorded: not checked)."""
-    from wtc.build.weights import load_state_checked
-
-    saved_hash = ckpt.get("spec_hash")
-    if spec_hashes and saved_hash and str(saved_hash) not in spec_hashes:
-        raise CheckpointError(f"checkpoint {path} was trained on a different spec (hash "
-                              f"{saved_hash}; this spec has {spec_hashes[0]})")
-    try:
-        load_state_checked(model, ckpt["model"], path)
-    except CheckpointError as e:
-        saved_w = ckpt.get("widths")
-        own_w = getattr(model, "widths", None)
-        if isinstance(saved_w, Mapping) and own_w is not None and dict(saved_w) != own_w:
-            diff = sorted(k for k in set(saved_w) | set(own_w)
-                          if saved_w.get(k) != own_w.get(k))
-            shown = ", ".join(f"{k}: checkpoint {saved_w.get(k)} vs {own_w.get(k)}"
-                              for k in diff[:4])
-            more = f" and {len(diff) - 4} more" if len(diff) > 4 else ""
-            raise CheckpointError(f"{e}. The checkpoint was trained with other widths "
-                                  f"({shown}{more}); pass the widths file it was trained "
-                                  "with") from None
-        raise
 
 
 # --------------------------------------------------------------------------- inputs
@@ -282,6 +219,30 @@ def _session(path: Path) -> Any:
                                 providers=["CPUExecutionProvider"])
 
 
+def _compare(sess: Any, model: torch.nn.Module, batches: list[int], c: int, r: int,
+             gen: torch.Generator) -> tuple[float, float]:
+    """(max |onnx - torch|, max |torch|) over one random batch of each size."""
+    max_diff, scale = 0.0, 0.0
+    for b in batches:
+        x = torch.randn(b, c, r, r, generator=gen)
+        with torch.no_grad():
+            ref = model(x).float().numpy()
+        try:
+            got = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+        except Exception as e:
+            raise ExportError(f"onnxruntime failed to run the exported model on a batch of "
+                              f"{b}: {e}") from None
+        if got.shape != ref.shape:
+            raise ExportError(f"onnxruntime output has shape {tuple(got.shape)}, torch "
+                              f"{tuple(ref.shape)} (batch {b})")
+        diff = float(abs(got.astype("float64") - ref).max()) if ref.size else 0.0
+        if diff != diff:  # NaN
+            raise ExportError(f"onnxruntime output differs from torch by NaN (batch {b})")
+        max_diff = max(max_diff, diff)
+        scale = max(scale, float(abs(ref).max()) if ref.size else 0.0)
+    return max_diff, scale
+
+
 def export_onnx(graph: Any, widths: Any = None, path: str | Path = "model.onnx", *,
                 checkpoint: str | Path | None = None, opset: int = 17,
                 dynamic_batch: bool = False, resolution: int | None = None,
@@ -303,8 +264,9 @@ def export_onnx(graph: Any, widths: Any = None, path: str | Path = "model.onnx",
     """
     import onnx
 
-    from wtc.build.module import build_model
     from wtc.graph import compile_spec, count_macs, count_params
+    from wtc.nn.build import build_model
+    from wtc.nn.weights import load_weights, read_checkpoint
 
     t0 = time.perf_counter()
     out = Path(path)
@@ -354,24 +316,7 @@ def export_onnx(graph: Any, widths: Any = None, path: str | Path = "model.onnx",
             sess = _session(tmp)
         except Exception as e:
             raise ExportError(f"onnxruntime cannot load the exported model: {e}") from None
-        max_diff, scale = 0.0, 0.0
-        for b in batches:
-            x = torch.randn(b, c, r, r, generator=gen)
-            with torch.no_grad():
-                ref = model(x).float().numpy()
-            try:
-                got = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
-            except Exception as e:
-                raise ExportError(f"onnxruntime failed to run the exported model on a batch of "
-                                  f"{b}: {e}") from None
-            if got.shape != ref.shape:
-                raise ExportError(f"onnxruntime output has shape {tuple(got.shape)}, torch "
-                                  f"{tuple(ref.shape)} (batch {b})")
-            diff = float(abs(got.astype("float64") - ref).max()) if ref.size else 0.0
-            if diff != diff:  # NaN
-                raise ExportError(f"onnxruntime output differs from torch by NaN (batch {b})")
-            max_diff = max(max_diff, diff)
-            scale = max(scale, float(abs(ref).max()) if ref.size else 0.0)
+        max_diff, scale = _compare(sess, model, batches, c, r, gen)
         del sess
         rel = max_diff / max(1.0, scale)
         if max_diff > max(atol, rtol * scale):

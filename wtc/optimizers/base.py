@@ -181,7 +181,7 @@ def _graph(spec: Any) -> StageGraph:
 
 def _data_config(data: Any, seed: int, fraction: float | None) -> Any:
     """A `wtc.data.DataConfig` from a config, a mapping or a dataset name; seeded by the search."""
-    from wtc.data import DataConfig  # torch-backed module; only when data is given
+    from wtc.data import DataConfig  # torch-backed package; only when data is given
 
     if data is None:
         return None

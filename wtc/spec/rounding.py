@@ -1,4 +1,6 @@
-"""Channel rounding, shared by spec transforms, uniform scaling, search and transfer."""
+"""Channel rounding (the MobileNet divisor rule), shared by spec transforms, uniform scaling,
+search and transfer. It lives in the spec layer because `Spec.scaled` rounds channels too;
+`wtc.widths` re-exports it."""
 
 from __future__ import annotations
 

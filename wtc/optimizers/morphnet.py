@@ -17,7 +17,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from wtc.graph import count_macs
-from wtc.search.base import Optimizer, Outcome, SearchContext, register_optimizer
+from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 from wtc.widths import scale_to_macs
 
 
@@ -50,12 +50,12 @@ class MorphNet(Optimizer):
 
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:
         """Load the data now: a missing dataset fails before any training."""
-        from wtc.search.train_loop import load_data
+        from wtc.optimizers.training import load_data
 
         self._data = load_data(ctx)
 
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
-        from wtc.search.train_loop import load_data, structure_learning
+        from wtc.optimizers.training import load_data
 
         assert isinstance(settings, MorphNetSettings)
         data = self._data if self._data is not None else load_data(ctx)
@@ -85,3 +85,41 @@ def details(rounds: list[dict[str, Any]], lam: float) -> dict[str, Any]:
     last = rounds[-1]
     return {"lambda": lam, "alive": last["alive"], "alpha": last["alpha"],
             "alive_macs": last["alive_macs"], "rounds": rounds}
+
+
+def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: Any) -> Outcome:
+    """The rounds: train with λ·G (`GammaHooks`), read the alive channels, expand to the
+    target; each round from scratch at the previous round's widths (torch side)."""
+    from wtc.optimizers import training as tr
+    from wtc.optimizers.gamma import GammaHooks, GammaRegularizer, alive_macs
+
+    graph = ctx.graph
+    cfg = tr.train_config(ctx, ctx.epochs or s.epochs, lr=s.lr, momentum=s.momentum,
+                          weight_decay=s.weight_decay, schedule="constant")
+    lam = MorphNet.lam(ctx, s)
+    current = {g: graph.groups[g].base for g in graph.free_groups}
+    history: list[dict[str, Any]] = []
+    rounds: list[dict[str, Any]] = []
+    train_macs = 0
+    for r in range(s.rounds):
+        tr.seed_everything(ctx.seed + 1000 * r)
+        model = tr.build_model(graph, current)
+        if r == 0 and ctx.init is not None:
+            ctx.init(model)
+        reg = GammaRegularizer(graph, model, s.threshold)
+        hooks = GammaHooks(reg, lam, zero_dead=s.zero_dead, clip_at_zero=s.clip_at_zero,
+                           cut_macs=lambda alive, w=current: alive_macs(graph, alive, w))
+        run = ctx.run_dir / f"round{r}" if ctx.run_dir is not None else None
+        res = tr.fit_or_resume(ctx, model, data, cfg, hooks, run=run,
+                               meta={"spec_hash": graph.spec_hash, "widths": current},
+                               forward_macs=tr.forward_macs(graph, current, model, data))
+        train_macs += int(res.train_macs or 0)
+        history.extend({"round": r, **row} for row in res.history)
+        alive = reg.alive()
+        groups, alpha, _ = expand(ctx, alive, current)
+        rounds.append({"round": r, "alive": alive, "alpha": alpha,
+                       "alive_macs": alive_macs(graph, alive, current),
+                       "top1": res.summary.get("top1"), "widths": groups})
+        current = groups
+    return Outcome(groups=current, train_macs=train_macs, history=history,
+                   details=details(rounds, lam))

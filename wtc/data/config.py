@@ -1,0 +1,82 @@
+"""What data to use and how to cut it (`DataConfig`), what a model gets back (`DataBundle`),
+and the dataset registry the config is checked against (filled in `wtc/data/__init__.py`)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
+
+from wtc.registry import Registry
+
+DEFAULT_ROOT = Path(os.environ.get("WTC_DATA_ROOT", Path.home() / ".cache" / "wtc" / "data"))
+
+# dataset name -> make(cfg, channels, resolution, num_classes) -> DataBundle
+DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
+
+
+class DataConfig(BaseModel):
+    """What data to train on and how to cut it; `TrainConfig` extends this with the optimizer."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: str = Field(description="a registered dataset: fashion-mnist, cifar10, "
+                                  "imagefolder, synthetic, ...")
+    data_root: str | None = None
+    fraction: float = Field(1.0, gt=0.0, le=1.0, description="stratified share of train images")
+    classes: list[int] | None = Field(None, description="keep these classes, relabelled 0..k-1")
+    resolution: int | None = Field(None, ge=4, description="resize inputs (default: the spec's)")
+    val_split: float = Field(0.0, ge=0.0, lt=1.0, description="stratified hold-out from train")
+    augment: bool = True
+    batch_size: int = Field(128, ge=1)
+    eval_batch_size: int | None = Field(None, ge=1)
+    workers: int = Field(0, ge=0, description="DataLoader workers (imagefolder only)")
+    seed: int = 0
+    # synthetic set only (defaults follow the spec: channels, resolution, classes)
+    synthetic_size: int = Field(2048, ge=1)
+    synthetic_test_size: int = Field(512, ge=1)
+    synthetic_channels: int | None = Field(None, ge=1)
+    synthetic_resolution: int | None = Field(None, ge=4)
+    synthetic_classes: int | None = Field(None, ge=2)
+
+    @field_validator("data")
+    @classmethod
+    def _known_dataset(cls, v: str) -> str:
+        if v not in DATASETS:
+            names = [f"'{n}'" for n in DATASETS]
+            expected = ", ".join(names[:-1]) + f" or {names[-1]}" if len(names) > 1 else names[0]
+            raise PydanticCustomError("literal_error", "Input should be {expected}",
+                                      {"expected": expected})
+        return v
+
+    @field_validator("classes")
+    @classmethod
+    def _classes_unique(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("give at least one class")
+            if len(set(v)) != len(v):
+                raise ValueError(f"classes repeat: {v}")
+            if min(v) < 0:
+                raise ValueError("class indices are >= 0")
+        return v
+
+
+@dataclass
+class DataBundle:
+    """Loaders plus the shape facts a model needs. `val` is None without a val split."""
+
+    train: Any
+    val: Any | None
+    test: Any
+    num_classes: int
+    channels: int
+    resolution: int
+    train_size: int
+    name: str
+    class_names: list[str] | None = None

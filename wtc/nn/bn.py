@@ -1,0 +1,45 @@
+"""BatchNorm recalibration: running statistics measured afresh for the weights at hand.
+
+A network whose channels changed (a supernet run at other widths, weights sliced out of it)
+keeps running statistics that belong to other activations; a few batches in train mode with a
+cumulative average (momentum=None) give it the statistics of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+import torch
+from torch import nn
+
+
+@torch.no_grad()
+def recalibrate_bn(model: nn.Module, batches: Iterable[Any],
+                   device: torch.device | str | None = None) -> int:
+    """Reset every BatchNorm's running statistics and re-estimate them over `batches` (tensors,
+    or (x, y) pairs whose first item is the input), as a cumulative average. The model runs in
+    train mode under no_grad; its mode and BN momenta are restored. Returns the images seen.
+    Device: where the batches go (default: the model's)."""
+    bns = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)
+           and m.track_running_stats]
+    if device is None:
+        p = next(model.parameters(), None)
+        device = p.device if p is not None else torch.device("cpu")
+    was_training = model.training
+    momenta = [m.momentum for m in bns]
+    for m in bns:
+        m.reset_running_stats()
+        m.momentum = None
+    seen = 0
+    try:
+        model.train()
+        for batch in batches:
+            x = batch[0] if isinstance(batch, list | tuple) else batch
+            model(x.to(device, non_blocking=True))
+            seen += len(x)
+    finally:
+        for m, mom in zip(bns, momenta, strict=True):
+            m.momentum = mom
+        model.train(was_training)
+    return seen

@@ -1,0 +1,86 @@
+"""Training helpers shared by the optimizers that train a network; they know no optimizer.
+
+An optimizer builds its model and `TrainHooks`, then calls `fit_or_resume`: a round an
+interrupted search had finished is read back from its checkpoint instead of being trained
+again, an unfinished one continues from its checkpoint, a new one trains. torch side.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from wtc.data import DataBundle, make_data
+from wtc.graph import StageGraph, count_macs
+from wtc.nn import build_model
+from wtc.optimizers.base import SearchContext
+from wtc.trainer import (
+    CHECKPOINT,
+    TrainConfig,
+    TrainHooks,
+    TrainResult,
+    fit,
+    load_checkpoint,
+    seed_everything,
+    torch_forward_macs,
+)
+
+__all__ = ["build_model", "finished_fit", "fit_or_resume", "forward_macs", "load_data",
+           "seed_everything", "train_config"]
+
+
+def load_data(ctx: SearchContext) -> DataBundle:
+    """The DataBundle for the search (raises DataError: done before any training)."""
+    s = ctx.graph.spec
+    return make_data(ctx.data, channels=s.input.channels,
+                     resolution=ctx.data.resolution or s.input.resolution, num_classes=s.classes)
+
+
+def train_config(ctx: SearchContext, epochs: int, **optim: Any) -> TrainConfig:
+    """A TrainConfig for a search: the search's data, device and threads, `epochs` and the
+    method's optimizer options (lr, momentum, weight_decay, schedule, ...); writes nothing
+    itself (`out=None`) and evaluates the test set only after the last epoch."""
+    return TrainConfig(**ctx.data.model_dump(), epochs=epochs, device=ctx.device,
+                       threads=ctx.threads, out=None, eval_every=epochs, **optim)
+
+
+def forward_macs(graph: StageGraph, widths: dict[str, int], model: nn.Module,
+                 data: DataBundle) -> int:
+    """Per-image forward MACs of `model` on `data`: analytic at the spec's resolution,
+    measured otherwise (MACs scale with the pixel count)."""
+    if data.resolution == graph.spec.input.resolution:
+        return count_macs(graph, widths)
+    return torch_forward_macs(
+        model, torch.zeros(1, data.channels, data.resolution, data.resolution))
+
+
+def finished_fit(run: Path | None, model: nn.Module, cfg: TrainConfig, meta: dict[str, Any]
+                 ) -> TrainResult | None:
+    """A fit an interrupted search had already finished: its weights loaded into `model`
+    and its record, instead of training it again (None when it has to be trained)."""
+    if run is None or not (run / CHECKPOINT).is_file():
+        return None
+    ck = load_checkpoint(run / CHECKPOINT, model, spec_hash=meta["spec_hash"],
+                         widths=meta["widths"])
+    if int(ck.get("epoch", 0)) < cfg.epochs:
+        return None
+    history = list(ck.get("history", []))
+    summary = {"top1": history[-1].get("top1") if history else None,
+               "train_macs": 3 * int(ck["forward_macs"]) * int(ck["images_seen"])}
+    return TrainResult(model=model, history=history, summary=summary, out_dir=run)
+
+
+def fit_or_resume(ctx: SearchContext, model: nn.Module, data: DataBundle, cfg: TrainConfig,
+                  hooks: TrainHooks, *, run: Path | None, meta: dict[str, Any],
+                  forward_macs: int | None = None, **fit_kwargs: Any) -> TrainResult:
+    """`fit` with checkpoints in `run` (None: none). With ctx.resume, a finished fit is read
+    back (`finished_fit`) and an unfinished one continues from its checkpoint."""
+    res = finished_fit(run, model, cfg, meta) if ctx.resume else None
+    if res is None:
+        resume = bool(ctx.resume and run is not None and (run / CHECKPOINT).is_file())
+        res = fit(model, data, cfg, hooks=hooks, forward_macs=forward_macs,
+                  progress=ctx.progress, out_dir=run, resume=resume, meta=meta, **fit_kwargs)
+    return res

@@ -1,0 +1,35 @@
+"""The trainer: one config, one general loop (`fit`), checkpoints that resume bit-exactly.
+
+    config.py       TrainConfig (data + optimizer + runtime options), TrainResult
+    loop.py         fit: the loop every caller reuses; param_groups, lr_factor
+    hooks.py        TrainHooks: how a method customises fit (AutoSlim, DMCP, MorphNet)
+    state.py        checkpoints, RNG state, seed_everything
+    distributed.py  device choice, torchrun/DDP, BN-statistics and RNG sync over ranks
+    evaluation.py   evaluate (top-1, loss), autocast, forward MACs by torch's counter
+    progress.py     rich bar / plain lines / silence
+    run.py          train (the `wtc train` entry: spec + widths + config -> run dir),
+                    evaluate_checkpoint
+
+The public call is `wtc.train(...)` (this package is deliberately not named `train`).
+"""
+
+from wtc.trainer.config import TrainConfig, TrainResult
+from wtc.trainer.distributed import dist_info, resolve_device
+from wtc.trainer.evaluation import evaluate, torch_forward_macs
+from wtc.trainer.hooks import CallbackHooks, TrainHooks
+from wtc.trainer.loop import fit, lr_factor, param_groups
+from wtc.trainer.run import evaluate_checkpoint, train
+from wtc.trainer.state import (
+    CHECKPOINT,
+    CHECKPOINT_FORMAT,
+    load_checkpoint,
+    save_checkpoint,
+    seed_everything,
+)
+
+__all__ = [
+    "CHECKPOINT", "CHECKPOINT_FORMAT", "CallbackHooks", "TrainConfig", "TrainHooks",
+    "TrainResult", "dist_info", "evaluate", "evaluate_checkpoint", "fit", "load_checkpoint",
+    "lr_factor", "param_groups", "resolve_device", "save_checkpoint", "seed_everything",
+    "torch_forward_macs", "train",
+]

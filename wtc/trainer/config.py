@@ -1,0 +1,69 @@
+"""Training options (`TrainConfig`: data, optimizer, runtime) and what a run returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import Field, ValidationError
+from torch import nn
+
+from wtc.data import DataConfig
+from wtc.errors import ConfigError
+from wtc.options import read_yaml_mapping
+
+
+class TrainConfig(DataConfig):
+    """Everything a training run needs besides the model: data (inherited), optimizer, runtime."""
+
+    epochs: int = Field(1, ge=1)
+    lr: float = Field(0.1, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    nesterov: bool = True
+    weight_decay: float = Field(5e-4, ge=0.0)
+    schedule: Literal["cosine", "linear", "constant"] = "cosine"
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    grad_clip: float | None = Field(None, gt=0.0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    amp: bool = True
+    amp_dtype: Literal["bf16", "fp16"] = "bf16"
+    channels_last: bool = True
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: cores per rank)")
+    eval_every: int = Field(1, ge=1, description="test-set evaluation every N epochs (and last)")
+    out: str | None = None
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, **overrides: Any) -> TrainConfig:
+        """A YAML file (optional) with overrides on top; None overrides are ignored."""
+        values: dict[str, Any] = {}
+        if path is not None:
+            values.update(read_yaml_mapping(path, "training config",
+                                            "a mapping of training options"))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        try:
+            return cls(**values)
+        except ValidationError as e:
+            src = f" in {path}" if path else ""
+            problems = "; ".join(
+                f"{'.'.join(str(x) for x in er['loc']) or 'config'}: {er['msg']}"
+                for er in e.errors())
+            raise ConfigError(f"bad training options{src}: {problems}") from None
+
+
+@dataclass
+class TrainResult:
+    """What a run produced; `model` is the trained, unwrapped module."""
+
+    model: nn.Module
+    history: list[dict[str, Any]]
+    summary: dict[str, Any]
+    out_dir: Path | None = None
+    checkpoint: Path | None = None
+    top1: float = field(init=False)
+    train_macs: int | None = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.top1 = self.summary.get("top1", float("nan"))
+        self.train_macs = self.summary.get("train_macs")

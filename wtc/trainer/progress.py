@@ -1,0 +1,58 @@
+"""Progress display of a training run: a rich bar on a terminal, plain lines per epoch
+otherwise, or silence (the library prints nothing by default)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+
+class Progress:
+    """A rich bar on a terminal, plain lines per epoch otherwise, or silence."""
+
+    def __init__(self, mode: str, enabled: bool) -> None:
+        if mode == "auto":
+            mode = "rich" if sys.stdout.isatty() else "plain"
+        self.mode = mode if enabled else "none"
+        self._bar: Any = None
+        self._task: Any = None
+
+    def __enter__(self) -> Progress:
+        if self.mode == "rich":
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
+                                 MofNCompleteColumn(), TimeElapsedColumn(),
+                                 TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
+                                 transient=False)
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def epoch_start(self, epoch: int, epochs: int, steps: int) -> None:
+        if self._bar is not None:
+            self._task = self._bar.add_task(f"epoch {epoch + 1}/{epochs}", total=steps, info="")
+
+    def step(self, info: str | None = None) -> None:
+        if self._bar is not None:
+            kw = {"info": info} if info is not None else {}
+            self._bar.update(self._task, advance=1, **kw)
+
+    def epoch_end(self, row: dict[str, Any]) -> None:
+        keys = ("train_loss", "train_top1", "val_top1", "top1", "lr", "seconds")
+        text = f"epoch {row['epoch'] + 1}/{row['epochs']} " + " ".join(
+            f"{k}={row[k]:.4g}" for k in keys if row.get(k) is not None)
+        if self._bar is not None:
+            self._bar.update(self._task, info=text.split(" ", 2)[-1])
+        elif self.mode == "plain":
+            print(text, flush=True)

@@ -1,0 +1,163 @@
+"""Widths: the width annotation of a spec (group id → channels, plus provenance) and its file
+format (`widths.json`, "wtc.widths/1"), validated against a graph and written atomically.
+The atomic writers here are the one way wtc writes any file (widths, checkpoints, metrics,
+ONNX, plots). No torch here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from wtc.errors import WidthsError
+from wtc.graph import StageGraph, count_macs
+
+FORMAT = "wtc.widths/1"
+
+
+@dataclass(frozen=True)
+class Widths:
+    """Channels per free width group of one spec, and where they came from."""
+
+    groups: dict[str, int]
+    spec_name: str
+    spec_hash: str
+    macs: int | None = None  # achieved MACs (per image, forward)
+    target_macs: int | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def with_provenance(self, **items: Any) -> Widths:
+        return replace(self, provenance={**self.provenance, **items})
+
+    def to_json(self) -> dict[str, Any]:
+        return {"format": FORMAT, "spec": {"name": self.spec_name, "hash": self.spec_hash},
+                "groups": dict(self.groups),
+                "macs": {"target": self.target_macs, "achieved": self.macs},
+                "provenance": self.provenance}
+
+
+def new_widths(graph: StageGraph, groups: dict[str, int], target: int | None = None,
+               **provenance: Any) -> Widths:
+    """Widths for `graph` with their achieved MACs (groups not checked: see check_widths)."""
+    return Widths(groups=groups, spec_name=graph.spec.name, spec_hash=graph.spec_hash,
+                  macs=count_macs(graph, groups), target_macs=target, provenance=provenance)
+
+
+
+def check_widths(graph: StageGraph, groups: Mapping[str, Any], source: str = "widths") -> dict[
+        str, int]:
+    """Validate a group → channels mapping against a graph; the error names differing groups."""
+    free = graph.free_groups
+    missing = [g for g in free if g not in groups]
+    extra = [g for g in groups if g not in graph.groups]
+    fixed = [g for g in groups if g in graph.groups and graph.groups[g].fixed]
+    problems = []
+    if missing:
+        problems.append(f"missing group(s) {_names(missing)}")
+    if extra:
+        problems.append(f"unknown group(s) {_names(extra)}")
+    if fixed:
+        problems.append(f"fixed group(s) {_names(fixed)} cannot be set")
+    for g in free:
+        v = groups.get(g)
+        if g in groups and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
+            problems.append(f"group '{g}' has {v!r} channels; widths are positive integers")
+    if problems:
+        raise WidthsError(f"{source} does not fit spec '{graph.spec.name}': "
+                          + "; ".join(problems))
+    return {g: int(groups[g]) for g in free}
+
+
+def _names(items: list[str], limit: int = 6) -> str:
+    shown = ", ".join(f"'{g}'" for g in items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+def widths_from_groups(graph: StageGraph, groups: Mapping[str, int], *,
+                       target_macs: int | None = None, **provenance: Any) -> Widths:
+    """Validated Widths for this graph from a group → channels mapping."""
+    return new_widths(graph, check_widths(graph, groups), target_macs, **provenance)
+
+
+def save_widths(widths: Widths, path: str | Path) -> None:
+    """Write atomically: a reader never sees half a file, a failure leaves no file."""
+    atomic_write_text(path, json.dumps(widths.to_json(), indent=2) + "\n")
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    atomic_write(path, lambda f: f.write(text.encode()))
+
+
+def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> None:
+    """Write through a temporary file in the target folder, then rename it into place."""
+    p = Path(path)
+    if not p.parent.exists():
+        raise WidthsError(f"cannot write {p}: folder {p.parent} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    except OSError as e:
+        raise WidthsError(f"cannot write {p}: {e.strerror}") from None
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        chmod_like_new_file(Path(tmp))
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_widths_json(path: str | Path) -> Any:
+    """The parsed JSON of a widths file, or a WidthsError that says why it cannot be read."""
+    p = Path(path)
+    try:
+        return json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WidthsError(f"{p}: no such widths file") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise WidthsError(f"{p}: cannot read: {e}") from None
+    except json.JSONDecodeError as e:
+        raise WidthsError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
+
+
+def chmod_like_new_file(path: Path) -> None:
+    """mkstemp makes 0600 files; give the result the permissions open() would have."""
+    mask = os.umask(0)
+    os.umask(mask)
+    with contextlib.suppress(OSError):
+        os.chmod(path, 0o666 & ~mask)
+
+
+def load_widths(path: str | Path, graph: StageGraph) -> Widths:
+    """Read a widths file and prove it fits `graph` (same spec hash, same groups)."""
+    return widths_from_json(read_widths_json(path), graph, str(path))
+
+
+def widths_from_json(data: Any, graph: StageGraph, source: str = "widths") -> Widths:
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise WidthsError(f"{source}: not a wtc widths file (expected \"format\": \"{FORMAT}\", "
+                          f"found {found!r})")
+    spec = data.get("spec")
+    groups = data.get("groups")
+    if not isinstance(spec, dict) or not isinstance(groups, dict):
+        raise WidthsError(f"{source}: needs a 'spec' object (name, hash) and a 'groups' object")
+    checked = check_widths(graph, groups, source)
+    if spec.get("hash") != graph.spec_hash:
+        raise WidthsError(f"{source} was made for spec '{spec.get('name')}' (hash "
+                          f"{spec.get('hash')}), not '{graph.spec.name}' (hash {graph.spec_hash})"
+                          ": the groups agree but the architecture differs (input, kernels, "
+                          "strides or base widths); carry it over with `wtc transfer`")
+    macs = data.get("macs") if isinstance(data.get("macs"), dict) else {}
+    prov = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
+    return Widths(groups=checked, spec_name=graph.spec.name, spec_hash=graph.spec_hash,
+                  macs=count_macs(graph, checked), target_macs=macs.get("target"),
+                  provenance=prov)
+
+

@@ -1,0 +1,147 @@
+"""Uniform scaling to a MACs target: one multiplier α over a direction, rounded to the divisor
+inside the bisection. Implemented once; the uniform baseline, MorphNet's expand step and
+transfer all use it. No torch here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from wtc.errors import TargetError, WidthsError
+from wtc.graph import StageGraph, count_macs, count_params
+from wtc.spec.rounding import make_divisible
+from wtc.widths.file import Widths, new_widths
+
+
+def base_widths(graph: StageGraph) -> Widths:
+    """The spec's own channels."""
+    return new_widths(graph, {g: graph.groups[g].base for g in graph.free_groups}, method="base")
+
+
+def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs: int,
+                  divisor: int | None = None) -> tuple[dict[str, int], float]:
+    """Channels round(α · direction[g]) for the one α whose MACs come closest to the target.
+
+    Bisection on α with rounding inside the loop; then each group is rounded down or up around
+    α·direction (see `_round_each`), so the result lands within one group's step of the target
+    instead of one rounding level's jump; if that still misses by more than 1% (small networks,
+    coarse divisor), single groups move one divisor step further (`_nudge`). Returns
+    (channels, α). Raises TargetError when even the smallest network is above the target.
+    """
+    div = divisor or graph.spec.divisor
+    free = graph.free_groups
+    try:
+        direction = {g: float(direction[g]) for g in free}
+    except KeyError as e:
+        raise WidthsError(f"no scaling direction for group {e}") from None
+
+    def at(alpha: float) -> dict[str, int]:
+        return {g: make_divisible(alpha * direction[g], div) for g in free}
+
+    if target_macs <= 0:
+        raise TargetError(f"MACs target must be positive, got {target_macs}")
+    smallest = dict.fromkeys(free, div)
+    floor = count_macs(graph, smallest)
+    if floor > target_macs:
+        raise TargetError(f"MACs target {target_macs:,} is below the smallest network of "
+                          f"'{graph.spec.name}' ({floor:,} MACs with every group at {div} "
+                          "channels)")
+    lo, hi = 0.0, 1.0
+    while count_macs(graph, at(hi)) < target_macs:
+        hi *= 2
+        if hi > 1e6:
+            raise TargetError(f"MACs target {target_macs:,} is out of reach for "
+                              f"'{graph.spec.name}'")
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if count_macs(graph, at(mid)) <= target_macs:
+            lo = mid
+        else:
+            hi = mid
+    best = min((at(lo), at(hi)), key=lambda w: abs(count_macs(graph, w) - target_macs))
+    rounded = _round_each(graph, direction, lo, div, target_macs, best)
+    return _nudge(graph, rounded, target_macs, div), lo
+
+
+def _round_each(graph: StageGraph, direction: Mapping[str, float], alpha: float, div: int,
+                target: int, best: dict[str, int]) -> dict[str, int]:
+    """Round each group down or up (to the divisor) around α·direction, whichever combination
+    lands closest to the target: exhaustively for up to 10 undecided groups, else greedily from
+    the biggest group down. Never worse than `best`, plain rounding at one α."""
+    down = {g: max(div, math.floor(alpha * direction[g] / div) * div) for g in direction}
+    up = {g: max(div, math.ceil(alpha * direction[g] / div) * div) for g in direction}
+    open_ = sorted((g for g in direction if up[g] != down[g]), key=lambda g: -direction[g])
+    best_gap = abs(count_macs(graph, best) - target)
+    if len(open_) <= 10:
+        for mask in range(1 << len(open_)):
+            trial = dict(down)
+            for i, g in enumerate(open_):
+                if mask >> i & 1:
+                    trial[g] = up[g]
+            gap = abs(count_macs(graph, trial) - target)
+            if gap < best_gap:
+                best, best_gap = trial, gap
+        return best
+    current = dict(down)
+    for g in open_:
+        trial = {**current, g: up[g]}
+        gap = abs(count_macs(graph, trial) - target)
+        if count_macs(graph, trial) <= target or gap < best_gap:
+            current = trial
+        if gap < best_gap:
+            best, best_gap = dict(trial), gap
+    return best
+
+
+def _nudge(target: StageGraph, chans: dict[str, int], budget: int, div: int,
+           tolerance: float = 0.01) -> dict[str, int]:
+    """When one α with each group rounded up or down still misses the budget by more than
+    `tolerance` (small networks with a coarse divisor: the groups whose α·ratio·base falls on
+    the divisor cannot move), move single groups by one divisor step, the move that brings the
+    MACs closest to the budget first, each group at most once, until within tolerance."""
+    gap = abs(count_macs(target, chans) - budget)
+    if gap <= tolerance * budget:
+        return chans
+    current, moved = dict(chans), set()
+    while gap > tolerance * budget:
+        best: tuple[int, str, int] | None = None
+        for g, v in current.items():
+            if g in moved:
+                continue
+            for step in (-div, div):
+                if v + step < div:
+                    continue
+                trial_gap = abs(count_macs(target, {**current, g: v + step}) - budget)
+                if trial_gap < gap and (best is None or trial_gap < best[0]):
+                    best = (trial_gap, g, v + step)
+        if best is None:
+            break
+        gap, g, v = best
+        current[g] = v
+        moved.add(g)
+    return current
+
+
+def uniform_widths(graph: StageGraph, target_macs: int | None = None,
+                   multiplier: float | None = None) -> Widths:
+    """One multiplier for every group: given, or bisected so MACs meet `target_macs`."""
+    if (target_macs is None) == (multiplier is None):
+        raise TargetError("give exactly one of target_macs and multiplier")
+    base = {g: float(graph.groups[g].base) for g in graph.free_groups}
+    if multiplier is not None:
+        groups = {g: make_divisible(multiplier * b, graph.spec.divisor) for g, b in base.items()}
+        return new_widths(graph, groups, None, method="uniform", multiplier=multiplier)
+    assert target_macs is not None
+    groups, alpha = scale_to_macs(graph, base, target_macs)
+    return new_widths(graph, groups, target_macs, method="uniform", multiplier=alpha)
+
+
+
+def summary(graph: StageGraph, groups: Mapping[str, int] | None = None) -> dict[str, Any]:
+    """MACs and parameters, the numbers `wtc flops --json` prints."""
+    macs = count_macs(graph, groups)
+    return {"spec": graph.spec.name, "macs": macs, "flops": 2 * macs,
+            "params": count_params(graph, groups), "resolution": graph.spec.input.resolution}
+
