@@ -1,4 +1,5 @@
-"""The spec and graph layers (and widths, transfer, `import wtc`) never import torch."""
+"""The spec, graph, widths and transfer layers, `import wtc` and the search framework with the
+uniform baseline never import torch (each checked in a fresh interpreter)."""
 
 from __future__ import annotations
 
@@ -24,7 +25,13 @@ print("ok")
     ("wtc.widths", "import wtc; g = wtc.compile_spec(wtc.load_spec('specs/resnet20.yaml'));"
                    " wtc.uniform_widths(g, multiplier=0.5)"),
     ("wtc.cli.spec_cmds", ""),
-    ("wtc.widthtransfer", ""),
+    ("wtc.widthtransfer", "import wtc; g = wtc.compile_spec(wtc.load_spec("
+                          "'specs/resnet20.yaml')); w = wtc.uniform_widths(g, multiplier=0.5);"
+                          " wtc.transfer(w, g, g, target_macs=w.macs)"),
+    ("wtc.optimizers", "import wtc; g = wtc.compile_spec(wtc.load_spec('specs/resnet20.yaml'));"
+                       " wtc.search(g, 'uniform', target_macs='0.5x');"
+                       " wtc.optimizers.validate_settings('morphnet', {'strength': 2.0})"),
+    ("wtc.options", ""),
     ("wtc.plot", ""),
 ])
 def test_layer_imports_without_torch(module, extra):

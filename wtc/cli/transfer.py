@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -49,132 +49,139 @@ def _fmt_ratio(r: float) -> str:
     return f"{r:.3f}"
 
 
+@handle_errors
+def transfer_cmd(
+    widths: Annotated[Path, typer.Argument(help="widths.json found on the source (proxy)",
+                                           show_default=False)],
+    target: Annotated[Path, typer.Argument(help="target spec (YAML)", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o",
+                                         help="where to write the target's widths.json",
+                                         show_default=False)],
+    source: Annotated[Path | None, typer.Option(
+        "--source", "-s", help="the spec the widths were made for (default: the spec with "
+        "the recorded hash next to WIDTHS or in specs/)")] = None,
+    stacking: Annotated[str, typer.Option(
+        "--stacking", help="depth rule: last | average | interpolate")] = "last",
+    stage_map: Annotated[str | None, typer.Option(
+        "--stage-map", help="target=source stage pairs, e.g. layer1=stage1,layer2=stage2 "
+        "(needed when the stage counts differ)")] = None,
+    target_macs: Annotated[str | None, typer.Option(
+        "--target-macs", help="MACs budget of the target: 1.0x (its base MACs, the "
+        "default), 0.5x, 41M or 4.1e7")] = None,
+    keep_unmatched: Annotated[bool, typer.Option(
+        "--keep-unmatched", help="keep target groups with no counterpart at ratio 1 "
+        "instead of failing")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+) -> None:
+    """Carry widths optimized on a proxy onto a target spec of the same family."""
+    from wtc.graph import compile_spec, count_macs
+    from wtc.spec import load_spec
+    from wtc.widths import save_widths
+    from wtc.widthtransfer import locate_source, transfer_files
+
+    src = locate_source(widths, source)  # widths and source errors first, then the target
+    budget = parse_macs(target_macs, count_macs(compile_spec(load_spec(target))))
+    result, _ = transfer_files(widths, target, source=src, stacking=stacking,
+                               stage_map=parse_stage_map(stage_map), target_macs=budget,
+                               keep_unmatched=keep_unmatched)
+    save_widths(result.widths, output)
+    _print_transfer(result, src, target, output, as_json)
+
+
+@handle_errors
+def proxy_cmd(
+    spec: Annotated[Path, typer.Argument(help="the target spec (YAML)", show_default=False)],
+    output: Annotated[Path, typer.Option("--output", "-o", help="where to write the proxy "
+                                         "spec (YAML)", show_default=False)],
+    width: Annotated[float | None, typer.Option(
+        "--width", help="width multiplier, e.g. 0.5")] = None,
+    depth: Annotated[float | None, typer.Option(
+        "--depth", help="depth multiplier (ceil, at least one block per stage)")] = None,
+    depths: Annotated[str | None, typer.Option(
+        "--depths", help="exact blocks per stage, e.g. 1,1,1")] = None,
+    resolution: Annotated[int | None, typer.Option(
+        "--resolution", help="input resolution, e.g. 14")] = None,
+    classes: Annotated[int | None, typer.Option("--classes", help="number of classes")
+                       ] = None,
+    name: Annotated[str | None, typer.Option(
+        "--name", help="name of the proxy spec (default: <spec>_proxy)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+) -> None:
+    """Write a cheap proxy of a spec: narrower, shallower, smaller images."""
+    from wtc.errors import ConfigError
+    from wtc.graph import compile_spec, count_macs
+    from wtc.spec import load_spec
+    from wtc.spec.load import dump_spec, parse_spec
+    from wtc.widths import atomic_write_text
+    from wtc.widthtransfer import project_spec
+
+    original = load_spec(spec)
+    how = {"width": width, "depth": depth, "depths": parse_depths(depths),
+           "resolution": resolution, "classes": classes}
+    given = {k: v for k, v in how.items() if v is not None}
+    if not given:
+        raise ConfigError("nothing to project: give --width, --depth, --depths, "
+                          "--resolution or --classes")
+    proxy = project_spec(original, **how, name=name or f"{original.name}_proxy")
+    text = dump_spec(proxy)
+    if parse_spec(text) != proxy:  # a bug, not the user's input
+        raise RuntimeError("the projected spec does not load back equal; not written")
+    graph = compile_spec(proxy)
+    macs, base = count_macs(graph), count_macs(compile_spec(original))
+    settings = ", ".join(f"{k} {','.join(map(str, v)) if isinstance(v, list) else v}"
+                         for k, v in given.items())
+    header = (f"# {proxy.name}: projected by `wtc proxy` from {spec} ('{original.name}', "
+              f"hash {original.structural_hash})\n# with {settings}.\n"
+              f"# {macs:,} MACs at base widths ({macs / base:.3f}x of the original); "
+              f"hash {proxy.structural_hash}\n")
+    atomic_write_text(output, header + text)
+    if as_json:
+        print_json({"spec": proxy.name, "hash": proxy.structural_hash, "macs": macs,
+                    "source": {"file": str(spec), "name": original.name,
+                               "hash": original.structural_hash, "macs": base},
+                    "projection": given, "output": str(output)})
+        return
+    out.print(f"[green]wrote[/green] {output}: '{proxy.name}' ({settings}), "
+              f"{macs:,} MACs ({macs / base:.3f}x of '{original.name}'), "
+              f"depths {[s.depth for s in proxy.stages]}, hash {proxy.structural_hash}")
+
+
+def _print_transfer(result: Any, src: Any, target: Path, output: Path, as_json: bool) -> None:
+    result_widths, src_graph, source = result.widths, src.graph, src.path
+    tgt_name = result_widths.spec_name
+    if as_json:
+        report = result.to_json()
+        report["source"] = result_widths.provenance["source"]
+        report["target"]["file"] = str(target)
+        report["output"] = str(output)
+        print_json(report)
+        return
+    how = " (found by its hash)" if src.found else ""
+    out.print(f"transfer [bold]{src_graph.spec.name}[/bold] ({source}{how}) → "
+              f"[bold]{tgt_name}[/bold] ({target}), stacking "
+              f"'{result.stacking}'")
+    moved = [f"{t}←{s}" for t, s in result.stage_map.items() if t != s]
+    if moved:
+        out.print("stage map: " + ", ".join(moved))
+    t = Table(title=f"{tgt_name}: width groups")
+    for col in ("group", "kind", "source group(s)", "ratio", "base", "width"):
+        t.add_column(col, justify="right" if col in ("ratio", "base", "width") else "left")
+    for m in result.mapping.values():
+        srcs = ", ".join(m.sources) if m.sources else "[red]none[/red]"
+        if m.missing:
+            srcs += f" [red](no {', '.join(m.missing)})[/red]"
+        t.add_row(m.group, m.kind, srcs, _fmt_ratio(m.ratio), str(m.base), str(m.width))
+    out.print(t)
+    gap = (result.macs - result.target_macs) / result.target_macs
+    out.print(f"MACs {result.macs:,} against a budget of {result.target_macs:,} "
+              f"({gap:+.2%}), α = {result.alpha:.4f}")
+    if result.unmatched:
+        out.print(f"[yellow]unmatched[/yellow] (kept at the ratio of their matched layers, "
+                  f"1 if none): {', '.join(result.unmatched)}")
+    out.print(f"[green]wrote[/green] {output}")
+
+
 def register(app: typer.Typer) -> None:
-    @app.command("transfer")
-    @handle_errors
-    def transfer_cmd(
-        widths: Annotated[Path, typer.Argument(help="widths.json found on the source (proxy)",
-                                               show_default=False)],
-        target: Annotated[Path, typer.Argument(help="target spec (YAML)", show_default=False)],
-        output: Annotated[Path, typer.Option("--output", "-o",
-                                             help="where to write the target's widths.json",
-                                             show_default=False)],
-        source: Annotated[Path | None, typer.Option(
-            "--source", "-s", help="the spec the widths were made for (default: the spec with "
-            "the recorded hash next to WIDTHS or in specs/)")] = None,
-        stacking: Annotated[str, typer.Option(
-            "--stacking", help="depth rule: last | average | interpolate")] = "last",
-        stage_map: Annotated[str | None, typer.Option(
-            "--stage-map", help="target=source stage pairs, e.g. layer1=stage1,layer2=stage2 "
-            "(needed when the stage counts differ)")] = None,
-        target_macs: Annotated[str | None, typer.Option(
-            "--target-macs", help="MACs budget of the target: 1.0x (its base MACs, the "
-            "default), 0.5x, 41M or 4.1e7")] = None,
-        keep_unmatched: Annotated[bool, typer.Option(
-            "--keep-unmatched", help="keep target groups with no counterpart at ratio 1 "
-            "instead of failing")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
-    ) -> None:
-        """Carry widths optimized on a proxy onto a target spec of the same family."""
-        from wtc.graph import compile_spec, count_macs
-        from wtc.spec import load_spec
-        from wtc.widths import save_widths
-        from wtc.widthtransfer import locate_source, transfer_files
-
-        src = locate_source(widths, source)  # widths and source errors first, then the target
-        budget = parse_macs(target_macs, count_macs(compile_spec(load_spec(target))))
-        result, _ = transfer_files(widths, target, source=src, stacking=stacking,
-                                     stage_map=parse_stage_map(stage_map), target_macs=budget,
-                                     keep_unmatched=keep_unmatched)
-        result_widths = result.widths
-        save_widths(result_widths, output)
-        src_graph, tgt_name, source = src.graph, result_widths.spec_name, src.path
-
-        if as_json:
-            report = result.to_json()
-            report["source"] = result_widths.provenance["source"]
-            report["target"]["file"] = str(target)
-            report["output"] = str(output)
-            print_json(report)
-            return
-        how = " (found by its hash)" if src.found else ""
-        out.print(f"transfer [bold]{src_graph.spec.name}[/bold] ({source}{how}) → "
-                  f"[bold]{tgt_name}[/bold] ({target}), stacking "
-                  f"'{result.stacking}'")
-        moved = [f"{t}←{s}" for t, s in result.stage_map.items() if t != s]
-        if moved:
-            out.print("stage map: " + ", ".join(moved))
-        t = Table(title=f"{tgt_name}: width groups")
-        for col in ("group", "kind", "source group(s)", "ratio", "base", "width"):
-            t.add_column(col, justify="right" if col in ("ratio", "base", "width") else "left")
-        for m in result.mapping.values():
-            srcs = ", ".join(m.sources) if m.sources else "[red]none[/red]"
-            if m.missing:
-                srcs += f" [red](no {', '.join(m.missing)})[/red]"
-            t.add_row(m.group, m.kind, srcs, _fmt_ratio(m.ratio), str(m.base), str(m.width))
-        out.print(t)
-        gap = (result.macs - result.target_macs) / result.target_macs
-        out.print(f"MACs {result.macs:,} against a budget of {result.target_macs:,} "
-                  f"({gap:+.2%}), α = {result.alpha:.4f}")
-        if result.unmatched:
-            out.print(f"[yellow]unmatched[/yellow] (kept at the ratio of their matched layers, "
-                      f"1 if none): {', '.join(result.unmatched)}")
-        out.print(f"[green]wrote[/green] {output}")
-
-    @app.command("proxy")
-    @handle_errors
-    def proxy_cmd(
-        spec: Annotated[Path, typer.Argument(help="the target spec (YAML)", show_default=False)],
-        output: Annotated[Path, typer.Option("--output", "-o", help="where to write the proxy "
-                                             "spec (YAML)", show_default=False)],
-        width: Annotated[float | None, typer.Option(
-            "--width", help="width multiplier, e.g. 0.5")] = None,
-        depth: Annotated[float | None, typer.Option(
-            "--depth", help="depth multiplier (ceil, at least one block per stage)")] = None,
-        depths: Annotated[str | None, typer.Option(
-            "--depths", help="exact blocks per stage, e.g. 1,1,1")] = None,
-        resolution: Annotated[int | None, typer.Option(
-            "--resolution", help="input resolution, e.g. 14")] = None,
-        classes: Annotated[int | None, typer.Option("--classes", help="number of classes")
-                           ] = None,
-        name: Annotated[str | None, typer.Option(
-            "--name", help="name of the proxy spec (default: <spec>_proxy)")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
-    ) -> None:
-        """Write a cheap proxy of a spec: narrower, shallower, smaller images."""
-        from wtc.errors import ConfigError
-        from wtc.graph import compile_spec, count_macs
-        from wtc.spec import load_spec
-        from wtc.spec.load import dump_spec, parse_spec
-        from wtc.widths import atomic_write_text
-        from wtc.widthtransfer import project_spec
-
-        original = load_spec(spec)
-        how = {"width": width, "depth": depth, "depths": parse_depths(depths),
-               "resolution": resolution, "classes": classes}
-        given = {k: v for k, v in how.items() if v is not None}
-        if not given:
-            raise ConfigError("nothing to project: give --width, --depth, --depths, "
-                              "--resolution or --classes")
-        proxy = project_spec(original, **how, name=name or f"{original.name}_proxy")
-        text = dump_spec(proxy)
-        if parse_spec(text) != proxy:  # a bug, not the user's input
-            raise RuntimeError("the projected spec does not load back equal; not written")
-        graph = compile_spec(proxy)
-        macs, base = count_macs(graph), count_macs(compile_spec(original))
-        settings = ", ".join(f"{k} {','.join(map(str, v)) if isinstance(v, list) else v}"
-                             for k, v in given.items())
-        header = (f"# {proxy.name}: projected by `wtc proxy` from {spec} ('{original.name}', "
-                  f"hash {original.structural_hash})\n# with {settings}.\n"
-                  f"# {macs:,} MACs at base widths ({macs / base:.3f}x of the original); "
-                  f"hash {proxy.structural_hash}\n")
-        atomic_write_text(output, header + text)
-        if as_json:
-            print_json({"spec": proxy.name, "hash": proxy.structural_hash, "macs": macs,
-                        "source": {"file": str(spec), "name": original.name,
-                                   "hash": original.structural_hash, "macs": base},
-                        "projection": given, "output": str(output)})
-            return
-        out.print(f"[green]wrote[/green] {output}: '{proxy.name}' ({settings}), "
-                  f"{macs:,} MACs ({macs / base:.3f}x of '{original.name}'), "
-                  f"depths {[s.depth for s in proxy.stages]}, hash {proxy.structural_hash}")
+    """Add `transfer` and `proxy` to the app."""
+    app.command("transfer")(transfer_cmd)
+    app.command("proxy")(proxy_cmd)

@@ -243,6 +243,53 @@ def _compare(sess: Any, model: torch.nn.Module, batches: list[int], c: int, r: i
     return max_diff, scale
 
 
+def _write_verified(model: torch.nn.Module, example: torch.Tensor, out: Path,
+                    batches: list[int], gen: torch.Generator, *, opset: int, dynamic: bool,
+                    exporter: Exporter, atol: float, rtol: float) -> tuple[Any, ...]:
+    """Export to a temporary file next to `out`, check it with onnx.checker, compare it with
+    torch in onnxruntime, and only then rename it over `out` (a failure leaves no file).
+    Returns (exporter used, opset written, input shape, output shape, max diff, output scale,
+    relative diff)."""
+    import onnx
+
+    c, r = example.shape[1], example.shape[-1]
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    except OSError as e:
+        raise ConfigError(f"cannot write {out}: {e.strerror or e}") from None
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        used = _export(model, example, tmp, opset, dynamic, exporter)
+        try:
+            onnx.checker.check_model(str(tmp), full_check=True)
+            proto = onnx.load(str(tmp), load_external_data=False)
+        except Exception as e:
+            raise ExportError(f"the exported model fails onnx.checker: {e}") from None
+        opset_written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
+                             opset)
+        in_shape, out_shape = _shape(proto.graph.input[0]), _shape(proto.graph.output[0])
+        del proto
+        try:
+            sess = _session(tmp)
+        except Exception as e:
+            raise ExportError(f"onnxruntime cannot load the exported model: {e}") from None
+        max_diff, scale = _compare(sess, model, batches, c, r, gen)
+        del sess
+        rel = max_diff / max(1.0, scale)
+        if max_diff > max(atol, rtol * scale):
+            raise ExportError(f"onnxruntime output differs from torch by {max_diff:.3g} "
+                              f"(output scale {scale:.3g}, relative {rel:.3g}); allowed "
+                              f"max(atol={atol:g}, rtol={rtol:g} x scale)")
+        chmod_like_new_file(tmp)
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+    return used, opset_written, in_shape, out_shape, max_diff, scale, rel
+
+
 def export_onnx(graph: Any, widths: Any = None, path: str | Path = "model.onnx", *,
                 checkpoint: str | Path | None = None, opset: int = 17,
                 dynamic_batch: bool = False, resolution: int | None = None,
@@ -262,8 +309,6 @@ def export_onnx(graph: Any, widths: Any = None, path: str | Path = "model.onnx",
     SpecError/GraphError (a resolution the network cannot take), ExportError (the exporter,
     onnx.checker or the onnxruntime comparison failed). On any error no file is written.
     """
-    import onnx
-
     from wtc.graph import compile_spec, count_macs, count_params
     from wtc.nn.build import build_model
     from wtc.nn.weights import load_weights, read_checkpoint
@@ -295,39 +340,9 @@ def export_onnx(graph: Any, widths: Any = None, path: str | Path = "model.onnx",
     batches = sorted({1, trace_batch + 1}) if dynamic_batch else [batch_size]
     example = torch.randn(trace_batch, c, r, r, generator=gen)
 
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as e:
-        raise ConfigError(f"cannot write {out}: {e.strerror or e}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        used = _export(model, example, tmp, opset, dynamic_batch, exporter)
-        try:
-            onnx.checker.check_model(str(tmp), full_check=True)
-            proto = onnx.load(str(tmp), load_external_data=False)
-        except Exception as e:
-            raise ExportError(f"the exported model fails onnx.checker: {e}") from None
-        opset_written = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")),
-                             opset)
-        in_shape, out_shape = _shape(proto.graph.input[0]), _shape(proto.graph.output[0])
-        del proto
-        try:
-            sess = _session(tmp)
-        except Exception as e:
-            raise ExportError(f"onnxruntime cannot load the exported model: {e}") from None
-        max_diff, scale = _compare(sess, model, batches, c, r, gen)
-        del sess
-        rel = max_diff / max(1.0, scale)
-        if max_diff > max(atol, rtol * scale):
-            raise ExportError(f"onnxruntime output differs from torch by {max_diff:.3g} "
-                              f"(output scale {scale:.3g}, relative {rel:.3g}); allowed "
-                              f"max(atol={atol:g}, rtol={rtol:g} x scale)")
-        chmod_like_new_file(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    used, opset_written, in_shape, out_shape, max_diff, scale, rel = _write_verified(
+        model, example, out, batches, gen, opset=opset, dynamic=dynamic_batch,
+        exporter=exporter, atol=atol, rtol=rtol)
 
     notes = []
     if opset_written != opset:

@@ -9,12 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from wtc.registry import Registry
+from wtc.spec.catalog import BLOCKS, IMPLICIT_NAMES
 from wtc.spec.schema import TemplateSpec
 
-IMPLICIT_NAMES = ("width", "stride", "in_channels", "classes", "index", "depth")
-
-BLOCKS: Registry[TemplateSpec] = Registry("block template")
+__all__ = ["BLOCKS", "IMPLICIT_NAMES"]
 
 
 def _register(name: str, description: str, params: dict[str, Any], nodes: list[dict]) -> None:

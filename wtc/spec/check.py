@@ -6,11 +6,15 @@ SpecError located at a key path (and, for loaded files, a file and line).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from wtc.errors import SpecError
 from wtc.spec import expr
-from wtc.spec.blocks import BLOCKS, IMPLICIT_NAMES
+from wtc.spec.catalog import BLOCKS, IMPLICIT_NAMES
 from wtc.spec.ops import ACTIVATIONS, OPS
-from wtc.spec.schema import BlockCall, Spec, StageSpec, TemplateSpec
+
+if TYPE_CHECKING:  # the schema calls these checks (Spec.scaled): annotations only
+    from wtc.spec.schema import BlockCall, Spec, StageSpec, TemplateSpec
 
 RESERVED_STAGE_NAMES = frozenset({"stem", "head", "input"})
 _NUMERIC_FIELDS = ("out", "kernel", "stride", "padding", "bias", "p", "when")

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from wtc.errors import SpecError
 from wtc.spec.check import check_spec
 from wtc.spec.rounding import make_divisible
-from wtc.spec.schema import Spec
+
+if TYPE_CHECKING:  # Spec.scaled calls this module: annotations only, no import cycle
+    from wtc.spec.schema import Spec
 
 
 def scaled(spec: Spec, *, width: float | None = None, depth: float | None = None,
@@ -45,6 +48,6 @@ def scaled(spec: Spec, *, width: float | None = None, depth: float | None = None
     if classes is not None:
         data["classes"] = int(classes)
     data["name"] = name or spec.name
-    out = Spec.model_validate(data)
+    out = type(spec).model_validate(data)
     check_spec(out)
     return out
