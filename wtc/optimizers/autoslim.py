@@ -1,0 +1,92 @@
+"""AutoSlim (Yu & Huang 2019; algorithms.md §3, search-notes.md §2) on the slimmable supernet.
+
+1. Train a supernet at `max_multiplier` x base widths with the sandwich rule (max, min and
+   `samples - 2` random widths per step, drawn per group on the divisor grid) and in-place
+   distillation (every width but the max learns from the max width's detached soft output);
+   losses of one batch are summed before one optimizer step.
+2. Greedy slimming on a held-out split of the *training* set: from the max widths, try
+   shrinking each group by one step (a tenth of its range by default), score every candidate
+   on fixed held-out batches after BN recalibration, keep the best, until the smallest MACs
+   target is met. The trajectory is saved; each target takes the first point at or below it,
+   re-matched to the target with the shared uniform scaling (within 1%).
+
+wtc's own choices where the reference code is wrong or silent: 4 forwards per step (the
+released config gives 2, a typo per the maintainer), distillation on (the released switch is
+never read), a greedy search defined here (the released one cannot run), per-candidate BN
+recalibration on fixed training batches, ties broken by held-out loss, then MACs, then group
+order. No torch at import; the torch side is in `wtc.search.greedy` and `wtc.search.sandwich`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from wtc.errors import ConfigError
+from wtc.search.base import Optimizer, Outcome, SearchContext, register_optimizer
+
+
+class AutoSlimSettings(BaseModel):
+    """AutoSlim hyper-parameters: supernet training, then greedy slimming."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_multiplier: float = Field(1.5, gt=0.0, le=4.0, description="supernet width x base")
+    min_multiplier: float = Field(0.15, gt=0.0, description="smallest width x base")
+    samples: int = Field(4, ge=2, le=16, description="widths per step: max, min, samples-2 random")
+    distill: bool = Field(True, description="in-place distillation from the max width")
+    steps: int = Field(10, ge=2, le=100, description="width steps per group (greedy grid)")
+    held_out: float = Field(0.2, gt=0.0, lt=1.0, description="share of train held out")
+    eval_batches: int = Field(4, ge=1, description="held-out batches scoring a candidate")
+    bn_batches: int = Field(4, ge=1, description="training batches recalibrating BN")
+    epochs: int = Field(5, ge=1, description="supernet training epochs")
+    lr: float = Field(0.1, gt=0.0, description="peak learning rate (cosine decay)")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(5e-4, ge=0.0, description="on conv/linear weights only")
+    warmup_epochs: float = Field(0.0, ge=0.0)
+
+    @model_validator(mode="after")
+    def _range(self) -> AutoSlimSettings:
+        if self.min_multiplier >= self.max_multiplier:
+            raise ValueError(f"min_multiplier ({self.min_multiplier}) must be below "
+                             f"max_multiplier ({self.max_multiplier})")
+        return self
+
+
+@register_optimizer
+class AutoSlim(Optimizer):
+    name = "autoslim"
+    Settings = AutoSlimSettings
+    needs_data = True
+    summary = "slimmable supernet (sandwich rule, in-place distillation), then greedy slimming"
+
+    def __init__(self) -> None:
+        self._data: Any = None
+
+    def check(self, ctx: SearchContext, settings: BaseModel) -> None:
+        """Build nothing yet, but load the data (with its held-out split) and check that the
+        supernet can run this spec: failures come before any training."""
+        assert isinstance(settings, AutoSlimSettings)
+        from wtc.search.training import load_data
+        from wtc.search.widthgrid import WidthGrid
+
+        grid = WidthGrid.from_settings(ctx.graph, settings)
+        if grid.macs(grid.min) > ctx.target_macs:
+            raise ConfigError(
+                f"the supernet's smallest widths ({settings.min_multiplier}x base, "
+                f"{grid.macs(grid.min):,} MACs) are above the target {ctx.target_macs:,}: "
+                "lower min_multiplier")
+        self._data = load_data(ctx, val_split=settings.held_out)
+
+    def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
+        from wtc.search.greedy import autoslim_search
+
+        assert isinstance(settings, AutoSlimSettings)
+        return autoslim_search(ctx, settings, self._data, targets=extra_targets(ctx))
+
+
+def extra_targets(ctx: SearchContext) -> list[int]:
+    """All MACs targets this run serves (the context's, plus any the CLI asked for)."""
+    more = list(getattr(ctx, "targets", None) or [])
+    return sorted({ctx.target_macs, *more}, reverse=True)

@@ -1,0 +1,135 @@
+"""AutoSlim's two phases on the supernet (torch side): sandwich training, then greedy slimming.
+
+Both phases resume: supernet training through the trainer's checkpoints in `RUN/supernet`,
+the greedy pass from `RUN/greedy.json`, rewritten atomically after every step (a resumed pass
+continues from the last finished step and reaches the same widths).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wtc.nn.slimmable import Supernet
+from wtc.search.base import Outcome, SearchContext
+from wtc.search.sandwich import HeldOut, SandwichHooks
+from wtc.search.training import finished_fit, pixel_ratio, train_config
+from wtc.search.widthgrid import WidthGrid
+from wtc.trainer import fit, resolve_device, seed_everything
+from wtc.widths import atomic_write_text, scale_to_macs
+
+GREEDY_FILE = "greedy.json"
+
+
+def train_supernet(ctx: SearchContext, s: Any, data: Any, grid: WidthGrid,
+                   hooks: SandwichHooks | None = None) -> tuple[Supernet, int, list[dict]]:
+    """Train (or reload a finished) supernet: (net, training MACs, per-epoch history)."""
+    seed_everything(ctx.seed)
+    net = Supernet(ctx.graph, grid.max)
+    if ctx.init is not None:
+        ctx.init(net)
+    hooks = hooks or SandwichHooks(grid, samples=s.samples, distill=s.distill, seed=ctx.seed)
+    cfg = train_config(ctx, s)
+    run = ctx.run_dir / "supernet" if ctx.run_dir is not None else None
+    meta = {"spec_hash": ctx.graph.spec_hash, "widths": grid.max}
+    ratio = pixel_ratio(ctx, data)
+    per_image = grid.mean_sandwich_macs(ctx.seed, s.samples) * ratio
+    done = finished_fit(run, net, cfg, meta, hooks) if ctx.resume else None
+    if done is None:
+        resume = bool(ctx.resume and run is not None and (run / "checkpoint.pt").is_file())
+        done = fit(net, data, cfg, hooks=hooks, evaluate_test=False,
+                   forward_macs=round(per_image), progress=ctx.progress, out_dir=run,
+                   resume=resume, meta=meta)
+    # the hooks count the MACs of the widths actually trained; x3 for forward + backward
+    train_macs = round(3 * hooks.macs_seen * ratio) if hooks.macs_seen else int(
+        done.train_macs or 0)
+    return net, train_macs, list(done.history)
+
+
+def greedy_slim(net: Supernet, grid: WidthGrid, held: HeldOut, lowest_target: int,
+                run_dir: Path | None = None, resume: bool = False, progress: Any = None
+                ) -> list[dict[str, Any]]:
+    """From the max widths, shrink the group whose one-step shrink scores best on the held-out
+    batches, until MACs are at or below `lowest_target`. Returns the trajectory (one point per
+    step: widths, MACs, held-out top-1 and loss, the group shrunk, forwards spent)."""
+    path = run_dir / GREEDY_FILE if run_dir is not None else None
+    order = list(grid.graph.free_groups)
+    traj: list[dict[str, Any]] = []
+    if resume and path is not None and path.is_file():
+        traj = json.loads(path.read_text())["trajectory"]
+    if not traj:
+        start = dict(grid.max)
+        traj = [{"step": 0, "widths": start, "macs": grid.macs(start), "shrunk": None,
+                 "candidates": 1, "scored_macs": grid.macs(start), **held.score(net, start)}]
+    while traj[-1]["macs"] > lowest_target:
+        cur = traj[-1]["widths"]
+        best: tuple[Any, ...] | None = None
+        tried = spent = 0
+        for i, g in enumerate(order):
+            k = grid.steps[g].index(cur[g])
+            if k == 0:
+                continue
+            cand = {**cur, g: grid.steps[g][k - 1]}
+            sc = held.score(net, cand)
+            tried += 1
+            macs = grid.macs(cand)
+            spent += macs
+            key = (-sc["top1"], sc["loss"], macs, i)  # best accuracy; deterministic ties
+            if best is None or key < best[0]:
+                best = (key, g, cand, sc, macs)
+        if best is None:  # every group at its minimum: the target cannot be reached
+            break
+        _, g, cand, sc, macs = best
+        traj.append({"step": len(traj), "widths": cand, "macs": macs, "shrunk": g,
+                     "candidates": tried, "scored_macs": spent, **sc})
+        if path is not None:
+            atomic_write_text(path, json.dumps({"trajectory": traj}) + "\n")
+        if progress is not None:
+            progress(traj[-1])
+    if path is not None:
+        atomic_write_text(path, json.dumps({"trajectory": traj}) + "\n")
+    return traj
+
+
+def widths_for_target(grid: WidthGrid, traj: list[dict[str, Any]], target: int
+                      ) -> tuple[dict[str, int], int]:
+    """The first trajectory point at or below `target`, re-matched to it by the shared uniform
+    scaling (within 1%): (channels, trajectory step used)."""
+    point = next((p for p in traj if p["macs"] <= target), traj[-1])
+    groups, _ = scale_to_macs(grid.graph, {g: float(v) for g, v in point["widths"].items()},
+                              target)
+    return groups, int(point["step"])
+
+
+def autoslim_search(ctx: SearchContext, s: Any, data: Any, targets: list[int]) -> Outcome:
+    """Supernet training, greedy slimming to the lowest target, widths for every target."""
+    grid = WidthGrid.from_settings(ctx.graph, s)
+    net, train_macs, history = train_supernet(ctx, s, data, grid)
+    device = resolve_device(ctx.device)
+    net.to(device)
+    held = HeldOut(data, s.bn_batches, s.eval_batches, device)
+    with torch.no_grad():
+        traj = greedy_slim(net, grid, held, min(targets), ctx.run_dir, ctx.resume,
+                           progress=getattr(ctx, "on_progress", None))
+    ratio = pixel_ratio(ctx, data)
+    evals = sum(p["candidates"] for p in traj)
+    # each candidate: BN recalibration + scoring forwards at its MACs (forward only)
+    greedy_macs = round(sum(p["scored_macs"] for p in traj) * held.forward_images() * ratio)
+    per_target = {}
+    for t in targets:
+        groups, step = widths_for_target(grid, traj, t)
+        per_target[t] = {"groups": groups, "trajectory_step": step}
+    main = per_target[ctx.target_macs]
+    details = {
+        "supernet": {"max": grid.max, "min": grid.min, "train_macs": train_macs},
+        "greedy": {"steps": len(traj) - 1, "evaluations": evals, "forward_macs": greedy_macs,
+                   "held_out_images": held.eval_images, "bn_images": held.calib_images},
+        "trajectory": [{k: p[k] for k in ("step", "macs", "top1", "loss", "shrunk", "widths")}
+                       for p in traj],
+        "trajectory_step": main["trajectory_step"],
+    }
+    return Outcome(groups=main["groups"], train_macs=train_macs + greedy_macs, history=history,
+                   details=details, per_target={t: v["groups"] for t, v in per_target.items()})
