@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 import wtc
 from wtc.nn.slimmable import Supernet
-from wtc.search.widthgrid import WidthGrid
+from wtc.optimizers.widthgrid import WidthGrid
 
 
 def _passes(models_and_widths, net, x, y, sliced: bool) -> float:

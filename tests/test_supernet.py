@@ -70,7 +70,7 @@ def test_set_widths_reallocates_nothing_and_names_follow_the_spec():
     graph = wtc.compile_spec(wtc.load_spec("specs/tiny/resnet_tiny.yaml"))
     net = Supernet(graph)
     ptrs = {k: v.data_ptr() for k, v in net.state_dict().items()}
-    net.set_widths({g: 8 for g in graph.free_groups})
+    net.set_widths(dict.fromkeys(graph.free_groups, 8))
     net(torch.randn(2, 1, 16, 16))
     assert {k: v.data_ptr() for k, v in net.state_dict().items()} == ptrs
     plain = wtc.build_model(graph, net.max_widths)

@@ -6,6 +6,7 @@ training starts; torch is imported only when a method trains.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -65,11 +66,11 @@ def register(app: typer.Typer) -> None:
         spec: Annotated[Path | None, typer.Argument(
             help=f"architecture spec (YAML); default {DEFAULT_SPEC}", show_default=False)
         ] = None,
-        method: Annotated[str, typer.Option("--method", "-m",
-                                            help="uniform | morphnet")] = "morphnet",
+        method: Annotated[str, typer.Option(
+            "--method", "-m", help="uniform | morphnet | autoslim | dmcp")] = "morphnet",
         target_macs: Annotated[str, typer.Option(
             "--target-macs", "-t", help="MACs target: a multiple of the spec's (0.5x) or a "
-            "number (4.1e7, 41M)")] = "1.0x",
+            "number (4.1e7, 41M); autoslim takes several (0.25x,0.5x: one file each)")] = "1.0x",
         data: Annotated[str, typer.Option(
             "--data", help="fashion-mnist | cifar10 | imagefolder | synthetic")
         ] = "fashion-mnist",
@@ -107,7 +108,9 @@ def register(app: typer.Typer) -> None:
 
         path = resolve_spec(spec)
         graph = compile_spec(load_spec(path))
-        target = parse_macs(target_macs, count_macs(graph))
+        labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
+        targets = [parse_macs(t, count_macs(graph)) for t in labels]
+        target = targets[0]
         if not output.parent.exists():
             raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
         if output.is_dir():
@@ -118,16 +121,30 @@ def register(app: typer.Typer) -> None:
         if batch_size is not None:
             data_cfg["batch_size"] = batch_size
         opt, ctx, cfg = sb.prepare(
-            graph, method, target, read_settings(config, sets), data_cfg, seed, epochs=epochs,
+            graph, method, targets if len(targets) > 1 else target,
+            read_settings(config, sets), data_cfg, seed, epochs=epochs,
             fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
             settings_source=str(config) if config else None, run_dir=run_dir, resume=resume)
         if not json_out and opt.needs_data:
+            shown = ", ".join(f"{t:,}" for t in targets)
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
-                      f"{data} (fraction {fraction:g}), target {target:,} MACs")
-        result = sb.run_prepared(opt, ctx, cfg)
+                      f"{data} (fraction {fraction:g}), target {shown} MACs")
+        _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out)
+
+
+def _write(graph: Any, result: Any, output: Path, labels: list[str], targets: list[int],
+           json_out: bool) -> None:
+    """widths.json, or one file per target: widths.0.25x.json, widths.0.5x.json, ..."""
+    if len(targets) == 1:
         result.save(output)
         _report(graph, result, output, json_out)
+        return
+    for label, t in zip(labels, targets, strict=True):
+        one = replace(result, widths=result.per_target[t], target_macs=t)
+        dest = output.with_name(f"{output.stem}.{label}{output.suffix}")
+        one.save(dest)
+        _report(graph, one, dest, json_out)
 
 
 def _report(graph: Any, result: Any, output: Path, json_out: bool) -> None:

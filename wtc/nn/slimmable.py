@@ -139,6 +139,16 @@ _SLICED = {"conv": ("weight", "bias"), "dwconv": ("weight", "bias"),
            "bn": ("weight", "bias", "running_mean", "running_var")}
 
 
+def check_slimmable(graph: StageGraph) -> None:
+    """Refuse, naming the node, a spec with an op the supernet cannot run slimmed."""
+    unsupported = sorted({graph.nx.nodes[n]["op"] for n in graph.order[1:]} - set(SLIM_OPS))
+    if unsupported:
+        node = next(n for n in graph.order[1:] if graph.nx.nodes[n]["op"] in unsupported)
+        raise ConfigError(f"spec '{graph.spec.name}' cannot run as a slimmable supernet: "
+                          f"op(s) {', '.join(unsupported)} (first at node '{node}') have "
+                          f"no slimmable forward (supported: {', '.join(SLIM_OPS)})")
+
+
 class Supernet(nn.Module):
     """A network built once at `max_widths` that runs at any widths up to them.
 
@@ -151,12 +161,7 @@ class Supernet(nn.Module):
     def __init__(self, graph: StageGraph, max_widths: Mapping[str, int] | None = None, *,
                  multiplier: float = 1.5, init: bool = True) -> None:
         super().__init__()
-        unsupported = sorted({graph.nx.nodes[n]["op"] for n in graph.order[1:]} - set(SLIM_OPS))
-        if unsupported:
-            node = next(n for n in graph.order[1:] if graph.nx.nodes[n]["op"] in unsupported)
-            raise ConfigError(f"spec '{graph.spec.name}' cannot run as a slimmable supernet: "
-                              f"op(s) {', '.join(unsupported)} (first at node '{node}') have "
-                              f"no slimmable forward (supported: {', '.join(SLIM_OPS)})")
+        check_slimmable(graph)
         self.graph = graph
         maxw = max_widths if max_widths is not None else supernet_widths(graph, multiplier)
         self.max_widths = check_widths(graph, maxw, "supernet max widths")

@@ -8,6 +8,7 @@
 
     base.py      the framework: Optimizer, its registry, SearchContext, search() (no torch)
     uniform.py   the baseline: one multiplier, no training
+    autoslim.py  AutoSlim: sandwich-trained supernet (sandwich.py), greedy slimming (greedy.py)
     morphnet.py  MorphNet: gamma L1 (gamma.py) through the trainer's hooks, then expand
     training.py  helpers for methods that train (data, configs, resumable fits); no method
 
@@ -16,7 +17,7 @@ below. The public call is `wtc.search(...)` (this package is deliberately not na
 Importing this package does not import torch; a method imports it when it trains.
 """
 
-from wtc.optimizers import morphnet, uniform  # noqa: F401  (register the built-in methods)
+from wtc.optimizers import autoslim, morphnet, uniform  # noqa: F401  (register the built-in methods)
 from wtc.optimizers.base import (
     OPTIMIZERS,
     NoSettings,

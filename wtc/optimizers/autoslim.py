@@ -14,7 +14,7 @@ wtc's own choices where the reference code is wrong or silent: 4 forwards per st
 released config gives 2, a typo per the maintainer), distillation on (the released switch is
 never read), a greedy search defined here (the released one cannot run), per-candidate BN
 recalibration on fixed training batches, ties broken by held-out loss, then MACs, then group
-order. No torch at import; the torch side is in `wtc.search.greedy` and `wtc.search.sandwich`.
+order. No torch at import; the torch side is in `greedy.py` and `sandwich.py`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wtc.errors import ConfigError
-from wtc.search.base import Optimizer, Outcome, SearchContext, register_optimizer
+from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 
 
 class AutoSlimSettings(BaseModel):
@@ -59,6 +59,7 @@ class AutoSlim(Optimizer):
     name = "autoslim"
     Settings = AutoSlimSettings
     needs_data = True
+    multi_target = True
     summary = "slimmable supernet (sandwich rule, in-place distillation), then greedy slimming"
 
     def __init__(self) -> None:
@@ -68,25 +69,30 @@ class AutoSlim(Optimizer):
         """Build nothing yet, but load the data (with its held-out split) and check that the
         supernet can run this spec: failures come before any training."""
         assert isinstance(settings, AutoSlimSettings)
-        from wtc.search.training import load_data
-        from wtc.search.widthgrid import WidthGrid
+        from wtc.nn.slimmable import check_slimmable
+        from wtc.optimizers.sandwich import held_out_data
+        from wtc.optimizers.widthgrid import WidthGrid
 
+        check_slimmable(ctx.graph)
         grid = WidthGrid.from_settings(ctx.graph, settings)
-        if grid.macs(grid.min) > ctx.target_macs:
+        lowest = min(ctx.targets or (ctx.target_macs,))
+        if grid.macs(grid.min) > lowest:
             raise ConfigError(
                 f"the supernet's smallest widths ({settings.min_multiplier}x base, "
-                f"{grid.macs(grid.min):,} MACs) are above the target {ctx.target_macs:,}: "
+                f"{grid.macs(grid.min):,} MACs) are above the target {lowest:,}: "
                 "lower min_multiplier")
-        self._data = load_data(ctx, val_split=settings.held_out)
+        self._data = held_out_data(ctx, settings.held_out)
 
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
-        from wtc.search.greedy import autoslim_search
+        from wtc.optimizers.greedy import autoslim_search
 
         assert isinstance(settings, AutoSlimSettings)
-        return autoslim_search(ctx, settings, self._data, targets=extra_targets(ctx))
+        data = self._data if self._data is not None else held_out_data_(ctx, settings)
+        return autoslim_search(ctx, settings, data,
+                               targets=list(ctx.targets or (ctx.target_macs,)))
 
 
-def extra_targets(ctx: SearchContext) -> list[int]:
-    """All MACs targets this run serves (the context's, plus any the CLI asked for)."""
-    more = list(getattr(ctx, "targets", None) or [])
-    return sorted({ctx.target_macs, *more}, reverse=True)
+def held_out_data_(ctx: SearchContext, s: AutoSlimSettings) -> Any:
+    from wtc.optimizers.sandwich import held_out_data
+
+    return held_out_data(ctx, s.held_out)

@@ -50,6 +50,7 @@ class SearchContext:
     init: Callable[[Any], None] | None = None  # called on the freshly built model, once
     run_dir: Path | None = None  # checkpoints of the training, so an interrupted run resumes
     resume: bool = False  # continue from the checkpoints in run_dir
+    targets: tuple[int, ...] = ()  # every MACs target this run serves (multi-target methods)
 
 
 @dataclass
@@ -60,6 +61,7 @@ class Outcome:
     train_macs: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # goes into the provenance
+    per_target: dict[int, dict[str, int]] = field(default_factory=dict)  # target → channels
 
 
 class Optimizer:
@@ -68,6 +70,7 @@ class Optimizer:
     name: ClassVar[str] = ""
     Settings: ClassVar[type[BaseModel]] = NoSettings
     needs_data: ClassVar[bool] = False
+    multi_target: ClassVar[bool] = False  # one run serves several MACs targets
     summary: ClassVar[str] = ""
 
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:
@@ -103,6 +106,7 @@ class SearchResult:
     seconds: float
     history: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
+    per_target: dict[int, Widths] = field(default_factory=dict)  # multi-target methods
 
     @property
     def groups(self) -> dict[str, int]:
@@ -169,6 +173,24 @@ def resolve_target(graph: StageGraph, target: int | float | str | None) -> int:
     return round(value)
 
 
+def resolve_targets(graph: StageGraph, target: Any) -> list[int]:
+    """One or several MACs targets: a list, or a comma-separated string ("0.25x,0.5x"); each
+    read by `resolve_target`. Order kept, duplicates dropped."""
+    if isinstance(target, list | tuple):
+        items = list(target)
+    elif isinstance(target, str) and "," in target:
+        items = [t for t in target.split(",") if t.strip()]
+    else:
+        items = [target]
+    if not items:
+        raise TargetError("give at least one MACs target")
+    return list(dict.fromkeys(resolve_target(graph, t) for t in items))
+
+
+def multi_target_methods() -> list[str]:
+    return [n for n in OPTIMIZERS.names() if OPTIMIZERS.get(n).multi_target]
+
+
 def _graph(spec: Any) -> StageGraph:
     if isinstance(spec, StageGraph):
         return spec
@@ -223,9 +245,14 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
     graph = _graph(spec)
     opt = get_optimizer(method)()
     cfg = validate_settings(method, settings, settings_source)
-    target = resolve_target(graph, target_macs)
+    targets = resolve_targets(graph, target_macs)
+    if len(targets) > 1 and not opt.multi_target:
+        raise ConfigError(f"method '{method}' serves one MACs target per run; give one "
+                          f"(methods that serve several: {', '.join(multi_target_methods())})")
+    target = targets[0]
     # the smallest network (every group at the divisor) must fit: the same check for all methods
-    scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, target)
+    for t in targets:
+        scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, t)
     if epochs is not None and (isinstance(epochs, bool) or int(epochs) < 1):
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
     if threads is not None and int(threads) < 1:
@@ -243,7 +270,7 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
                         data=_data_config(data, int(seed), fraction) if opt.needs_data else None,
                         epochs=epochs, device=device, threads=threads, progress=progress,
                         init=init, run_dir=Path(run_dir) if run_dir is not None else None,
-                        resume=resume)
+                        resume=resume, targets=tuple(targets))
     opt.check(ctx, cfg)
     return opt, ctx, cfg
 
@@ -261,14 +288,19 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
     settings = cfg.model_dump(mode="json")
     if ctx.epochs is not None and "epochs" in settings:
         settings["epochs"] = ctx.epochs
-    widths = widths_from_groups(
-        graph, outcome.groups, target_macs=ctx.target_macs, method=opt.name, settings=settings,
-        seed=ctx.seed, data=data,
-        cost={"train_macs": int(outcome.train_macs), "seconds": round(seconds, 3)},
-        **outcome.details)
+    def wrap(groups: dict[str, int], target: int) -> Widths:
+        return widths_from_groups(
+            graph, groups, target_macs=target, method=opt.name, settings=settings,
+            seed=ctx.seed, data=data,
+            cost={"train_macs": int(outcome.train_macs), "seconds": round(seconds, 3)},
+            **outcome.details)
+
+    per_target = {t: wrap(g, t) for t, g in outcome.per_target.items()}
+    widths = per_target.get(ctx.target_macs) or wrap(outcome.groups, ctx.target_macs)
     return SearchResult(widths=widths, method=opt.name, settings=settings,
                         target_macs=ctx.target_macs, train_macs=int(outcome.train_macs),
-                        seconds=seconds, history=outcome.history, details=outcome.details)
+                        seconds=seconds, history=outcome.history, details=outcome.details,
+                        per_target=per_target)
 
 
 def search(spec: Any, method: str = "morphnet", target_macs: int | float | str | None = None,

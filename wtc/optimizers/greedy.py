@@ -14,35 +14,38 @@ from typing import Any
 import torch
 
 from wtc.nn.slimmable import Supernet
-from wtc.search.base import Outcome, SearchContext
-from wtc.search.sandwich import HeldOut, SandwichHooks
-from wtc.search.training import finished_fit, pixel_ratio, train_config
-from wtc.search.widthgrid import WidthGrid
-from wtc.trainer import fit, resolve_device, seed_everything
+from wtc.optimizers.base import Outcome, SearchContext
+from wtc.optimizers.sandwich import HeldOut, SandwichHooks
+from wtc.optimizers.training import fit_or_resume, train_config
+from wtc.optimizers.widthgrid import WidthGrid
+from wtc.trainer import resolve_device, seed_everything
 from wtc.widths import atomic_write_text, scale_to_macs
 
 GREEDY_FILE = "greedy.json"
 
 
+def pixel_ratio(ctx: SearchContext, data: Any) -> float:
+    """MACs at the data's resolution over MACs at the spec's (convs scale with pixels)."""
+    return (data.resolution / ctx.graph.spec.input.resolution) ** 2
+
+
 def train_supernet(ctx: SearchContext, s: Any, data: Any, grid: WidthGrid,
-                   hooks: SandwichHooks | None = None) -> tuple[Supernet, int, list[dict]]:
+                   hooks: SandwichHooks, net: Supernet | None = None
+                   ) -> tuple[Supernet, int, list[dict]]:
     """Train (or reload a finished) supernet: (net, training MACs, per-epoch history)."""
     seed_everything(ctx.seed)
-    net = Supernet(ctx.graph, grid.max)
+    net = net if net is not None else Supernet(ctx.graph, grid.max)
     if ctx.init is not None:
         ctx.init(net)
-    hooks = hooks or SandwichHooks(grid, samples=s.samples, distill=s.distill, seed=ctx.seed)
-    cfg = train_config(ctx, s)
+    cfg = train_config(ctx, ctx.epochs or s.epochs, lr=s.lr, momentum=s.momentum,
+                       weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs,
+                       schedule="cosine")
     run = ctx.run_dir / "supernet" if ctx.run_dir is not None else None
     meta = {"spec_hash": ctx.graph.spec_hash, "widths": grid.max}
     ratio = pixel_ratio(ctx, data)
     per_image = grid.mean_sandwich_macs(ctx.seed, s.samples) * ratio
-    done = finished_fit(run, net, cfg, meta, hooks) if ctx.resume else None
-    if done is None:
-        resume = bool(ctx.resume and run is not None and (run / "checkpoint.pt").is_file())
-        done = fit(net, data, cfg, hooks=hooks, evaluate_test=False,
-                   forward_macs=round(per_image), progress=ctx.progress, out_dir=run,
-                   resume=resume, meta=meta)
+    done = fit_or_resume(ctx, net, data, cfg, hooks, run=run, meta=meta,
+                         forward_macs=round(per_image), evaluate_test=False)
     # the hooks count the MACs of the widths actually trained; x3 for forward + backward
     train_macs = round(3 * hooks.macs_seen * ratio) if hooks.macs_seen else int(
         done.train_macs or 0)
@@ -107,10 +110,12 @@ def widths_for_target(grid: WidthGrid, traj: list[dict[str, Any]], target: int
 def autoslim_search(ctx: SearchContext, s: Any, data: Any, targets: list[int]) -> Outcome:
     """Supernet training, greedy slimming to the lowest target, widths for every target."""
     grid = WidthGrid.from_settings(ctx.graph, s)
-    net, train_macs, history = train_supernet(ctx, s, data, grid)
     device = resolve_device(ctx.device)
-    net.to(device)
     held = HeldOut(data, s.bn_batches, s.eval_batches, device)
+    hooks = SandwichHooks(grid, samples=s.samples, distill=s.distill, seed=ctx.seed)
+    hooks.calibration = [x for x, _ in held.calib]
+    net, train_macs, history = train_supernet(ctx, s, data, grid, hooks)
+    net.to(device)
     with torch.no_grad():
         traj = greedy_slim(net, grid, held, min(targets), ctx.run_dir, ctx.resume,
                            progress=getattr(ctx, "on_progress", None))

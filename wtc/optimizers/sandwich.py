@@ -21,8 +21,23 @@ from torch import Tensor, nn
 
 from wtc.nn.bn import recalibrate_bn
 from wtc.nn.slimmable import Supernet
-from wtc.search.widthgrid import WidthGrid
-from wtc.trainer.hooks import TrainHooks
+from wtc.optimizers.base import SearchContext
+from wtc.optimizers.training import load_data
+from wtc.optimizers.widthgrid import WidthGrid
+from wtc.trainer import TrainHooks, evaluate
+
+
+def held_out_data(ctx: SearchContext, share: float) -> Any:
+    """The search's data with a stratified `share` of the training images held out (`val`):
+    decisions are scored there, never on the test set."""
+    data_cfg = ctx.data.model_copy(update={"val_split": share})
+    return load_data(_with_data(ctx, data_cfg))
+
+
+def _with_data(ctx: SearchContext, data: Any) -> SearchContext:
+    from dataclasses import replace
+
+    return replace(ctx, data=data)
 
 
 def unwrap(model: nn.Module) -> Any:
@@ -44,6 +59,7 @@ class SandwichHooks(TrainHooks):
         self._widths = widths  # override: step -> the widths to train (max first)
         self.step_index = 0
         self.macs_seen = 0  # forward MACs per image summed over the widths of every step
+        self.calibration: list[Tensor] = []  # BN batches for the per-epoch held-out reading
 
     def widths_for(self, step: int) -> list[dict[str, int]]:
         if self._widths is not None:
@@ -77,6 +93,16 @@ class SandwichHooks(TrainHooks):
 
     def after_step(self, model: nn.Module, step: int, total_steps: int) -> None:
         self.step_index = step + 1
+
+    def evaluate(self, model: nn.Module, loader: Any, device: Any) -> dict[str, float]:
+        """The max width on `loader` after BN recalibration (training mixes widths, so the
+        running statistics belong to none of them)."""
+        net: Supernet = unwrap(model)
+        net.set_widths(self.grid.max)
+        if self.calibration:
+            recalibrate_bn(net, self.calibration, device=device)
+        return evaluate(net, loader, device=device, amp=self.amp,
+                        channels_last=self.channels_last)
 
     def state_dict(self) -> dict[str, Any]:
         return {"step_index": self.step_index, "macs_seen": self.macs_seen}
