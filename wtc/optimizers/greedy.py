@@ -19,6 +19,7 @@ from wtc.optimizers.sandwich import HeldOut, SandwichHooks
 from wtc.optimizers.training import fit_or_resume, train_config
 from wtc.optimizers.widthgrid import WidthGrid
 from wtc.trainer import resolve_device, seed_everything
+from wtc.trainer.progress import Progress
 from wtc.widths import atomic_write_text, scale_to_macs
 
 GREEDY_FILE = "greedy.json"
@@ -116,9 +117,12 @@ def autoslim_search(ctx: SearchContext, s: Any, data: Any, targets: list[int]) -
     hooks.calibration = [x for x, _ in held.calib]
     net, train_macs, history = train_supernet(ctx, s, data, grid, hooks)
     net.to(device)
-    with torch.no_grad():
+    with torch.no_grad(), Progress(ctx.progress, True) as bar:
+        bar.start("greedy slimming")
         traj = greedy_slim(net, grid, held, min(targets), ctx.run_dir, ctx.resume,
-                           progress=getattr(ctx, "on_progress", None))
+                           progress=lambda p: bar.advance(
+                               f"step {p['step']}: {p['macs']:,} MACs, held-out top-1 "
+                               f"{p['top1']:.4f} (shrunk {p['shrunk']})"))
     ratio = pixel_ratio(ctx, data)
     evals = sum(p["candidates"] for p in traj)
     # each candidate: BN recalibration + scoring forwards at its MACs (forward only)

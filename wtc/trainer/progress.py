@@ -56,3 +56,16 @@ class Progress:
             self._bar.update(self._task, info=text.split(" ", 2)[-1])
         elif self.mode == "plain":
             print(text, flush=True)
+
+    def start(self, description: str, total: int | None = None) -> None:
+        """A task that is not an epoch (a search phase); `total` None: open-ended."""
+        self._desc = description
+        if self._bar is not None:
+            self._task = self._bar.add_task(description, total=total, info="")
+
+    def advance(self, info: str) -> None:
+        """One unit of the current task: the bar moves, or one plain line is printed."""
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, info=info)
+        elif self.mode == "plain":
+            print(f"{getattr(self, '_desc', '')} {info}", flush=True)
