@@ -13,10 +13,13 @@ from typing import Any
 import networkx as nx
 
 from wtc.errors import GraphError, SpecError
-from wtc.graph.groups import Group, UnionFind
+from wtc.graph import rules
+from wtc.graph.attributes import node_attributes
+from wtc.graph.groups import Group
+from wtc.graph.rules import ChannelVars
 from wtc.spec import expr
 from wtc.spec.check import template_for
-from wtc.spec.ops import ACTIVATIONS, OPS, Channels
+from wtc.spec.ops import OPS, Channels
 from wtc.spec.schema import BlockCall, Spec, StageSpec
 
 
@@ -103,20 +106,15 @@ class _Compiler:
     def __init__(self, spec: Spec) -> None:
         self.spec = spec
         self.g = nx.DiGraph()
-        self.uf = UnionFind()
-        self.var_base: list[int] = []
-        self.var_producer: list[str] = []
+        self.cv = ChannelVars()
         self.order: list[str] = []
-
-    def new_var(self, base: int, producer: str) -> int:
-        self.var_base.append(base)
-        self.var_producer.append(producer)
-        return self.uf.new()
+        self.block_id = 0  # position of a stage block among all stage blocks
+        self.num_blocks = sum(s.depth for s in spec.stages)
 
     def run(self) -> StageGraph:
         spec = self.spec
         res = spec.input.resolution
-        v = self.new_var(spec.input.channels, "input")
+        v = self.cv.new(spec.input.channels, "input")
         self.g.add_node("input", op="input", stage="input", stage_index=-2, block_index=0,
                         role="input", block="input", chans=(v,), in_hw=None, out_hw=(res, res),
                         inputs=[])
@@ -129,9 +127,10 @@ class _Compiler:
             for b in range(stage.depth):
                 stride = stage.stride if b == 0 else 1
                 cur = self.block(cur, stage, stage.name, s, b, f"stages[{s}]", stride, stage.depth)
+                self.block_id += 1
         for b, call in enumerate(spec.head):
             cur = self.block(cur, call, "head", n, b, f"head[{b}]", call.stride, 1)
-        base = sum(self.var_base[self.uf.find(c)] for c in cur.chans)
+        base = sum(self.cv.width(c) for c in cur.chans)
         if cur.hw is not None or len(cur.chans) != 1 or base != spec.classes:
             shape = f"(N, {base})" if cur.hw is None else f"(N, {base}, {cur.hw[0]}, {cur.hw[1]})"
             raise self.error(f"head[{len(spec.head) - 1}]",
@@ -145,10 +144,11 @@ class _Compiler:
     def block(self, x: _Tensor, call: BlockCall | StageSpec, stage: str, stage_index: int,
               index: int, path: str, stride: int, depth: int) -> _Tensor:
         template = template_for(self.spec, call.block)
-        in_channels = sum(self.var_base[self.uf.find(c)] for c in x.chans)
+        in_channels = sum(self.cv.width(c) for c in x.chans)
         env: dict[str, Any] = {**template.params, **call.params, "width": call.width or in_channels,
                                "stride": stride, "in_channels": in_channels,
-                               "classes": self.spec.classes, "index": index, "depth": depth}
+                               "classes": self.spec.classes, "index": index, "depth": depth,
+                               "block_id": self.block_id, "num_blocks": self.num_blocks}
         local: dict[str, _Tensor] = {"input": x}
         prefix = f"{stage}.block{index}"
         last = x
@@ -160,7 +160,7 @@ class _Compiler:
                 if not when:  # a removed node forwards its first input
                     local[node.name] = last = inputs[0]
                     continue
-                attrs = self.attributes(node, env)
+                attrs = node_attributes(node, env)
             except expr.ExprError as e:
                 raise self.error(path, f"{where}: {e}") from None
             name = f"{prefix}.{node.name}"
@@ -175,34 +175,6 @@ class _Compiler:
             local[node.name] = last = out
         return local[template.output] if template.output else last
 
-    def attributes(self, node: Any, env: dict[str, Any]) -> dict[str, Any]:
-        info = OPS.get(node.op)
-        ev = {f: expr.evaluate(getattr(node, f), env) for f in info.fields - {"fn"}
-              if getattr(node, f) is not None}
-        attrs: dict[str, Any] = {}
-        if "out" in info.fields:
-            attrs["out"] = _positive_int(ev["out"], "out")
-        if info.spatial:
-            pool = node.op in ("maxpool", "avgpool")
-            k = _positive_int(ev.get("kernel", 1), "kernel")
-            attrs["kernel"] = k
-            attrs["stride"] = _positive_int(ev.get("stride", k if pool else 1), "stride")
-            attrs["padding"] = _nonneg_int(ev.get("padding", (k - 1) // 2), "padding")
-        if "bias" in info.fields:
-            attrs["bias"] = bool(ev.get("bias", node.op == "linear"))
-        if node.op == "act":
-            fn = env.get(node.fn, node.fn)
-            if fn not in ACTIVATIONS:
-                raise expr.ExprError(f"unknown activation '{fn}'; choose one of: "
-                                     f"{', '.join(ACTIVATIONS)}")
-            attrs["fn"] = fn
-        if node.op == "dropout":
-            p = float(ev.get("p", 0.5))
-            if not 0.0 <= p < 1.0:
-                raise expr.ExprError(f"dropout p must be in [0, 1), got {p}")
-            attrs["p"] = p
-        return attrs
-
     def apply(self, name: str, op: str, attrs: dict[str, Any], inputs: list[_Tensor],
               path: str, where: str) -> _Tensor:
         info = OPS.get(op)
@@ -213,8 +185,9 @@ class _Compiler:
         hw = x.hw
         if info.spatial:
             assert hw is not None
-            k, s, p = attrs["kernel"], attrs["stride"], attrs["padding"]
-            hw = ((hw[0] + 2 * p - k) // s + 1, (hw[1] + 2 * p - k) // s + 1)
+            k, s, p, d = attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"]
+            span = d * (k - 1) + 1
+            hw = ((hw[0] + 2 * p - span) // s + 1, (hw[1] + 2 * p - span) // s + 1)
             if min(hw) < 1:
                 raise self.error(path, f"{where}: a {k}x{k} {op} with stride {s} does not fit "
                                        f"a {x.hw[0]}x{x.hw[1]} input (resolution too small)")
@@ -227,57 +200,43 @@ class _Compiler:
             hw = None
         elif op == "linear" and x.hw is not None:
             raise self.error(path, f"{where}: linear needs a flattened input (add 'flatten')")
-        chans = x.chans
-        if info.channels is Channels.NEW:
-            chans = (self.new_var(attrs["out"], name),)
-        elif info.channels is Channels.TIE:
-            for other in inputs[1:]:
-                ok = len(other.chans) == len(x.chans) and all(
-                    self.var_base[self.uf.find(a)] == self.var_base[self.uf.find(b)]
-                    for a, b in zip(x.chans, other.chans, strict=True))
-                if not ok:
-                    raise self.error(path, f"{where}: '{op}' joins {self._describe(x)} and "
-                                           f"{self._describe(other)} channels; they must match")
-                if op == "add" and other.hw != x.hw:
-                    raise self.error(path, f"{where}: 'add' joins maps of {x.hw} and {other.hw}")
-                for a, b in zip(x.chans, other.chans, strict=True):
-                    self.uf.union(a, b)
-            if op == "mul":
-                hws = [t.hw for t in inputs]
-                hw = next((h for h in hws if h != (1, 1)), (1, 1))
-                if any(h not in ((1, 1), hw) for h in hws):
-                    raise self.error(path, f"{where}: 'mul' joins maps of {hws}")
-        elif info.channels is Channels.CONCAT:
-            if any(t.hw != x.hw for t in inputs):
-                raise self.error(path, f"{where}: 'concat' joins maps of "
-                                       f"{[t.hw for t in inputs]}")
-            chans = tuple(c for t in inputs for c in t.chans)
+        elif op == "add" and any(t.hw != x.hw for t in inputs):
+            raise self.error(path, f"{where}: 'add' joins maps of {[t.hw for t in inputs]}")
+        elif op == "mul":
+            hws = [t.hw for t in inputs]
+            hw = next((h for h in hws if h != (1, 1)), (1, 1))
+            if any(h not in ((1, 1), hw) for h in hws):
+                raise self.error(path, f"{where}: 'mul' joins maps of {hws}")
+        elif op == "concat" and any(t.hw != x.hw for t in inputs):
+            raise self.error(path, f"{where}: 'concat' joins maps of {[t.hw for t in inputs]}")
+        try:
+            chans = rules.apply(self.cv, info.channels, op, attrs, [t.chans for t in inputs],
+                                name)
+        except rules.ChannelError as e:
+            raise self.error(path, f"{where}: {e}") from None
         return _Tensor(name, chans, hw)
 
-    def _describe(self, t: _Tensor) -> str:
-        return "+".join(str(self.var_base[self.uf.find(c)]) for c in t.chans)
-
     def finish(self, logits: _Tensor) -> StageGraph:
-        g, uf = self.g, self.uf
+        g, cv = self.g, self.cv
+        find = cv.uf.find
         roots: dict[int, list[int]] = {}
-        for v in range(len(self.var_base)):
-            roots.setdefault(uf.find(v), []).append(v)
-        tied = {uf.find(c) for n in self.order if g.nodes[n]["op"] in ("add", "mul")
-                for c in g.nodes[n]["chans"]}
-        input_root, logits_root = uf.find(0), uf.find(logits.chans[0])
+        for v in range(len(cv.base)):
+            roots.setdefault(find(v), []).append(v)
+        tied = {find(c) for n in self.order[1:]
+                if OPS.get(g.nodes[n]["op"]).channels in _TYING for c in g.nodes[n]["chans"]}
+        input_root, logits_root = find(0), find(logits.chans[0])
         if input_root == logits_root:
             raise GraphError("the input channels and the logits are tied together")
         members: dict[int, list[str]] = {}
         for n in self.order:
-            for c in g.nodes[n]["chans"]:
-                members.setdefault(uf.find(c), []).append(n)
+            for c in dict.fromkeys(find(c) for c in g.nodes[n]["chans"]):
+                members.setdefault(c, []).append(n)
         named: dict[int, tuple[str, str]] = {}
         res_names: dict[str, list[int]] = {}
         for root, variables in roots.items():
-            producers = [self.var_producer[v] for v in variables]
+            producers = [cv.producer[v] for v in variables]
             blocks = {(g.nodes[p]["stage"], g.nodes[p]["block_index"]) for p in producers}
-            last = producers[-1]
-            stage = g.nodes[last]["stage"]
+            stage = g.nodes[producers[-1]]["stage"]
             if root == input_root:
                 named[root] = ("input", "input")
             elif root == logits_root:
@@ -285,36 +244,28 @@ class _Compiler:
             elif root in tied or len(blocks) > 1:
                 res_names.setdefault(stage, []).append(root)
             else:
-                named[root] = (last, "block")
+                named[root] = (producers[-1], "block")
         for stage, rs in res_names.items():
             for k, root in enumerate(rs):
                 named[root] = (f"{stage}.res" if len(rs) == 1 else f"{stage}.res{k}", "res")
+        position = {n: i for i, n in enumerate(self.order)}
         groups: dict[str, Group] = {}
-        for root in sorted(roots, key=lambda r: self.order.index(self.var_producer[r])):
+        for root in sorted(roots, key=lambda r: position[cv.producer[r]]):
             gid, kind = named[root]
-            producers = tuple(self.var_producer[v] for v in roots[root])
+            producers = tuple(cv.producer[v] for v in roots[root])
             positions = tuple((g.nodes[p]["stage"], g.nodes[p]["block_index"], g.nodes[p]["role"])
                               for p in producers)
-            groups[gid] = Group(id=gid, base=self.var_base[root], kind=kind,
+            groups[gid] = Group(id=gid, base=cv.base[root], kind=kind,
                                 stage=g.nodes[producers[-1]]["stage"], producers=producers,
-                                members=tuple(members.get(root, ())), positions=positions)
+                                members=tuple(members.get(root, ())), positions=positions,
+                                multiple=cv.group_multiple(roots[root]))
         for n in self.order:  # channels as group ids, the only form other layers see
             a = g.nodes[n]
-            a["groups"] = tuple(named[uf.find(c)][0] for c in a.pop("chans"))
+            a["groups"] = tuple(named[find(c)][0] for c in a.pop("chans"))
         for n in self.order:
             a = g.nodes[n]
             a["in_groups"] = tuple(gid for i in a["inputs"][:1] for gid in g.nodes[i]["groups"])
         return StageGraph(spec=self.spec, nx=g, groups=groups, order=self.order)
 
 
-def _positive_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value \
-            or value < 1:
-        raise expr.ExprError(f"{what} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _nonneg_int(value: Any, what: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise expr.ExprError(f"{what} must be a non-negative integer, got {value!r}")
-    return value
+_TYING = (Channels.TIE, Channels.CHUNK, Channels.MIX)

@@ -1,8 +1,17 @@
-"""Analytic cost: MACs and parameters per node, for any widths, without torch.
+"""Analytic cost: MACs, parameters and memory per node, for any widths, without torch.
 
 MACs count convolutions and linear layers only (the papers' convention; bn, activations, adds
 and pools are free), so they equal `torch.utils.flop_counter` FLOPs / 2 on the built module.
 The per-graph cost model is precomputed once, so a bisection over widths costs microseconds.
+
+Each op has one cost rule (`COST`, checked against the op table at import):
+
+    dense     conv, linear   MACs = H·W·k² · C_in · C_out / groups;  params = k²·C_in·C_out/groups
+    grouped   dwconv, gconv  MACs = H·W·k² · group_width · C;       params = k²·group_width·C
+    affine n  bn, ln: 2, scale: 1                                   params = n·C
+    free      everything else
+
+(+ C_out parameters for a bias; H, W the output size; C_in/C_out sums over concatenated parts.)
 """
 
 from __future__ import annotations
@@ -11,48 +20,75 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from wtc.errors import SpecError
 from wtc.graph.compile import StageGraph
+from wtc.limits import human_bytes, max_memory
+from wtc.spec.ops import OPS
+
+COST: dict[str, tuple[str, int]] = {
+    "conv": ("dense", 0), "linear": ("dense", 0), "dwconv": ("grouped", 0),
+    "gconv": ("grouped", 0), "bn": ("affine", 2), "ln": ("affine", 2), "scale": ("affine", 1),
+    **dict.fromkeys(("act", "droppath", "maxpool", "avgpool", "gap", "flatten", "dropout",
+                     "identity", "add", "mul", "concat", "split", "shuffle"), ("free", 0)),
+}
+if set(COST) != set(OPS.names()):  # pragma: no cover - a new op without a cost rule
+    raise RuntimeError(f"ops without a cost rule: {sorted(set(OPS.names()) - set(COST))}; "
+                       f"cost rules without an op: {sorted(set(COST) - set(OPS.names()))}")
+
+BYTES_PER_VALUE = 4  # float32
 
 
 @dataclass(frozen=True)
 class _Term:
     node: str
-    op: str
-    coef: int  # MACs per (input channel x output channel), or per channel for depthwise
+    kind: str  # dense | grouped | affine
+    coef: int  # dense: H·W·k² (1 for linear); grouped: H·W·k²·group_width; affine: 0
     ins: tuple[str, ...]  # groups summed into the input channel count
     outs: tuple[str, ...]  # groups summed into the output channel count
-    kernel_area: int
+    weights: int  # parameters per (C_in·C_out) (dense: k²), per C (grouped: k²·gw; affine: n)
+    groups: int  # dense: the conv's groups
     bias: bool
 
 
 def _terms(graph: StageGraph) -> list[_Term]:
     if "terms" not in graph._cache:
         terms = []
-        for n in graph.order:
+        for n in graph.order[1:]:
             a = graph.nx.nodes[n]
-            op = a["op"]
-            if op not in ("conv", "dwconv", "linear", "bn"):
+            kind, n_affine = COST[a["op"]]
+            if kind == "free":
                 continue
-            area = a["kernel"] ** 2 if op in ("conv", "dwconv") else 1
-            coef = area * (a["out_hw"][0] * a["out_hw"][1] if op != "linear" else 1)
-            if op == "bn":
-                coef = 0
-            terms.append(_Term(n, op, coef, a["in_groups"], a["groups"], area,
-                               bool(a.get("bias", False))))
+            area = a["kernel"] ** 2 if "kernel" in a else 1
+            hw = a["out_hw"][0] * a["out_hw"][1] if a["out_hw"] is not None else 1
+            gw = a.get("group_width", 1)
+            coef, weights = {"dense": (area * hw, area), "grouped": (area * hw * gw, area * gw),
+                             "affine": (0, n_affine)}[kind]
+            terms.append(_Term(n, kind, coef, a["in_groups"], a["groups"], weights,
+                               a.get("num_groups", 1), bool(a.get("bias", False))))
         graph._cache["terms"] = terms
     return graph._cache["terms"]
 
 
-MacTerm = tuple[str, str, int, tuple[str, ...], tuple[str, ...]]
+@dataclass(frozen=True)
+class MacTerm:
+    """One conv or linear node in the form MorphNet's regularizer weights by:
+
+    dense:   MACs = coef · Σ in-channels · Σ out-channels   (coef = H·W·k² / groups)
+    grouped: MACs = coef · Σ out-channels                   (coef = H·W·k² · group width)
+    """
+
+    node: str
+    grouped: bool
+    coef: float
+    ins: tuple[str, ...]
+    outs: tuple[str, ...]
 
 
 def mac_terms(graph: StageGraph) -> list[MacTerm]:
-    """(node, op, coef, input groups, output groups) of every conv, dwconv and linear node.
-
-    MACs of the node = coef · Σ in-channels · Σ out-channels (dwconv: coef · Σ out-channels), with
-    coef = H_out · W_out · k · k (1 for linear): the cost model MorphNet's regularizer weights by.
-    """
-    return [(t.node, t.op, t.coef, t.ins, t.outs) for t in _terms(graph) if t.op != "bn"]
+    """Every node that has MACs (conv, gconv, dwconv, linear), with its MACs coefficient."""
+    return [MacTerm(t.node, t.kind == "grouped",
+                    t.coef / t.groups if t.kind == "dense" else float(t.coef), t.ins, t.outs)
+            for t in _terms(graph) if t.kind != "affine"]
 
 
 def channels(graph: StageGraph, widths: Mapping[str, int] | Any | None = None) -> dict[str, int]:
@@ -63,22 +99,22 @@ def channels(graph: StageGraph, widths: Mapping[str, int] | Any | None = None) -
     return full
 
 
+def _cost(t: _Term, c: Mapping[str, int]) -> tuple[int, int]:
+    cout = sum(c[g] for g in t.outs)
+    bias = cout if t.bias else 0
+    if t.kind == "dense":
+        cin = sum(c[g] for g in t.ins)
+        return t.coef * cin * cout // t.groups, t.weights * cin * cout // t.groups + bias
+    if t.kind == "grouped":
+        return t.coef * cout, t.weights * cout + bias
+    return 0, t.weights * cout
+
+
 def node_costs(graph: StageGraph, widths: Mapping[str, int] | Any | None = None
                ) -> dict[str, tuple[int, int]]:
     """(MACs, params) of every node that has either."""
     c = channels(graph, widths)
-    out: dict[str, tuple[int, int]] = {}
-    for t in _terms(graph):
-        cin = sum(c[g] for g in t.ins)
-        cout = sum(c[g] for g in t.outs)
-        if t.op == "bn":
-            out[t.node] = (0, 2 * cout)
-        elif t.op == "dwconv":
-            out[t.node] = (t.coef * cout, t.kernel_area * cout + (cout if t.bias else 0))
-        else:
-            out[t.node] = (t.coef * cin * cout,
-                           t.kernel_area * cin * cout + (cout if t.bias else 0))
-    return out
+    return {t.node: _cost(t, c) for t in _terms(graph)}
 
 
 def count_macs(graph: StageGraph, widths: Mapping[str, int] | Any | None = None) -> int:
@@ -86,10 +122,10 @@ def count_macs(graph: StageGraph, widths: Mapping[str, int] | Any | None = None)
     c = channels(graph, widths)
     total = 0
     for t in _terms(graph):
-        if t.op == "dwconv":
+        if t.kind == "dense":
+            total += t.coef * sum(c[g] for g in t.ins) * sum(c[g] for g in t.outs) // t.groups
+        elif t.kind == "grouped":
             total += t.coef * sum(c[g] for g in t.outs)
-        elif t.coef:
-            total += t.coef * sum(c[g] for g in t.ins) * sum(c[g] for g in t.outs)
     return total
 
 
@@ -110,3 +146,47 @@ def cost_table(graph: StageGraph, widths: Mapping[str, int] | Any | None = None
         row["macs"] += m
         row["params"] += p
     return list(rows.values())
+
+
+def estimate_memory(graph: StageGraph, widths: Mapping[str, int] | Any | None = None
+                    ) -> dict[str, Any]:
+    """Bytes the built model needs at least: float32 parameters, plus the activations one image
+    leaves for the backward pass (every op's output; a batch of B needs B times these).
+    `stages` holds each stage's share, to say where a model is too big."""
+    c = channels(graph, widths)
+    per_node = node_costs(graph, widths)
+    stages: dict[str, int] = {}
+    params = activations = 0
+    for n in graph.order:
+        a = graph.nx.nodes[n]
+        hw = a["out_hw"][0] * a["out_hw"][1] if a["out_hw"] is not None else 1
+        act = hw * sum(c[g] for g in a["groups"])
+        par = per_node.get(n, (0, 0))[1]
+        params += par
+        activations += act
+        stages[a["stage"]] = stages.get(a["stage"], 0) + BYTES_PER_VALUE * (act + par)
+    return {"params": BYTES_PER_VALUE * params, "activations": BYTES_PER_VALUE * activations,
+            "total": BYTES_PER_VALUE * (params + activations), "stages": stages}
+
+
+def check_memory(graph: StageGraph, widths: Mapping[str, int] | Any | None = None,
+                 limit: int | None = None) -> dict[str, Any]:
+    """The memory estimate, or a SpecError located at the biggest stage when it is over `limit`
+    (default: `wtc.limits.max_memory()`, half the RAM unless WTC_MAX_MEMORY says otherwise)."""
+    est = estimate_memory(graph, widths)
+    limit = max_memory() if limit is None else limit
+    if est["total"] <= limit:
+        return est
+    worst = max(est["stages"], key=lambda s: est["stages"][s])
+    spec = graph.spec
+    names = [s.name for s in spec.stages]
+    path = (f"stages[{names.index(worst)}]" if worst in names else
+            worst if worst in ("stem", "head") else "input")
+    at = " at these widths" if widths is not None else ""
+    raise SpecError(
+        f"the built model would need about {human_bytes(est['total'])}{at} "
+        f"({human_bytes(est['params'])} of parameters + {human_bytes(est['activations'])} of "
+        f"activations for one {spec.input.resolution} px image; '{worst}' alone "
+        f"{human_bytes(est['stages'][worst])}), over the limit of {human_bytes(limit)} "
+        "(half this machine's RAM by default; set WTC_MAX_MEMORY to change it)",
+        file=spec.source, line=spec.line_of(path), path=path)

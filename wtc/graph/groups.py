@@ -47,6 +47,9 @@ class Group:
     producers: tuple[str, ...]  # conv/linear nodes whose output channels this group is
     members: tuple[str, ...]  # every node whose output carries this group
     positions: tuple[tuple[str, int, str], ...]  # (stage, block, role) of each producer
+    # its channels must stay a multiple of this (grouped convs, shuffles); rounding of any
+    # kind rounds the group to a multiple of lcm(divisor, multiple): see `step`
+    multiple: int = 1
 
     @property
     def fixed(self) -> bool:

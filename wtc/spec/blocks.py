@@ -2,7 +2,9 @@
 so built-ins and user blocks get the same validation, channel analysis, cost and build.
 
 Names available in every template: `width`, `stride`, `in_channels`, `classes`, `index` (block
-position in its stage), `depth` (blocks in the stage), plus the template's own `params`.
+position in its stage), `depth` (blocks in the stage), `block_id` (position among all stage
+blocks of the network, from 0) and `num_blocks` (how many there are; stochastic depth rates
+grow with `block_id / num_blocks`), plus the template's own `params`.
 """
 
 from __future__ import annotations

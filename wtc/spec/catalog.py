@@ -13,6 +13,7 @@ from wtc.registry import Registry
 if TYPE_CHECKING:
     from wtc.spec.schema import TemplateSpec
 
-IMPLICIT_NAMES = ("width", "stride", "in_channels", "classes", "index", "depth")
+IMPLICIT_NAMES = ("width", "stride", "in_channels", "classes", "index", "depth", "block_id",
+                  "num_blocks")
 
 BLOCKS: Registry[TemplateSpec] = Registry("block template")

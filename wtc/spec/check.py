@@ -9,15 +9,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wtc.errors import SpecError
+from wtc.limits import MAX_GRAPH_NODES
 from wtc.spec import expr
 from wtc.spec.catalog import BLOCKS, IMPLICIT_NAMES
-from wtc.spec.ops import ACTIVATIONS, OPS
+from wtc.spec.ops import ACTIVATIONS, EXPR_FIELDS, OPS
 
 if TYPE_CHECKING:  # the schema calls these checks (Spec.scaled): annotations only
     from wtc.spec.schema import BlockCall, Spec, StageSpec, TemplateSpec
 
 RESERVED_STAGE_NAMES = frozenset({"stem", "head", "input"})
-_NUMERIC_FIELDS = ("out", "kernel", "stride", "padding", "bias", "p", "when")
+_NUMERIC_FIELDS = EXPR_FIELDS
 
 
 def spec_error(spec: Spec, path: str, message: str) -> SpecError:
@@ -54,6 +55,21 @@ def check_spec(spec: Spec) -> None:
     for part in ("stem", "head"):
         for i, call in enumerate(getattr(spec, part)):
             _check_call(spec, call, f"{part}[{i}]", known)
+    _check_size(spec)
+
+
+def _check_size(spec: Spec) -> None:
+    """At most MAX_GRAPH_NODES ops in the compiled network (counted before compiling it)."""
+    sizes = {f"stages[{i}].depth": s.depth * len(template_for(spec, s.block).nodes)
+             for i, s in enumerate(spec.stages)}
+    for part in ("stem", "head"):
+        for i, call in enumerate(getattr(spec, part)):
+            sizes[f"{part}[{i}]"] = len(template_for(spec, call.block).nodes)
+    total = sum(sizes.values())
+    if total > MAX_GRAPH_NODES:
+        worst = max(sizes, key=lambda k: sizes[k])
+        raise spec_error(spec, worst, f"the network would have up to {total:,} ops, over the "
+                         f"limit of {MAX_GRAPH_NODES:,} (this part alone: {sizes[worst]:,})")
 
 
 def _check_call(spec: Spec, call: BlockCall | StageSpec, path: str, known: list[str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import math
 import operator
 from collections.abc import Mapping
 from typing import Any
@@ -22,6 +23,9 @@ _CMPOPS = {
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
 _FUNCS = {"min": min, "max": max, "int": int, "round": round}
+# every intermediate value stays a plain number of bounded size: no string arithmetic
+# ("'a' * 10**12"), no powers, no numbers beyond 10**15 (channel counts are at most 65,536)
+MAX_MAGNITUDE = 10**15
 
 
 class ExprError(ValueError):
@@ -32,8 +36,8 @@ class ExprError(ValueError):
 def parse(text: str) -> ast.expr:
     try:
         tree = ast.parse(text, mode="eval").body
-    except SyntaxError:
-        raise ExprError(f"'{text}' is not a valid expression") from None
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        raise ExprError(f"'{_clip(text)}' is not a valid expression") from None
     for node in ast.walk(tree):
         ok = isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare,
                                ast.Name, ast.Constant, ast.IfExp, ast.Call, ast.Load,
@@ -44,7 +48,7 @@ def parse(text: str) -> ast.expr:
             ok = type(node.op) in _BINOPS
         if not ok:
             raise ExprError(
-                f"'{text}' uses {type(node).__name__}; allowed: arithmetic (+ - * / // %), "
+                f"'{_clip(text)}' uses {type(node).__name__}; allowed: arithmetic (+ - * / // %), "
                 "comparisons, and/or/not, x if c else y, min/max/int/round"
             )
     return tree
@@ -67,7 +71,7 @@ def evaluate(value: Any, env: Mapping[str, Any]) -> Any:
     except ExprError:
         raise
     except Exception as e:
-        raise ExprError(f"'{value}' failed: {e}") from None
+        raise ExprError(f"'{_clip(value)}' failed: {e}") from None
 
 
 def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
@@ -78,11 +82,14 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
             raise ExprError(f"unknown name '{node.id}'; known: {', '.join(sorted(env))}")
         return env[node.id]
     if isinstance(node, ast.BinOp):
-        return _BINOPS[type(node.op)](_eval(node.left, env), _eval(node.right, env))
+        left, right = _number(_eval(node.left, env)), _number(_eval(node.right, env))
+        return _bounded(_BINOPS[type(node.op)](left, right))
     if isinstance(node, ast.UnaryOp):
         v = _eval(node.operand, env)
-        return {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Not: operator.not_}[
-            type(node.op)](v)
+        if isinstance(node.op, ast.Not):
+            return not v
+        return _bounded({ast.USub: operator.neg, ast.UAdd: operator.pos}[type(node.op)](
+            _number(v)))
     if isinstance(node, ast.BoolOp):
         vals = (_eval(v, env) for v in node.values)
         return all(vals) if isinstance(node.op, ast.And) else any(vals)
@@ -98,5 +105,33 @@ def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
         return _eval(node.body if _eval(node.test, env) else node.orelse, env)
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
-        return _FUNCS[node.func.id](*(_eval(a, env) for a in node.args))
+        args = [_number(_eval(a, env)) for a in node.args]
+        if node.func.id == "round" and len(args) == 2:
+            args[1] = max(-20, min(20, int(args[1])))
+        return _bounded(_FUNCS[node.func.id](*args))
     raise ExprError(f"unsupported expression node {type(node).__name__}")
+
+
+def _number(value: Any) -> int | float:
+    """Arithmetic and functions take numbers (true/false count as 1/0), never text."""
+    if not isinstance(value, (int, float)):
+        raise ExprError(f"arithmetic on {type(value).__name__} {_short(value)}; only numbers "
+                        "can be computed with")
+    return value
+
+
+def _bounded(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ExprError(f"the result {value} is not a finite number")
+    if isinstance(value, (int, float)) and abs(value) > MAX_MAGNITUDE:
+        raise ExprError(f"a value beyond ±{MAX_MAGNITUDE:.0e} (channel counts are far smaller)")
+    return value
+
+
+def _clip(text: str) -> str:
+    return text if len(text) <= 80 else text[:79] + "…"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"

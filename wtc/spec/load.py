@@ -1,6 +1,7 @@
 """YAML → Spec, with every error located at file, line and key path.
 
-YAML is parsed safely; a composed node tree gives the line of each key so pydantic's error
+The file is size-limited before it is read and parsed by `wtc.safe_yaml` (bounded aliases and
+nesting, duplicate keys refused), which also gives the line of each key so pydantic's error
 locations (`('stages', 2, 'depth')`) can be turned into `resnet20.yaml:14 at 'stages[2].depth'`.
 """
 
@@ -13,36 +14,34 @@ import yaml
 from pydantic import ValidationError
 
 from wtc.errors import SpecError
+from wtc.limits import LimitError, read_limited_text
+from wtc.safe_yaml import YamlError, load_yaml, shorten
 from wtc.spec.check import check_spec
 from wtc.spec.schema import Spec
 
 
-def load_spec(path: str | Path) -> Spec:
-    """Read, validate and check a YAML spec file."""
+def load_spec(path: str | Path, *, max_bytes: int | None = None) -> Spec:
+    """Read, validate and check a YAML spec file (at most `max_bytes`, default: the file size
+    limit of `wtc.limits`, 1 MB unless WTC_MAX_FILE_BYTES says otherwise)."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = read_limited_text(p, "spec file", max_bytes)
     except FileNotFoundError:
         raise SpecError("no such spec file", file=str(p)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise SpecError(f"cannot read spec file: {e}", file=str(p)) from None
+    except LimitError as e:
+        raise SpecError(str(e), file=str(p)) from None
     return parse_spec(text, source=str(p))
 
 
 def parse_spec(text: str, source: str | None = None) -> Spec:
     """Validate YAML text as a spec; `source` names it in error messages."""
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(e, "problem", None) or str(e)
-        raise SpecError(f"malformed YAML: {problem}", file=source, line=line) from None
+        data, lines = load_yaml(text)
+    except YamlError as e:
+        raise SpecError(e.reason, file=source, line=e.line, path=e.path) from None
     if not isinstance(data, dict):
         raise SpecError(f"a spec is a YAML mapping (name, input, classes, stages, head, ...), "
                         f"not {type(data).__name__}", file=source, line=1)
-    lines = _key_lines(root)
     try:
         spec = Spec.model_validate(data)
     except ValidationError as e:
@@ -66,23 +65,6 @@ def format_path(loc: tuple[Any, ...]) -> str:
     return out
 
 
-def _key_lines(node: yaml.Node | None, prefix: str = "") -> dict[str, int]:
-    lines: dict[str, int] = {}
-    if node is None:
-        return lines
-    if isinstance(node, yaml.MappingNode):
-        for key, value in node.value:
-            path = f"{prefix}.{key.value}" if prefix else str(key.value)
-            lines[path] = key.start_mark.line + 1
-            lines.update(_key_lines(value, path))
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            path = f"{prefix}[{i}]"
-            lines[path] = item.start_mark.line + 1
-            lines.update(_key_lines(item, path))
-    return lines
-
-
 def _located(error: ValidationError, source: str | None, lines: dict[str, int]) -> SpecError:
     problems = []
     first_path, first_line = None, None
@@ -98,7 +80,7 @@ def _located(error: ValidationError, source: str | None, lines: dict[str, int]) 
         elif item["type"] == "missing":
             msg = "required key is missing"
         elif "input" in item and not isinstance(item["input"], (dict, list)):
-            msg = f"{msg} (got {item['input']!r})"
+            msg = f"{msg} (got {shorten(repr(item['input']))})"
         at = f"line {line}, " if line else ""
         problems.append(f"{at}'{path or '<top>'}': {msg}")
     more = len(error.errors()) - len(problems)

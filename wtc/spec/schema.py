@@ -22,10 +22,31 @@ from pydantic import (
     model_validator,
 )
 
-Param = StrictBool | StrictInt | StrictFloat | StrictStr
-Expr = StrictInt | StrictFloat | StrictBool | StrictStr  # a literal or an expression string
-Ident = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-PositiveInt = Annotated[StrictInt, Field(gt=0)]
+from wtc.limits import (
+    MAX_CALLS,
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_DEPTH,
+    MAX_DIVISOR,
+    MAX_EXPR_CHARS,
+    MAX_NAME_CHARS,
+    MAX_RESOLUTION,
+    MAX_STAGES,
+    MAX_STRIDE,
+    MAX_TEMPLATE_NODES,
+    MAX_TEMPLATES,
+    MAX_TEXT_CHARS,
+)
+from wtc.spec.ops import OP_NAMES
+
+FiniteFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]
+Text = Annotated[StrictStr, Field(max_length=MAX_EXPR_CHARS)]
+Param = StrictBool | StrictInt | FiniteFloat | Text
+Expr = StrictInt | FiniteFloat | StrictBool | Text  # a literal or an expression string
+Ident = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=MAX_NAME_CHARS)]
+Channels = Annotated[StrictInt, Field(gt=0, le=MAX_CHANNELS)]
+Params = Annotated[dict[Ident, Param], Field(max_length=64)]
+OpName = Literal[OP_NAMES]  # type: ignore[valid-type]
 
 
 class Strict(BaseModel):
@@ -33,25 +54,31 @@ class Strict(BaseModel):
 
 
 class InputSpec(Strict):
-    channels: PositiveInt
-    resolution: PositiveInt
+    channels: Channels
+    resolution: Annotated[StrictInt, Field(gt=0, le=MAX_RESOLUTION)]
 
 
 class NodeSpec(Strict):
     """One op of a block template. Strings in numeric fields are expressions over parameters."""
 
     name: Ident
-    op: Literal["conv", "dwconv", "linear", "bn", "act", "maxpool", "avgpool", "gap", "flatten",
-                "dropout", "identity", "add", "mul", "concat"]
-    inputs: list[Ident] | None = None  # default: the previous node, or the block input
+    op: OpName
+    inputs: Annotated[list[Ident], Field(max_length=8)] | None = None  # default: the previous
     when: Expr | None = None  # a false condition removes the node; it then forwards its input
     out: Expr | None = None
     kernel: Expr | None = None
     stride: Expr | None = None
     padding: Expr | None = None
+    dilation: Expr | None = None
+    groups: Expr | None = None
+    group_width: Expr | None = None
+    chunks: Expr | None = None
+    chunk: Expr | None = None
     bias: Expr | None = None
-    fn: StrictStr | None = None
+    fn: Annotated[StrictStr, Field(max_length=MAX_NAME_CHARS)] | None = None
     p: Expr | None = None
+    eps: Expr | None = None
+    init: Expr | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -64,10 +91,10 @@ class NodeSpec(Strict):
 class TemplateSpec(Strict):
     """A block: parameters with defaults, and an op graph whose inputs are named."""
 
-    params: dict[Ident, Param] = Field(default_factory=dict)
-    nodes: list[NodeSpec] = Field(min_length=1)
+    params: Params = Field(default_factory=dict)
+    nodes: list[NodeSpec] = Field(min_length=1, max_length=MAX_TEMPLATE_NODES)
     output: Ident | None = None  # default: the last node
-    description: str = ""
+    description: Annotated[str, Field(max_length=MAX_TEXT_CHARS)] = ""
 
 
 _CALL_FIELDS = {"block", "width", "stride", "params", "name", "depth"}
@@ -76,7 +103,7 @@ _CALL_FIELDS = {"block", "width", "stride", "params", "name", "depth"}
 class _WithParams(Strict):
     """Block parameters may be written inline (`expansion: 6`); they are gathered in `params`."""
 
-    params: dict[Ident, Param] = Field(default_factory=dict)
+    params: Params = Field(default_factory=dict)
 
     @model_validator(mode="before")
     @classmethod
@@ -97,8 +124,8 @@ class BlockCall(_WithParams):
     """One block of the stem or head."""
 
     block: Ident
-    width: PositiveInt | None = None
-    stride: PositiveInt = 1
+    width: Channels | None = None
+    stride: Annotated[StrictInt, Field(gt=0, le=MAX_STRIDE)] = 1
 
 
 class StageSpec(_WithParams):
@@ -106,23 +133,23 @@ class StageSpec(_WithParams):
 
     name: Ident
     block: Ident
-    depth: PositiveInt = 1
-    width: PositiveInt
-    stride: PositiveInt = 1
+    depth: Annotated[StrictInt, Field(gt=0, le=MAX_DEPTH)] = 1
+    width: Channels
+    stride: Annotated[StrictInt, Field(gt=0, le=MAX_STRIDE)] = 1
 
 
 class Spec(Strict):
     """A whole network. Immutable: transforms return new specs."""
 
-    name: str = Field(min_length=1)
-    description: str = ""
+    name: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    description: str = Field("", max_length=MAX_TEXT_CHARS)
     input: InputSpec
-    classes: PositiveInt
-    divisor: PositiveInt = 1
-    stem: list[BlockCall] = Field(default_factory=list)
-    stages: list[StageSpec] = Field(min_length=1)
-    head: list[BlockCall] = Field(min_length=1)
-    templates: dict[Ident, TemplateSpec] = Field(default_factory=dict)
+    classes: Annotated[StrictInt, Field(gt=0, le=MAX_CLASSES)]
+    divisor: Annotated[StrictInt, Field(gt=0, le=MAX_DIVISOR)] = 1
+    stem: list[BlockCall] = Field(default_factory=list, max_length=MAX_CALLS)
+    stages: list[StageSpec] = Field(min_length=1, max_length=MAX_STAGES)
+    head: list[BlockCall] = Field(min_length=1, max_length=MAX_CALLS)
+    templates: dict[Ident, TemplateSpec] = Field(default_factory=dict, max_length=MAX_TEMPLATES)
 
     # where the spec came from, for located errors; never part of the hash
     _source: str | None = PrivateAttr(default=None)

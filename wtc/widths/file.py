@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -17,6 +18,7 @@ from typing import Any
 
 from wtc.errors import WidthsError
 from wtc.graph import StageGraph, count_macs
+from wtc.limits import MAX_CHANNELS, LimitError, read_limited_text
 
 FORMAT = "wtc.widths/1"
 
@@ -66,12 +68,26 @@ def check_widths(graph: StageGraph, groups: Mapping[str, Any], source: str = "wi
         problems.append(f"fixed group(s) {_names(fixed)} cannot be set")
     for g in free:
         v = groups.get(g)
-        if g in groups and (isinstance(v, bool) or not isinstance(v, int) or v < 1):
-            problems.append(f"group '{g}' has {v!r} channels; widths are positive integers")
+        if g not in groups:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            problems.append(f"group '{g}' has {_short(v)} channels; widths are positive "
+                            "integers")
+        elif v > MAX_CHANNELS:
+            problems.append(f"group '{g}' has {v:,} channels; at most {MAX_CHANNELS:,}")
+        elif v % graph.groups[g].multiple:
+            problems.append(f"group '{g}' has {v} channels; it must be a multiple of "
+                            f"{graph.groups[g].multiple} (grouped convolution or channel "
+                            "shuffle)")
     if problems:
         raise WidthsError(f"{source} does not fit spec '{graph.spec.name}': "
                           + "; ".join(problems))
     return {g: int(groups[g]) for g in free}
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else text[:39] + "…"
 
 
 def _names(items: list[str], limit: int = 6) -> str:
@@ -113,17 +129,51 @@ def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> None:
         raise
 
 
-def read_widths_json(path: str | Path) -> Any:
-    """The parsed JSON of a widths file, or a WidthsError that says why it cannot be read."""
+def read_widths_json(path: str | Path, max_bytes: int | None = None) -> Any:
+    """The parsed JSON of a widths file, or a WidthsError that says why it cannot be read:
+    missing, not a regular file, over the size limit (`wtc.limits`, 1 MB by default), not
+    UTF-8, not JSON, nested too deeply, a number too long, or a key twice in one object."""
     p = Path(path)
     try:
-        return json.loads(p.read_text(encoding="utf-8"))
+        text = read_limited_text(p, "widths file", max_bytes)
     except FileNotFoundError:
         raise WidthsError(f"{p}: no such widths file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise WidthsError(f"{p}: cannot read: {e}") from None
+    except LimitError as e:
+        raise WidthsError(f"{p}: {e}") from None
+    try:
+        return json.loads(text, object_pairs_hook=_no_duplicates)
     except json.JSONDecodeError as e:
         raise WidthsError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except _DuplicateKey as e:
+        line = _line_of_second_key(text, e.key)
+        raise WidthsError(f"{p}:{line}: duplicate key '{e.key}' in one object; a key may "
+                          "appear once") from None
+    except RecursionError:
+        raise WidthsError(f"{p}: nested too deeply to be a widths file") from None
+    except ValueError as e:  # integers beyond Python's digit limit
+        raise WidthsError(f"{p}: cannot read a number ({e})") from None
+
+
+class _DuplicateKey(ValueError):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise _DuplicateKey(key if len(key) <= 60 else key[:59] + "…")
+        out[key] = value
+    return out
+
+
+def _line_of_second_key(text: str, key: str) -> int:
+    """The line of the second `"key":` in the text (where a duplicate key error points)."""
+    found = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
+    at = found[1] if len(found) > 1 else (found[0] if found else 0)
+    return text.count("\n", 0, at) + 1
 
 
 def chmod_like_new_file(path: Path) -> None:

@@ -1,5 +1,6 @@
-"""Uniform scaling to a MACs target: one multiplier α over a direction, rounded to the divisor
-inside the bisection. Implemented once; the uniform baseline, MorphNet's expand step and
+"""Uniform scaling to a MACs target: one multiplier α over a direction, rounded inside the
+bisection to each group's step (the divisor, or a multiple of it that the group's grouped
+convolutions need). Implemented once; the uniform baseline, MorphNet's expand step and
 transfer all use it. No torch here.
 """
 
@@ -24,6 +25,8 @@ def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs
                   divisor: int | None = None) -> tuple[dict[str, int], float]:
     """Channels round(α · direction[g]) for the one α whose MACs come closest to the target.
 
+    Every group is rounded to a multiple of its step, lcm(divisor, the group's own multiple):
+    a group of a grouped convolution stays a multiple of its group width.
     Bisection on α with rounding inside the loop; then each group is rounded down or up around
     α·direction (see `_round_each`), so the result lands within one group's step of the target
     instead of one rounding level's jump; if that still misses by more than 1% (small networks,
@@ -32,22 +35,24 @@ def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs
     """
     div = divisor or graph.spec.divisor
     free = graph.free_groups
+    step = steps(graph, div)
     try:
         direction = {g: float(direction[g]) for g in free}
     except KeyError as e:
         raise WidthsError(f"no scaling direction for group {e}") from None
 
     def at(alpha: float) -> dict[str, int]:
-        return {g: make_divisible(alpha * direction[g], div) for g in free}
+        return {g: make_divisible(alpha * direction[g], step[g]) for g in free}
 
     if target_macs <= 0:
         raise TargetError(f"MACs target must be positive, got {target_macs}")
-    smallest = dict.fromkeys(free, div)
+    smallest = dict(step)
     floor = count_macs(graph, smallest)
     if floor > target_macs:
+        steps_note = "" if len(set(step.values())) <= 1 else " (or its group's multiple)"
         raise TargetError(f"MACs target {target_macs:,} is below the smallest network of "
                           f"'{graph.spec.name}' ({floor:,} MACs with every group at {div} "
-                          "channels)")
+                          f"channels{steps_note})")
     lo, hi = 0.0, 1.0
     while count_macs(graph, at(hi)) < target_macs:
         hi *= 2
@@ -61,17 +66,25 @@ def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs
         else:
             hi = mid
     best = min((at(lo), at(hi)), key=lambda w: abs(count_macs(graph, w) - target_macs))
-    rounded = _round_each(graph, direction, lo, div, target_macs, best)
-    return _nudge(graph, rounded, target_macs, div), lo
+    rounded = _round_each(graph, direction, lo, step, target_macs, best)
+    return _nudge(graph, rounded, target_macs, step), lo
 
 
-def _round_each(graph: StageGraph, direction: Mapping[str, float], alpha: float, div: int,
-                target: int, best: dict[str, int]) -> dict[str, int]:
+def steps(graph: StageGraph, divisor: int | None = None) -> dict[str, int]:
+    """The rounding step of every free group: lcm(divisor, the group's multiple)."""
+    div = divisor or graph.spec.divisor
+    return {g: math.lcm(div, graph.groups[g].multiple) for g in graph.free_groups}
+
+
+def _round_each(graph: StageGraph, direction: Mapping[str, float], alpha: float,
+                step: Mapping[str, int], target: int, best: dict[str, int]) -> dict[str, int]:
     """Round each group down or up (to the divisor) around α·direction, whichever combination
     lands closest to the target: exhaustively for up to 10 undecided groups, else greedily from
     the biggest group down. Never worse than `best`, plain rounding at one α."""
-    down = {g: max(div, math.floor(alpha * direction[g] / div) * div) for g in direction}
-    up = {g: max(div, math.ceil(alpha * direction[g] / div) * div) for g in direction}
+    down = {g: max(step[g], math.floor(alpha * direction[g] / step[g]) * step[g])
+            for g in direction}
+    up = {g: max(step[g], math.ceil(alpha * direction[g] / step[g]) * step[g])
+          for g in direction}
     open_ = sorted((g for g in direction if up[g] != down[g]), key=lambda g: -direction[g])
     best_gap = abs(count_macs(graph, best) - target)
     if len(open_) <= 10:
@@ -95,7 +108,7 @@ def _round_each(graph: StageGraph, direction: Mapping[str, float], alpha: float,
     return best
 
 
-def _nudge(target: StageGraph, chans: dict[str, int], budget: int, div: int,
+def _nudge(target: StageGraph, chans: dict[str, int], budget: int, step: Mapping[str, int],
            tolerance: float = 0.01) -> dict[str, int]:
     """When one α with each group rounded up or down still misses the budget by more than
     `tolerance` (small networks with a coarse divisor: the groups whose α·ratio·base falls on
@@ -110,12 +123,12 @@ def _nudge(target: StageGraph, chans: dict[str, int], budget: int, div: int,
         for g, v in current.items():
             if g in moved:
                 continue
-            for step in (-div, div):
-                if v + step < div:
+            for move in (-step[g], step[g]):
+                if v + move < step[g]:
                     continue
-                trial_gap = abs(count_macs(target, {**current, g: v + step}) - budget)
+                trial_gap = abs(count_macs(target, {**current, g: v + move}) - budget)
                 if trial_gap < gap and (best is None or trial_gap < best[0]):
-                    best = (trial_gap, g, v + step)
+                    best = (trial_gap, g, v + move)
         if best is None:
             break
         gap, g, v = best
@@ -131,7 +144,8 @@ def uniform_widths(graph: StageGraph, target_macs: int | None = None,
         raise TargetError("give exactly one of target_macs and multiplier")
     base = {g: float(graph.groups[g].base) for g in graph.free_groups}
     if multiplier is not None:
-        groups = {g: make_divisible(multiplier * b, graph.spec.divisor) for g, b in base.items()}
+        step = steps(graph)
+        groups = {g: make_divisible(multiplier * b, step[g]) for g, b in base.items()}
         return new_widths(graph, groups, None, method="uniform", multiplier=multiplier)
     assert target_macs is not None
     groups, alpha = scale_to_macs(graph, base, target_macs)

@@ -31,7 +31,7 @@ from typing import Any
 from wtc.errors import TransferError, WidthsError
 from wtc.graph import StageGraph, compile_spec, count_macs
 from wtc.spec import load_spec
-from wtc.widths import Widths, check_widths, load_widths, scale_to_macs
+from wtc.widths import Widths, check_widths, load_widths, scale_to_macs, steps
 from wtc.widthtransfer.discovery import SourceSpec, locate_source
 from wtc.widthtransfer.matching import map_groups, match_stages, unmatched_message
 from wtc.widthtransfer.stacking import STACKING
@@ -145,8 +145,8 @@ def _fit(source: StageGraph, target: StageGraph, direction: Mapping[str, float],
     exact = {g: round(v) for g, v in direction.items()}
     whole = all(abs(direction[g] - exact[g]) < 1e-6 and exact[g] >= 1 for g in direction)
     same_spec = source.spec_hash == target.spec_hash
-    div = target.spec.divisor
-    if whole and (same_spec or all(v % div == 0 for v in exact.values())) \
+    step = steps(target)
+    if whole and (same_spec or all(v % step[g] == 0 for g, v in exact.items())) \
             and count_macs(target, exact) == budget:
         return exact, 1.0
     return scale_to_macs(target, direction, budget)
