@@ -222,8 +222,10 @@ class _Compiler:
         roots: dict[int, list[int]] = {}
         for v in range(len(cv.base)):
             roots.setdefault(find(v), []).append(v)
-        tied = {find(c) for n in self.order[1:]
-                if OPS.get(g.nodes[n]["op"]).channels in _TYING for c in g.nodes[n]["chans"]}
+        # a stream: channels joined by an add, a split or a shuffle (a mul, such as a
+        # squeeze-excite gate, ties channels without making a stream)
+        tied = {find(c) for n in self.order[1:] if g.nodes[n]["op"] != "mul"
+                and OPS.get(g.nodes[n]["op"]).channels in _TYING for c in g.nodes[n]["chans"]}
         input_root, logits_root = find(0), find(logits.chans[0])
         if input_root == logits_root:
             raise GraphError("the input channels and the logits are tied together")
@@ -243,8 +245,8 @@ class _Compiler:
                 named[root] = ("logits", "logits")
             elif root in tied or len(blocks) > 1:
                 res_names.setdefault(stage, []).append(root)
-            else:
-                named[root] = (producers[-1], "block")
+            else:  # inside one block: named by its first producer
+                named[root] = (producers[0], "block")
         for stage, rs in res_names.items():
             for k, root in enumerate(rs):
                 named[root] = (f"{stage}.res" if len(rs) == 1 else f"{stage}.res{k}", "res")

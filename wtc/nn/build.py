@@ -12,17 +12,24 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from wtc.graph import StageGraph
+from wtc.graph import StageGraph, check_memory
 from wtc.graph.cost import channels
+from wtc.nn.layers import ChannelChunk, ChannelShuffle, DropPath, LayerNorm2d, LayerScale
 from wtc.registry import Registry
+from wtc.spec.ops import OPS
 from wtc.widths import Widths, check_widths
 
 # op name → factory(attrs, in_channels, out_channels, inplace) → module (None: functional op)
 OP_MODULES: Registry[Any] = Registry("torch op")
 
 _ACT = {"relu": nn.ReLU, "relu6": nn.ReLU6, "silu": nn.SiLU, "hardswish": nn.Hardswish,
-        "hardsigmoid": nn.Hardsigmoid}
+        "hardsigmoid": nn.Hardsigmoid, "mish": nn.Mish, "elu": nn.ELU,
+        "leaky_relu": nn.LeakyReLU}
 _ACT_NO_INPLACE = {"sigmoid": nn.Sigmoid, "gelu": nn.GELU, "tanh": nn.Tanh}
+# ops whose output is a new tensor, so an activation after them may work in place (identity,
+# dropout and droppath at eval, split (a view) return their input or a view of it)
+_FRESH = frozenset({"conv", "gconv", "dwconv", "linear", "bn", "ln", "add", "mul", "concat",
+                    "maxpool", "avgpool", "gap", "scale"})
 
 
 def _act(a: dict[str, Any], cin: int, cout: int, inplace: bool) -> nn.Module:
@@ -31,14 +38,24 @@ def _act(a: dict[str, Any], cin: int, cout: int, inplace: bool) -> nn.Module:
     return _ACT_NO_INPLACE[a["fn"]]()
 
 
+def _conv(a: dict[str, Any], cin: int, cout: int, groups: int) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, a["kernel"], a["stride"], a["padding"], dilation=a["dilation"],
+                     groups=groups, bias=a["bias"])
+
+
 for _name, _factory in {
-    "conv": lambda a, cin, cout, ip: nn.Conv2d(cin, cout, a["kernel"], a["stride"], a["padding"],
-                                               bias=a["bias"]),
-    "dwconv": lambda a, cin, cout, ip: nn.Conv2d(cin, cin, a["kernel"], a["stride"],
-                                                 a["padding"], groups=cin, bias=a["bias"]),
+    "conv": lambda a, cin, cout, ip: _conv(a, cin, cout, a["num_groups"]),
+    "gconv": lambda a, cin, cout, ip: _conv(a, cin, cin, cin // a["group_width"]),
+    "dwconv": lambda a, cin, cout, ip: _conv(a, cin, cin, cin),
     "linear": lambda a, cin, cout, ip: nn.Linear(cin, cout, bias=a["bias"]),
-    "bn": lambda a, cin, cout, ip: (nn.BatchNorm2d(cin) if a["out_hw"] is not None
-                                    else nn.BatchNorm1d(cin)),
+    "bn": lambda a, cin, cout, ip: (nn.BatchNorm2d(cin, eps=a["eps"]) if a["out_hw"] is not None
+                                    else nn.BatchNorm1d(cin, eps=a["eps"])),
+    "ln": lambda a, cin, cout, ip: (LayerNorm2d(cin, eps=a["eps"]) if a["out_hw"] is not None
+                                    else nn.LayerNorm(cin, eps=a["eps"])),
+    "scale": lambda a, cin, cout, ip: LayerScale(cin, a["init"], a["out_hw"] is not None),
+    "droppath": lambda a, cin, cout, ip: DropPath(a["p"]),
+    "split": lambda a, cin, cout, ip: ChannelChunk(a["chunks"], a["chunk"]),
+    "shuffle": lambda a, cin, cout, ip: ChannelShuffle(a["num_groups"]),
     "act": _act,
     "maxpool": lambda a, cin, cout, ip: nn.MaxPool2d(a["kernel"], a["stride"], a["padding"]),
     "avgpool": lambda a, cin, cout, ip: nn.AvgPool2d(a["kernel"], a["stride"], a["padding"]),
@@ -51,6 +68,8 @@ for _name, _factory in {
     "concat": None,
 }.items():
     OP_MODULES.add(_name, _factory)
+if set(OP_MODULES) != set(OPS):  # pragma: no cover - a new op without a torch module
+    raise RuntimeError(f"ops without a torch module: {sorted(set(OPS) - set(OP_MODULES))}")
 
 
 class Block(nn.Module):
@@ -138,16 +157,19 @@ def build_model(graph: StageGraph, widths: Widths | Mapping[str, int] | None = N
     With `init` (the default) modules are created on the meta device and initialised once with
     `init_weights`, instead of paying torch's default init and then ours; `init=False` keeps
     torch's per-layer defaults (for callers that load a state_dict next)."""
+    free = _checked_widths(graph, widths)
+    check_memory(graph, free)  # refuse (exit 2) before allocating what the machine cannot hold
     if init:
         with torch.device("meta"):
-            model = _build(graph, widths)
+            model = _build(graph, free)
         model = model.to_empty(device="cpu")
         init_weights(model)
         return model
-    return _build(graph, widths)
+    return _build(graph, free)
 
 
-def _build(graph: StageGraph, widths: Widths | Mapping[str, int] | None) -> WtcNet:
+def _checked_widths(graph: StageGraph, widths: Widths | Mapping[str, int] | None
+                    ) -> dict[str, int]:
     if widths is not None:
         groups = widths.groups if isinstance(widths, Widths) else widths
         if isinstance(widths, Widths) and widths.spec_hash != graph.spec_hash:
@@ -158,6 +180,10 @@ def _build(graph: StageGraph, widths: Widths | Mapping[str, int] | None) -> WtcN
         free = check_widths(graph, groups)
     else:
         free = {g: graph.groups[g].base for g in graph.free_groups}
+    return free
+
+
+def _build(graph: StageGraph, free: dict[str, int]) -> WtcNet:
     chans = channels(graph, free)
     consumers = {n: graph.nx.out_degree(n) for n in graph.order}
     blocks: dict[tuple[str, int], Block] = {}
@@ -169,8 +195,8 @@ def _build(graph: StageGraph, widths: Widths | Mapping[str, int] | None) -> WtcN
             cin = sum(chans[g] for g in a["in_groups"])
             cout = sum(chans[g] for g in a["groups"])
             source = a["inputs"][0]
-            inplace = (a["op"] == "act" and consumers[source] == 1 and source != "input"
-                       and graph.nx.nodes[source]["op"] not in ("input", "flatten"))
+            inplace = (a["op"] == "act" and consumers[source] == 1
+                       and graph.nx.nodes[source]["op"] in _FRESH)
             factory = OP_MODULES.get(a["op"])
             module = factory(a, cin, cout, inplace) if factory is not None else None
             ins = tuple(i[len(prefix):] if i.startswith(prefix) else "input" for i in a["inputs"])
@@ -198,3 +224,8 @@ def init_weights(model: nn.Module) -> None:
             nn.init.normal_(m.weight, 0, 0.01)
             if m.bias is not None:
                 nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.LayerNorm):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, LayerScale):
+            m.reset_parameters()

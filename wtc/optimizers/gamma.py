@@ -1,11 +1,13 @@
 """MorphNet's MACs-weighted gamma regularizer over the graph's width groups (torch).
 
 Per free width group g, the regularization vector r_g is the element-wise max of |γ| over the
-group's member BN layers (aligned by channel index; a BN after a concat carries several groups,
-sliced in order) and a channel is alive if r_g > threshold (any member alive). For every conv /
-linear node L with MACs coefficient C_L (H_out·W_out·k·k, from the graph's cost model):
+group's member norm layers (BN, and layer norm for ConvNeXt-style blocks: the ops the op table
+marks `norm`; aligned by channel index; a BN after a concat carries several groups, sliced in
+order) and a channel is alive if r_g > threshold (any member alive). For every conv / linear
+node L with MACs coefficient C_L (H_out·W_out·k·k / groups, from the graph's cost model):
 
-    R_L = C_L · (|A_in| · Σ r_out + |A_out| · Σ r_in)        dwconv: C_L · (Σ r_in + Σ r_out)
+    R_L = C_L · (|A_in| · Σ r_out + |A_out| · Σ r_in)
+    grouped (dwconv, gconv; C_L = H_out·W_out·k·k·group width): C_L · (Σ r_in + Σ r_out)
 
 where |A| are alive counts (constants in the gradient) and Σ r the L1 norms of the other side
 (algorithms.md §2.2). Groups with no BN (e.g. a squeeze-excite reduction with a bias) and the
@@ -26,6 +28,7 @@ from torch import Tensor, nn
 from wtc.graph import StageGraph, count_macs
 from wtc.graph.cost import channels, mac_terms
 from wtc.nn import module_path
+from wtc.spec.ops import OPS
 from wtc.trainer import TrainHooks
 from wtc.trainer.state import unwrap
 
@@ -40,10 +43,11 @@ class GammaRegularizer:
         members: dict[str, list[tuple[Tensor, Tensor, int]]] = defaultdict(list)
         for n in graph.order:
             a = graph.nx.nodes[n]
-            if a["op"] != "bn":
+            if a["op"] == "input" or not OPS.get(a["op"]).norm:
                 continue
             bn = model.get_submodule(module_path(graph, n))
-            if not isinstance(bn, nn.modules.batchnorm._BatchNorm) or bn.weight is None:
+            if not isinstance(bn, (nn.modules.batchnorm._BatchNorm, nn.LayerNorm)) \
+                    or bn.weight is None:
                 continue
             offset = 0
             for g in a["groups"]:
@@ -75,10 +79,11 @@ class GammaRegularizer:
         count: dict[str, Tensor | float] = {
             g: (v.detach() > self.threshold).sum().to(v.dtype) for g, v in r.items()}
         total: Tensor | float = 0.0
-        for _, op, coef, ins, outs in self.terms:
+        for t in self.terms:
+            coef, ins, outs = t.coef, t.ins, t.outs
             l1_in = sum((l1[g] for g in ins if g in l1), 0.0)
             l1_out = sum((l1[g] for g in outs if g in l1), 0.0)
-            if op == "dwconv":
+            if t.grouped:
                 total = total + coef * (l1_in + l1_out)
                 continue
             n_in = sum((count.get(g, self.width[g]) for g in ins), 0.0)
