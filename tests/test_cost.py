@@ -38,8 +38,12 @@ def test_base_widths_macs_and_params_match_torch(path):
 def test_random_widths_macs_and_params_match_torch(path, data):
     graph = GRAPHS[path]
     cap = 96 if graph.spec.input.resolution >= 64 else 160
-    groups = {g: data.draw(st.integers(1, min(cap, 2 * graph.groups[g].base)), label=g)
-              for g in graph.free_groups}
+    # valid widths: a group of a grouped conv (or a shuffle) stays a multiple of its `multiple`
+    groups = {}
+    for g in graph.free_groups:
+        m = graph.groups[g].multiple
+        top = max(1, min(cap, 2 * graph.groups[g].base) // m)
+        groups[g] = m * data.draw(st.integers(1, top), label=g)
     assert torch_counts(graph, groups) == (wtc.count_macs(graph, groups),
                                            wtc.count_params(graph, groups))
 

@@ -28,13 +28,20 @@ def load(spec_path: Path, widths_path: Path | None):
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
-    def validate(spec: Path = SpecArg) -> None:
-        """Check a spec: YAML, schema, blocks, wiring, channels and shapes."""
+    def validate(spec: Path = SpecArg, max_memory: str | None = typer.Option(
+            None, "--max-memory", help="refuse a model whose estimated memory is larger, e.g. "
+            "8G (default: WTC_MAX_MEMORY, else half the RAM)")) -> None:
+        """Check a spec: YAML, schema, blocks, wiring, channels, shapes and the memory the
+        built model would need."""
+        from wtc.graph import check_memory
+        from wtc.limits import human_bytes, parse_bytes
+
         graph, widths = load(spec, None)
+        est = check_memory(graph, limit=parse_bytes(max_memory) if max_memory else None)
         n = len(graph.spec.stages)
         out.print(f"[green]ok[/green] {spec}: '{graph.spec.name}', {n} stages, "
                   f"{len(graph.free_groups)} width groups, {widths.macs:,} MACs, "
-                  f"hash {graph.spec_hash}")
+                  f"about {human_bytes(est['total'])} to build, hash {graph.spec_hash}")
 
     @app.command()
     @handle_errors
