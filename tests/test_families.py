@@ -298,6 +298,6 @@ def test_morphnet_reads_layer_norm_gammas():
     graph = proxy_of("convnext_tiny", depth=2)
     reg = GammaRegularizer(graph, wtc.build_model(graph))
     # the streams carry layer norms (stem, downsampling, every block); the MLP widths have none
-    assert {g for g in reg.gated} == {f"stage{s}.res" for s in (1, 2, 3, 4)}
+    assert set(reg.gated) == {f"stage{s}.res" for s in (1, 2, 3, 4)}
     assert all(g.endswith(".pw1") for g in reg.ungated)
     assert float(reg().detach()) > 0
