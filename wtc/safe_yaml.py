@@ -92,6 +92,10 @@ class _Builder:
         try:
             for event in events:
                 self.event(event)
+        except yaml.reader.ReaderError as e:  # a character YAML does not allow
+            line = text.count("\n", 0, e.position) + 1
+            raise YamlError(f"character #x{e.character:04x} is not allowed in YAML "
+                            f"({e.reason})", line) from None
         except yaml.YAMLError as e:
             mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
             problem = getattr(e, "problem", None) or str(e).splitlines()[0]

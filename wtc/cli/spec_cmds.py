@@ -16,11 +16,13 @@ JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON")
 
 def load(spec_path: Path, widths_path: Path | None):
     """Spec → graph and its widths (base widths when no file is given)."""
-    from wtc.graph import compile_spec
     from wtc.spec import load_spec
+
+    spec = load_spec(spec_path)  # before the graph layer is imported: bad files answer sooner
+    from wtc.graph import compile_spec
     from wtc.widths import base_widths, load_widths
 
-    graph = compile_spec(load_spec(spec_path))
+    graph = compile_spec(spec)
     widths = load_widths(widths_path, graph) if widths_path else base_widths(graph)
     return graph, widths
 
@@ -33,11 +35,13 @@ def register(app: typer.Typer) -> None:
             "8G (default: WTC_MAX_MEMORY, else half the RAM)")) -> None:
         """Check a spec: YAML, schema, blocks, wiring, channels, shapes and the memory the
         built model would need."""
-        from wtc.graph import check_memory
         from wtc.limits import human_bytes, parse_bytes
 
+        limit = parse_bytes(max_memory) if max_memory else None
         graph, widths = load(spec, None)
-        est = check_memory(graph, limit=parse_bytes(max_memory) if max_memory else None)
+        from wtc.graph import check_memory
+
+        est = check_memory(graph, limit=limit)
         n = len(graph.spec.stages)
         out.print(f"[green]ok[/green] {spec}: '{graph.spec.name}', {n} stages, "
                   f"{len(graph.free_groups)} width groups, {widths.macs:,} MACs, "

@@ -66,8 +66,8 @@ def node_attributes(node: Any, env: dict[str, Any]) -> dict[str, Any]:
 
 def _int(value: Any, what: str) -> int:
     lo, hi = _INTS[what]
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value \
-            or math.isinf(value) or int(value) != value:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or (
+            isinstance(value, float) and not (math.isfinite(value) and value.is_integer())):
         raise expr.ExprError(f"{what} must be a whole number, got {_show(value)}")
     if not lo <= value <= hi:
         raise expr.ExprError(f"{what} must be between {lo} and {hi:,}, got {_show(value)}")

@@ -76,7 +76,7 @@ def evaluate(value: Any, env: Mapping[str, Any]) -> Any:
 
 def _eval(node: ast.expr, env: Mapping[str, Any]) -> Any:
     if isinstance(node, ast.Constant):
-        return node.value
+        return _bounded(node.value)
     if isinstance(node, ast.Name):
         if node.id not in env:
             raise ExprError(f"unknown name '{node.id}'; known: {', '.join(sorted(env))}")

@@ -68,7 +68,8 @@ def format_path(loc: tuple[Any, ...]) -> str:
 def _located(error: ValidationError, source: str | None, lines: dict[str, int]) -> SpecError:
     problems = []
     first_path, first_line = None, None
-    for item in error.errors()[:4]:
+    items = _one_per_union(error.errors())
+    for item in items[:4]:
         loc = tuple(p for p in item["loc"] if not _is_union_tag(p))
         path = format_path(loc)
         line = _nearest(lines, path)
@@ -83,9 +84,49 @@ def _located(error: ValidationError, source: str | None, lines: dict[str, int]) 
             msg = f"{msg} (got {shorten(repr(item['input']))})"
         at = f"line {line}, " if line else ""
         problems.append(f"{at}'{path or '<top>'}': {msg}")
-    more = len(error.errors()) - len(problems)
+    more = len(items) - len(problems)
     text = "; ".join(problems) + (f"; and {more} more" if more > 0 else "")
     return SpecError(f"invalid spec: {text}", file=source, line=first_line, path=first_path)
+
+
+# the members of a union (`int | float | bool | str`) pydantic names in an error location
+_BRANCHES = {"bool": bool, "int": int, "float": float, "str": str, "constrained-str": str,
+             "constrained-int": int, "constrained-float": float}
+
+_KIND = {bool: "true/false", int: "a number", float: "a number", str: "text (an expression)"}
+
+
+def _one_per_union(items: list[Any]) -> list[Any]:
+    """One error per value: of a union's failed members, the one of the value's own type (a
+    500-character string reports the string's limit, not 'should be a valid integer'), else
+    one that lists what the value may be."""
+    out: list[Any] = []
+    groups: dict[tuple[Any, ...], list[Any]] = {}
+    for item in items:
+        loc = item["loc"]
+        if loc and loc[-1] in _BRANCHES:
+            key = tuple(loc[:-1])
+            if key not in groups:
+                groups[key] = []
+                out.append(key)
+            groups[key].append(item)
+        else:
+            out.append(item)
+    result = []
+    for entry in out:
+        if not isinstance(entry, tuple):
+            result.append(entry)
+            continue
+        members = groups[entry]
+        value = members[0].get("input")
+        own = [m for m in members if type(value) is _BRANCHES[m["loc"][-1]]]
+        if len(members) == 1 or own:
+            result.append({**(own[0] if own else members[0]), "loc": entry})
+            continue
+        kinds = dict.fromkeys(_KIND[_BRANCHES[m["loc"][-1]]] for m in members)
+        result.append({**members[0], "loc": entry, "type": "union",
+                       "msg": f"should be {', '.join(kinds)}"})
+    return result
 
 
 def _is_union_tag(part: Any) -> bool:
