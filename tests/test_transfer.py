@@ -12,7 +12,14 @@ import wtc
 from wtc.errors import TransferError, WidthsError
 from wtc.graph import compile_spec, count_macs
 from wtc.spec import load_spec
-from wtc.widths import base_widths, check_widths, make_divisible, uniform_widths, widths_from_groups
+from wtc.widths import (
+    base_widths,
+    check_widths,
+    make_divisible,
+    steps,
+    uniform_widths,
+    widths_from_groups,
+)
 from wtc.widthtransfer import GroupMapping, TransferResult, project_spec, transfer
 
 
@@ -57,10 +64,11 @@ def assert_close_to_alpha(result: TransferResult, target) -> None:
 # --- identity --------------------------------------------------------------------------------
 
 def scattered(g):
-    """Non-uniform widths: groups scaled by 0.5, 0.75, 1, 1.25 in turn, on the divisor."""
+    """Non-uniform widths: groups scaled by 0.5, 0.75, 1, 1.25 in turn, on the divisor (and on
+    the group width of a group's grouped convolutions)."""
     factors = (0.5, 0.75, 1.0, 1.25)
-    return widths_from_groups(g, {k: make_divisible(g.groups[k].base * factors[i % 4],
-                                                    g.spec.divisor)
+    step = steps(g)
+    return widths_from_groups(g, {k: make_divisible(g.groups[k].base * factors[i % 4], step[k])
                                   for i, k in enumerate(g.free_groups)})
 
 

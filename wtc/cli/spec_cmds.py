@@ -60,7 +60,8 @@ def register(app: typer.Typer) -> None:
         stages = cost_table(graph, w.groups)
         groups = [{"id": g.id, "kind": g.kind, "stage": g.stage, "base": g.base,
                    "width": w.groups.get(g.id, g.base), "roles": list(g.roles),
-                   "layers": len(g.producers)} for g in graph.groups.values()]
+                   "layers": len(g.producers), "multiple": g.multiple}
+                  for g in graph.groups.values()]
         if as_json:
             print_json({**total, "hash": graph.spec_hash, "stages": stages, "groups": groups})
             return
@@ -76,11 +77,15 @@ def register(app: typer.Typer) -> None:
         t.add_row("total", "", "", "", f"{total['macs']:,}", f"{total['params']:,}", style="bold")
         out.print(t)
         g = Table(title="width groups")
-        for col in ("group", "kind", "roles", "layers", "base", "width"):
-            g.add_column(col, justify="right" if col in ("layers", "base", "width") else "left")
+        multiples = any(row["multiple"] > 1 for row in groups)  # grouped convs, shuffles
+        cols = ("group", "kind", "roles", "layers", *(("multiple of",) if multiples else ()),
+                "base", "width")
+        for col in cols:
+            g.add_column(col, justify="left" if col in ("group", "kind", "roles") else "right")
         for row in groups:
             changed = row["width"] != row["base"]
             g.add_row(row["id"], row["kind"], "+".join(row["roles"]), str(row["layers"]),
+                      *((str(row["multiple"]),) if multiples else ()),
                       str(row["base"]), f"[bold]{row['width']}[/bold]" if changed
                       else str(row["width"]))
         out.print(g)

@@ -103,11 +103,12 @@ _register("resnext", "ResNeXt bottleneck (Xie et al. 2017; torchvision's, the gr
           "strides): `cardinality` groups of width*base_width/64 channels at base widths, the "
           "group width fixed when widths change; output width*expansion",
           {"cardinality": 32, "base_width": 4, "expansion": 4, "act": "relu"}, [
-    {"name": "conv1", "op": "conv", "out": "width * base_width // 64 * cardinality",
+    {"name": "conv1", "op": "conv", "out": "max(1, width * base_width // 64) * cardinality",
      "kernel": 1},
     {"name": "bn1", "op": "bn"},
     {"name": "act1", "op": "act", "fn": "act"},
-    {"name": "conv2", "op": "gconv", "group_width": "width * base_width // 64", "kernel": 3,
+    {"name": "conv2", "op": "gconv", "group_width": "max(1, width * base_width // 64)",
+     "kernel": 3,
      "stride": "stride"},
     {"name": "bn2", "op": "bn"},
     {"name": "act2", "op": "act", "fn": "act"},

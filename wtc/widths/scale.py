@@ -49,10 +49,11 @@ def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs
     smallest = dict(step)
     floor = count_macs(graph, smallest)
     if floor > target_macs:
-        steps_note = "" if len(set(step.values())) <= 1 else " (or its group's multiple)"
+        at_least = (f"at {div} channels" if len(set(step.values())) <= 1 else
+                    f"at its smallest step ({div} channels, or the group width of its grouped "
+                    "convolutions)")
         raise TargetError(f"MACs target {target_macs:,} is below the smallest network of "
-                          f"'{graph.spec.name}' ({floor:,} MACs with every group at {div} "
-                          f"channels{steps_note})")
+                          f"'{graph.spec.name}' ({floor:,} MACs with every group {at_least})")
     lo, hi = 0.0, 1.0
     while count_macs(graph, at(hi)) < target_macs:
         hi *= 2
