@@ -25,8 +25,9 @@ def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs
                   divisor: int | None = None) -> tuple[dict[str, int], float]:
     """Channels round(α · direction[g]) for the one α whose MACs come closest to the target.
 
-    Every group is rounded to a multiple of its step, lcm(divisor, the group's own multiple):
-    a group of a grouped convolution stays a multiple of its group width.
+    Every group is rounded to a multiple of its step (`steps`: the divisor, or a multiple of it
+    a grouped convolution needs): a group of a grouped convolution stays a multiple of its group
+    width.
     Bisection on α with rounding inside the loop; then each group is rounded down or up around
     α·direction (see `_round_each`), so the result lands within one group's step of the target
     instead of one rounding level's jump; if that still misses by more than 1% (small networks,
@@ -72,9 +73,14 @@ def scale_to_macs(graph: StageGraph, direction: Mapping[str, float], target_macs
 
 
 def steps(graph: StageGraph, divisor: int | None = None) -> dict[str, int]:
-    """The rounding step of every free group: lcm(divisor, the group's multiple)."""
+    """The rounding step of every free group: lcm(gcd(divisor, base width), the group's
+    multiple). That is the divisor, raised to a multiple of the group width of a grouped
+    convolution; and lowered where the spec's own width is off the divisor (EfficientNet's
+    4-channel squeeze-excite under divisor 8 steps by 4), so the base widths are always on the
+    grid and one multiplier of 1 gives them back."""
     div = divisor or graph.spec.divisor
-    return {g: math.lcm(div, graph.groups[g].multiple) for g in graph.free_groups}
+    return {g: math.lcm(math.gcd(div, graph.groups[g].base), graph.groups[g].multiple)
+            for g in graph.free_groups}
 
 
 def _round_each(graph: StageGraph, direction: Mapping[str, float], alpha: float,
