@@ -301,3 +301,16 @@ def test_morphnet_reads_layer_norm_gammas():
     assert set(reg.gated) == {f"stage{s}.res" for s in (1, 2, 3, 4)}
     assert all(g.endswith(".pw1") for g in reg.ungated)
     assert float(reg().detach()) > 0
+
+
+@pytest.mark.parametrize("name", ["regnetx_400mf", "shufflenetv2_fmnist", "convnext_tiny"])
+def test_autoslim_on_the_supernet_of_new_ops(name):
+    """gconv, split/shuffle, layer norm and layer scale run slimmed: AutoSlim finds widths that
+    keep every group width."""
+    graph = proxy_of(name)
+    fast = {"epochs": 1, "steps": 3, "samples": 2, "eval_batches": 1, "bn_batches": 1,
+            "distill": False}
+    res = wtc.search(graph, "autoslim", "0.5x", settings=fast, data=SYNTH, threads=1)
+    check_widths(graph, res.groups)
+    target = round(0.5 * count_macs(graph))
+    assert abs(res.macs - target) <= 0.1 * target

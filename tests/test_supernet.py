@@ -14,10 +14,12 @@ import wtc
 from wtc.errors import ConfigError, WidthsError
 from wtc.nn.bn import recalibrate_bn
 from wtc.nn.slimmable import Supernet, supernet_widths
+from wtc.widths import steps
 
 # ImageNet-sized specs run at a reduced resolution (outputs and MACs are compared at the
 # resolution the spec is compiled for, so their graphs are re-compiled smaller)
-BIG = {"resnet18", "resnet34", "resnet50", "mobilenetv2"}
+BIG = {"resnet18", "resnet34", "resnet50", "mobilenetv2", "resnext50_32x4d", "regnetx_400mf",
+       "regnety_400mf", "shufflenetv2_x1_0", "efficientnet_b0", "convnext_tiny"}
 
 
 def _graph(path):
@@ -39,8 +41,8 @@ def _scramble_bn(net):
 
 def _random_widths(graph, net, seed):
     rng = random.Random(seed)
-    div = graph.spec.divisor
-    return {g: div * rng.randint(1, net.max_widths[g] // div) for g in graph.free_groups}
+    step = steps(graph)  # the divisor, or a grouped conv's group width
+    return {g: step[g] * rng.randint(1, net.max_widths[g] // step[g]) for g in graph.free_groups}
 
 
 @pytest.mark.parametrize("path", SPECS, ids=spec_id)

@@ -76,19 +76,7 @@ def register(app: typer.Typer) -> None:
                       f"{row['params']:,}")
         t.add_row("total", "", "", "", f"{total['macs']:,}", f"{total['params']:,}", style="bold")
         out.print(t)
-        g = Table(title="width groups")
-        multiples = any(row["multiple"] > 1 for row in groups)  # grouped convs, shuffles
-        cols = ("group", "kind", "roles", "layers", *(("multiple of",) if multiples else ()),
-                "base", "width")
-        for col in cols:
-            g.add_column(col, justify="left" if col in ("group", "kind", "roles") else "right")
-        for row in groups:
-            changed = row["width"] != row["base"]
-            g.add_row(row["id"], row["kind"], "+".join(row["roles"]), str(row["layers"]),
-                      *((str(row["multiple"]),) if multiples else ()),
-                      str(row["base"]), f"[bold]{row['width']}[/bold]" if changed
-                      else str(row["width"]))
-        out.print(g)
+        out.print(_groups_table(groups))
 
     @app.command()
     @handle_errors
@@ -109,3 +97,21 @@ def register(app: typer.Typer) -> None:
         out.print(f"{total['spec']} at {total['resolution']} px: [bold]{total['macs']:,}[/bold] "
                   f"MACs ({total['macs'] / 1e6:.2f} M; {total['flops']:,} FLOPs = 2 x MACs), "
                   f"{total['params']:,} parameters")
+
+
+def _groups_table(groups: list[dict]) -> Table:
+    """The width groups of `wtc show`; a "multiple of" column when grouped convolutions or
+    shuffles constrain some group."""
+    g = Table(title="width groups")
+    multiples = any(row["multiple"] > 1 for row in groups)
+    cols = ("group", "kind", "roles", "layers", *(("multiple of",) if multiples else ()),
+            "base", "width")
+    for col in cols:
+        g.add_column(col, justify="left" if col in ("group", "kind", "roles") else "right")
+    for row in groups:
+        changed = row["width"] != row["base"]
+        g.add_row(row["id"], row["kind"], "+".join(row["roles"]), str(row["layers"]),
+                  *((str(row["multiple"]),) if multiples else ()),
+                  str(row["base"]), f"[bold]{row['width']}[/bold]" if changed
+                  else str(row["width"]))
+    return g

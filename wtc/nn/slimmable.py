@@ -32,7 +32,7 @@ from wtc.errors import ConfigError, WidthsError
 from wtc.graph import StageGraph, count_macs
 from wtc.nn.build import build_model, module_path
 from wtc.registry import Registry
-from wtc.widths import Widths, check_widths, make_divisible
+from wtc.widths import Widths, check_widths, make_divisible, steps
 
 # a channel selection: an int n is the prefix [0, n); a tensor is an index into the max layout
 Selection = int | Tensor
@@ -42,8 +42,9 @@ def supernet_widths(graph: StageGraph, multiplier: float = 1.5) -> dict[str, int
     """The supernet's maximum widths: every free group at `multiplier` x base, rounded."""
     if not multiplier > 0:
         raise ConfigError(f"supernet width multiplier must be positive, got {multiplier}")
-    div = graph.spec.divisor
-    return {g: make_divisible(multiplier * graph.groups[g].base, div) for g in graph.free_groups}
+    step = steps(graph)  # the divisor, or a grouped convolution's group width
+    return {g: make_divisible(multiplier * graph.groups[g].base, step[g])
+            for g in graph.free_groups}
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,29 @@ def _dwconv(s: _Step, xs: list[Tensor], sin: Selection, sout: Selection) -> Tens
     w = _take(m.weight, 0, sout)
     return F.conv2d(xs[0], w, _take(m.bias, 0, sout), m.stride, m.padding, m.dilation,
                     groups=w.shape[0])
+
+
+def _gconv(s: _Step, xs: list[Tensor], sin: Selection, sout: Selection) -> Tensor:
+    """A grouped conv at a fixed group width: the active channels make channels / group_width
+    groups (each group's channels stay together under prefix slicing)."""
+    m = s.module
+    w = _take(m.weight, 0, sout)
+    return F.conv2d(xs[0], w, _take(m.bias, 0, sout), m.stride, m.padding, m.dilation,
+                    groups=w.shape[0] // s.attrs["group_width"])
+
+
+def _ln(s: _Step, xs: list[Tensor], sin: Selection, sout: Selection) -> Tensor:
+    """Layer norm over the active channels (of each position of an NCHW map)."""
+    m = s.module
+    w, b = _take(m.weight, 0, sout), _take(m.bias, 0, sout)
+    x = xs[0]
+    if x.dim() == 2:
+        return F.layer_norm(x, (w.shape[0],), w, b, m.eps)
+    return F.layer_norm(x.permute(0, 2, 3, 1), (w.shape[0],), w, b, m.eps).permute(0, 3, 1, 2)
+
+
+def _scale(s: _Step, xs: list[Tensor], sin: Selection, sout: Selection) -> Tensor:
+    return xs[0] * _take(s.module.weight, 0, sout)
 
 
 def _linear(s: _Step, xs: list[Tensor], sin: Selection, sout: Selection) -> Tensor:
@@ -130,18 +154,26 @@ SLIM_OPS: Registry[Callable[[_Step, list[Tensor], Selection, Selection], Tensor]
 for _name, _fn in {"conv": _conv, "dwconv": _dwconv, "linear": _linear, "bn": _bn,
                    "act": _module, "maxpool": _module, "avgpool": _module, "gap": _module,
                    "flatten": _module, "dropout": _module, "identity": _module, "add": _add,
-                   "mul": _mul, "concat": _concat}.items():
+                   "mul": _mul, "concat": _concat, "gconv": _gconv, "ln": _ln, "scale": _scale,
+                   "droppath": _module, "split": _module, "shuffle": _module}.items():
     SLIM_OPS.add(_name, _fn)
 
 # how to slice each parameter or buffer of an op's module when extracting: (name, uses_in)
 _SLICED = {"conv": ("weight", "bias"), "dwconv": ("weight", "bias"),
            "linear": ("weight", "bias"),
-           "bn": ("weight", "bias", "running_mean", "running_var")}
+           "bn": ("weight", "bias", "running_mean", "running_var"),
+           "gconv": ("weight", "bias"), "ln": ("weight", "bias"), "scale": ("weight",)}
 
 
 def check_slimmable(graph: StageGraph) -> None:
     """Refuse, naming the node, a spec with an op the supernet cannot run slimmed."""
     unsupported = sorted({graph.nx.nodes[n]["op"] for n in graph.order[1:]} - set(SLIM_OPS))
+    fixed_groups = [n for n in graph.order[1:] if graph.nx.nodes[n].get("num_groups", 1) > 1
+                    and graph.nx.nodes[n]["op"] == "conv"]
+    if fixed_groups:  # a prefix of the channels would move channels between the g groups
+        raise ConfigError(f"spec '{graph.spec.name}' cannot run as a slimmable supernet: conv "
+                          f"'{fixed_groups[0]}' has a fixed number of groups; use gconv (a "
+                          "fixed group width) for a grouped conv that changes width")
     if unsupported:
         node = next(n for n in graph.order[1:] if graph.nx.nodes[n]["op"] in unsupported)
         raise ConfigError(f"spec '{graph.spec.name}' cannot run as a slimmable supernet: "

@@ -15,6 +15,7 @@ from typing import Any
 
 from wtc.graph import StageGraph, count_macs
 from wtc.widths import make_divisible
+from wtc.widths import steps as group_steps
 
 
 @dataclass(frozen=True)
@@ -27,14 +28,14 @@ class WidthGrid:
     @classmethod
     def build(cls, graph: StageGraph, max_multiplier: float, min_multiplier: float,
               steps: int) -> WidthGrid:
-        div = graph.spec.divisor
-        hi = {g: make_divisible(max_multiplier * graph.groups[g].base, div)
+        step = group_steps(graph)  # the divisor, or a grouped conv's group width
+        hi = {g: make_divisible(max_multiplier * graph.groups[g].base, step[g])
               for g in graph.free_groups}
-        lo = {g: min(hi[g], make_divisible(min_multiplier * graph.groups[g].base, div))
+        lo = {g: min(hi[g], make_divisible(min_multiplier * graph.groups[g].base, step[g]))
               for g in graph.free_groups}
         grid = {}
         for g in graph.free_groups:
-            pts = {make_divisible(lo[g] + (hi[g] - lo[g]) * k / (steps - 1), div)
+            pts = {make_divisible(lo[g] + (hi[g] - lo[g]) * k / (steps - 1), step[g])
                    for k in range(steps)}
             grid[g] = tuple(sorted(min(hi[g], max(lo[g], p)) for p in pts | {lo[g], hi[g]}))
         return cls(graph, hi, lo, grid)
@@ -47,10 +48,12 @@ class WidthGrid:
         return count_macs(self.graph, widths)
 
     def random(self, rng: random.Random) -> dict[str, int]:
-        """Independent per group, uniform over the divisor multiples in [min_g, max_g]."""
-        div = self.graph.spec.divisor
+        """Independent per group, uniform over the divisor multiples in [min_g, max_g] (of the
+        group width, for a group of a grouped convolution)."""
+        step = group_steps(self.graph)
         out = {}
         for g in self.graph.free_groups:
+            div = step[g]
             lo, hi = self.min[g], self.max[g]
             n = (hi - lo) // div
             out[g] = lo + div * rng.randint(0, n) if n > 0 else hi
