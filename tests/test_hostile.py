@@ -206,7 +206,19 @@ def test_a_model_too_big_for_the_machine(cli, tmp_path, monkeypatch):
         wtc.build_model(wtc.compile_spec(wtc.load_spec(p)))
 
 
-def test_default_memory_limit_is_half_the_ram(tmp_path, cli):
+def test_train_refuses_a_model_too_big_before_allocating(cli, tmp_path, monkeypatch):
+    """The issue's `wtc train` died with "can't allocate memory" (exit 1); now the estimate
+    refuses it (exit 2) and no run directory is left."""
+    monkeypatch.setenv("WTC_MAX_MEMORY", "10K")
+    run = tmp_path / "run"
+    code, _, stderr = cli("train", ROOT / "specs" / "tiny" / "resnet_tiny.yaml", "--data",
+                          "synthetic", "--epochs", "1", "--out", run)
+    assert code == 2 and "would need about" in stderr and "Traceback" not in stderr
+    assert not run.exists()
+
+
+def test_default_memory_limit_is_half_the_ram(tmp_path, cli, monkeypatch):
+    monkeypatch.delenv("WTC_MAX_MEMORY", raising=False)
     p = write(tmp_path, "huge.yaml", edit("resolution: 32", "resolution: 8000").replace(
         "width: 64", "width: 60000"))
     refused(cli, "validate", p, file=p, expect=["TB", "half this machine's RAM"])

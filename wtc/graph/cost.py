@@ -16,6 +16,7 @@ Each op has one cost rule (`COST`, checked against the op table at import):
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -174,7 +175,12 @@ def check_memory(graph: StageGraph, widths: Mapping[str, int] | Any | None = Non
     """The memory estimate, or a SpecError located at the biggest stage when it is over `limit`
     (default: `wtc.limits.max_memory()`, half the RAM unless WTC_MAX_MEMORY says otherwise)."""
     est = estimate_memory(graph, widths)
-    limit = max_memory() if limit is None else limit
+    if limit is None:
+        limit = max_memory()
+        source = ("WTC_MAX_MEMORY" if os.environ.get("WTC_MAX_MEMORY") else
+                  "half this machine's RAM; set WTC_MAX_MEMORY to change it")
+    else:
+        source = "the limit given"
     if est["total"] <= limit:
         return est
     worst = max(est["stages"], key=lambda s: est["stages"][s])
@@ -188,5 +194,5 @@ def check_memory(graph: StageGraph, widths: Mapping[str, int] | Any | None = Non
         f"({human_bytes(est['params'])} of parameters + {human_bytes(est['activations'])} of "
         f"activations for one {spec.input.resolution} px image; '{worst}' alone "
         f"{human_bytes(est['stages'][worst])}), over the limit of {human_bytes(limit)} "
-        "(half this machine's RAM by default; set WTC_MAX_MEMORY to change it)",
+        f"({source})",
         file=spec.source, line=spec.line_of(path), path=path)

@@ -158,7 +158,8 @@ def build_model(graph: StageGraph, widths: Widths | Mapping[str, int] | None = N
     `init_weights`, instead of paying torch's default init and then ours; `init=False` keeps
     torch's per-layer defaults (for callers that load a state_dict next)."""
     free = _checked_widths(graph, widths)
-    check_memory(graph, free)  # refuse (exit 2) before allocating what the machine cannot hold
+    # refuse (exit 2) before allocating what the machine cannot hold
+    check_memory(graph, None if widths is None else free)
     if init:
         with torch.device("meta"):
             model = _build(graph, free)
