@@ -314,3 +314,46 @@ def test_autoslim_on_the_supernet_of_new_ops(name):
     check_widths(graph, res.groups)
     target = round(0.5 * count_macs(graph))
     assert abs(res.macs - target) <= 0.1 * target
+
+
+FIXED_GROUPS = """name: fixed_groups
+input: {channels: 4, resolution: 8}
+classes: 3
+templates:
+  grouped:
+    nodes:
+      - {name: conv, op: conv, out: width, kernel: 3, groups: 4}
+      - {name: bn, op: bn}
+      - {name: act, op: act, fn: relu}
+      - {name: pw, op: conv, out: width, kernel: 1, groups: 2}
+stages:
+  - {name: s1, block: grouped, width: 8}
+  - {name: s2, block: grouped, width: 16, stride: 2}
+head:
+  - {block: classifier}
+"""
+
+
+def test_conv_with_a_fixed_number_of_groups():
+    from wtc.errors import ConfigError, SpecError
+    from wtc.nn.slimmable import Supernet
+
+    graph = compile_spec(wtc.parse_spec(FIXED_GROUPS))
+    g = graph.groups
+    # the 4-group conv needs its input and output in multiples of 4, the 2-group 1x1 of 2
+    assert (g["s1.block0.conv"].multiple, g["s1.block0.pw"].multiple) == (4, 4)
+    assert (g["s2.block0.conv"].multiple, g["s2.block0.pw"].multiple) == (4, 2)
+    assert g["input"].multiple == 4
+    widths = {"s1.block0.conv": 12, "s1.block0.pw": 20, "s2.block0.conv": 8, "s2.block0.pw": 6}
+    model = wtc.build_model(graph, widths).eval()
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(torch.zeros(1, 4, 8, 8))
+    assert counter.get_total_flops() // 2 == count_macs(graph, widths)
+    assert sum(p.numel() for p in model.parameters()) == count_params(graph, widths)
+    with pytest.raises(WidthsError, match=r"'s2\.block0\.pw' has 5 channels; it must be a "):
+        check_widths(graph, {**widths, "s2.block0.pw": 5})
+    with pytest.raises(ConfigError, match="fixed number of groups; use gconv"):
+        Supernet(graph)
+    with pytest.raises(SpecError, match="groups=4 needs channels that are a multiple of 4, "
+                                        "got 6"):
+        compile_spec(wtc.parse_spec(FIXED_GROUPS.replace("width: 8}", "width: 6}")))

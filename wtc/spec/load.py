@@ -14,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from wtc.errors import SpecError
-from wtc.limits import LimitError, read_limited_text
+from wtc.limits import LimitError, max_file_bytes, read_limited_text
 from wtc.safe_yaml import YamlError, load_yaml, shorten
 from wtc.spec.check import check_spec
 from wtc.spec.schema import Spec
@@ -30,11 +30,16 @@ def load_spec(path: str | Path, *, max_bytes: int | None = None) -> Spec:
         raise SpecError("no such spec file", file=str(p)) from None
     except LimitError as e:
         raise SpecError(str(e), file=str(p)) from None
-    return parse_spec(text, source=str(p))
+    return parse_spec(text, source=str(p), max_chars=max_bytes)
 
 
-def parse_spec(text: str, source: str | None = None) -> Spec:
-    """Validate YAML text as a spec; `source` names it in error messages."""
+def parse_spec(text: str, source: str | None = None, *, max_chars: int | None = None) -> Spec:
+    """Validate YAML text as a spec; `source` names it in error messages. Text longer than
+    `max_chars` (default: the file size limit) is refused before it is parsed."""
+    limit = max_file_bytes() if max_chars is None else max_chars
+    if len(text) > limit:
+        raise SpecError(f"the spec is {len(text):,} characters, over the limit of {limit:,} "
+                        "(set WTC_MAX_FILE_BYTES to read larger specs)", file=source)
     try:
         data, lines = load_yaml(text)
     except YamlError as e:

@@ -3,6 +3,7 @@ so the source spec of a transfer can be found by hash instead of being named."""
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import stat
@@ -108,14 +109,12 @@ def _spec_files(folder: Path, recursive: bool) -> list[Path]:
     while todo and looked < _MAX_WALK:
         current = todo.pop(0)
         try:
-            with os.scandir(current) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            with os.scandir(current) as it:  # a huge folder: only its first entries
+                entries = sorted(itertools.islice(it, _MAX_WALK - looked), key=lambda e: e.name)
         except OSError:
             continue
         for e in entries:
             looked += 1
-            if looked > _MAX_WALK:
-                break
             try:
                 if recursive and e.is_dir(follow_symlinks=False):
                     todo.append(Path(e.path))
