@@ -37,8 +37,9 @@ def resolve_spec(spec: Path | None) -> Path:
 
 
 def read_settings(config: Path | None, sets: list[str] | None) -> dict[str, Any]:
-    """Method settings from a YAML mapping, with `key=value` overrides (values read as YAML)."""
-    import yaml
+    """Method settings from a YAML mapping, with `key=value` overrides (values read as YAML,
+    through the same bounded reader; what does not read as YAML stays text)."""
+    from wtc.safe_yaml import YamlError, load_yaml
 
     values: dict[str, Any] = {}
     if config is not None:
@@ -51,8 +52,8 @@ def read_settings(config: Path | None, sets: list[str] | None) -> dict[str, Any]
         if not sep or not key.strip():
             raise ConfigError(f"--set takes key=value (e.g. --set strength=2), not '{item}'")
         try:
-            values[key.strip()] = yaml.safe_load(raw) if raw.strip() else None
-        except yaml.YAMLError:
+            values[key.strip()] = load_yaml(raw)[0] if raw.strip() else None
+        except YamlError:
             values[key.strip()] = raw
     return values
 

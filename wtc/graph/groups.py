@@ -1,8 +1,10 @@
 """Width groups: channel counts that must be equal, found by union-find over channel variables.
 
 Every conv/linear output starts a variable; an add or mul unites its inputs' variables; pass-
-through ops forward them; concat outputs are lists of variables (sums, not variables). A group
-is a union-find class, named by where its producing layers sit.
+through ops forward them; concat outputs are lists of variables (sums, not variables); split
+and shuffle unite the parts they must keep equal (`wtc.graph.rules`). A group is a union-find
+class, named by where its producing layers sit, with the divisibility its grouped convs and
+shuffles need (`multiple`).
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ class UnionFind:
 class Group:
     """A free (or fixed) channel count and the layers that share it.
 
-    kind: "block" (produced inside one block), "res" (tied across blocks or by an add/mul,
-    e.g. a residual stream), "input" or "logits" (fixed).
+    kind: "block" (produced inside one block; named by its first producer), "res" (tied across
+    blocks, or by an add, split or shuffle: a stream, named `<stage>.res`), "input" or "logits"
+    (fixed). A mul (a squeeze-excite gate) ties without making a stream.
     """
 
     id: str
