@@ -62,5 +62,14 @@ class TransferError(UserInputError):
     """Source and target specs that cannot be matched (stages, roles)."""
 
 
+class PlanError(UserInputError):
+    """An experiment plan that does not validate; the message names the plan key at fault."""
+
+    def __init__(self, message: str, *, key: str | None = None, file: str | None = None) -> None:
+        self.key, self.file, self.reason = key, file, message
+        where = " ".join(x for x in (file, f"at '{key}'" if key else None) if x)
+        super().__init__(f"{where}: {message}" if where else message)
+
+
 class ExportError(WtcError):
     """An export that failed its onnx checker or onnxruntime comparison."""

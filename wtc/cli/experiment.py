@@ -1,0 +1,96 @@
+"""`wtc experiment PLAN --out DIR` (run the width-transfer protocol) and `wtc report DIR`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from wtc.cli.common import handle_errors, out, print_json
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("experiment")
+    @handle_errors
+    def experiment_cmd(
+        plan: Annotated[Path, typer.Argument(help="the plan (YAML)", show_default=False)],
+        out_dir: Annotated[Path, typer.Option("--out", "-o", help="experiment folder: ledger, "
+                                              "artifacts, report", show_default=False)],
+        dry_run: Annotated[bool, typer.Option(
+            "--dry-run", help="print every unit with its projected training MACs and the "
+            "overhead ratios; run nothing")] = False,
+        backend: Annotated[str, typer.Option("--backend", help="local | ray")] = "local",
+        address: Annotated[str | None, typer.Option(
+            "--address", help="Ray cluster address (ray backend; default: a local Ray)")
+        ] = None,
+        jobs: Annotated[int, typer.Option("--jobs", "-j", help="units in flight")] = 1,
+        threads: Annotated[int | None, typer.Option(
+            "--threads", help="torch threads per unit (default: cores ÷ jobs)")] = None,
+        device: Annotated[str, typer.Option("--device", help="cpu | cuda | auto")] = "cpu",
+        progress: Annotated[str, typer.Option(
+            "--progress", help="auto | rich | plain | none")] = "auto",
+        no_report: Annotated[bool, typer.Option("--no-report",
+                                                help="do not write the report")] = False,
+        as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
+    ) -> None:
+        """Run a width-transfer plan: searches, transfers, final trainings, evaluations.
+
+        Finished units are recorded in OUT/ledger.jsonl; rerunning skips them, so an
+        interrupted experiment resumes and a changed plan reruns only what changed."""
+        from wtc.experiment import load_plan, project, run_experiment, write_report
+        from wtc.experiment.cost import summary
+
+        p = load_plan(plan)
+        if dry_run:
+            proj = project(p)
+            _print_dry_run(p, proj, summary(p, proj), as_json)
+            return
+        res = run_experiment(p, out_dir, backend=backend, jobs=jobs, threads=threads,
+                             device=device, address=address,
+                             progress="none" if as_json else progress)
+        report = None if no_report else write_report(out_dir)
+        if as_json:
+            print_json({**res.to_json(), "report": None if report is None else
+                        str(out_dir / "report.md")})
+            return
+        out.print(f"{len(res.ran)} unit(s) ran, {len(res.skipped)} skipped (already in the "
+                  f"ledger), {res.seconds:.1f} s; ledger {out_dir / 'ledger.jsonl'}")
+        if report is not None:
+            out.print(f"[green]wrote[/green] {out_dir / 'report.md'}")
+
+    @app.command("report")
+    @handle_errors
+    def report_cmd(
+        out_dir: Annotated[Path, typer.Argument(help="an experiment folder (holding "
+                                                "ledger.jsonl)", show_default=False)],
+        as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")
+                           ] = False,
+    ) -> None:
+        """Rebuild report.md, report.json and the figures from an experiment's ledger."""
+        from wtc.errors import ConfigError
+        from wtc.experiment import write_report
+
+        if not (out_dir / "ledger.jsonl").is_file():
+            raise ConfigError(f"{out_dir} holds no ledger.jsonl: not an experiment folder")
+        data = write_report(out_dir)
+        if as_json:
+            print_json(data)
+            return
+        out.print((out_dir / "report.md").read_text(encoding="utf-8"))
+
+
+def _print_dry_run(plan, proj, summ, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        print_json({**summ, "units": [p.to_json() for p in proj]})
+        return
+    t = Table(title=f"{plan.name}: {len(proj)} units (dry run; nothing ran)")
+    for col in ("unit", "kind", "training MACs", "overhead ratio"):
+        t.add_column(col, justify="left" if col in ("unit", "kind") else "right")
+    for p in proj:
+        t.add_row(p.unit, p.kind, f"{p.train_macs:.3g}" if p.train_macs else "0",
+                  f"{p.ratio:.1f}x" if p.ratio else "")
+    out.print(t)
+    parts = ", ".join(f"{k} {v:.3g}" for k, v in summ["train_macs"].items() if v)
+    out.print(f"total {summ['total_train_macs']:.3g} training MACs ({parts})")

@@ -1,0 +1,107 @@
+"""The dry run: every unit with its projected training MACs, before anything runs.
+
+Training MACs = 3 × forward MACs per image × images (DESIGN: forward + backward ≈ 3 × forward).
+A search's projection comes from its optimizer when it defines
+`estimate_train_macs(graph, settings, images=..., target_macs=...)` (MorphNet's λ ladder and
+scoring runs, say); otherwise it is one training of the spec at its base widths for the
+method's `epochs` (1 if it has none). Images = training images × the search's fraction ×
+(1 − held-out share) × kept classes. No data is read, so this works for specs whose data is
+absent (give `data.train_images` in the plan for an ImageFolder tree).
+
+The overhead ratio of a proxy search is direct search MACs ÷ proxy search MACs (same method).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from wtc.errors import PlanError
+from wtc.experiment.plan import Plan, Source
+from wtc.experiment.units import Unit, expand
+from wtc.graph import count_macs
+
+
+@dataclass(frozen=True)
+class Projection:
+    unit: str
+    kind: str
+    train_macs: int
+    ratio: float | None = None  # direct ÷ this search (proxy searches only)
+    note: str = ""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"unit": self.unit, "kind": self.kind, "train_macs": self.train_macs,
+                "overhead_ratio": self.ratio, "note": self.note}
+
+
+def search_images(plan: Plan, src: Source) -> float:
+    n = _train_images(plan)
+    share = src.data.get("fraction", 1.0) * (1.0 - src.data.get("val_split", 0.0))
+    classes = src.data.get("classes")
+    if classes:
+        share *= len(classes) / plan.target.spec.classes
+    return n * share
+
+
+def search_macs(plan: Plan, method: str, src: Source) -> int:
+    """Projected training MACs of one search of `method` on `src`."""
+    if method == "uniform":
+        return 0
+    from wtc.search import get_optimizer, validate_settings
+
+    cls = get_optimizer(method)
+    settings = validate_settings(method, plan.methods[method])
+    images = search_images(plan, src)
+    estimate = getattr(cls, "estimate_train_macs", None)
+    if estimate is not None:
+        return int(estimate(src.graph, settings, images=images, target_macs=src.target_macs))
+    epochs = int(getattr(settings, "epochs", 1) or 1)
+    return int(3 * count_macs(src.graph) * images * epochs)
+
+
+def project(plan: Plan) -> list[Projection]:
+    """Projected training MACs of every unit (and the proxy searches' overhead ratios)."""
+    out: list[Projection] = []
+    direct = {m: search_macs(plan, m, plan.target) for m in plan.methods}
+    train_images = _train_images(plan) * float(plan.train.get("fraction", 1.0))
+    epochs = int(plan.train.get("epochs", 1))
+    for u in expand(plan):
+        out.append(_unit(plan, u, direct, train_images, epochs))
+    return out
+
+
+def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epochs: int
+          ) -> Projection:
+    if u.kind == "search":
+        m, src_name = u.labels["method"], u.labels["source"]
+        src = plan.target if src_name == "target" else plan.proxies[src_name]
+        macs = direct.get(m, 0) if src.is_target else search_macs(plan, m, src)
+        ratio = direct[m] / macs if (not src.is_target and macs) else None
+        return Projection(u.id, u.kind, macs, ratio)
+    if u.kind == "train":
+        return Projection(u.id, u.kind, int(3 * plan.target_macs * train_images * epochs))
+    if u.kind == "eval":
+        n = plan.test_images
+        note = f"{plan.target_macs * n:.3g} forward MACs" if n else ""
+        return Projection(u.id, u.kind, 0, note=note)
+    return Projection(u.id, u.kind, 0)
+
+
+def _train_images(plan: Plan) -> int:
+    if plan.train_images is None:
+        raise PlanError(f"the number of training images of '{plan.model.data.get('data')}' is "
+                        "not known without reading it; give data.train_images (e.g. 1281167 "
+                        "for ImageNet)", key="data.train_images", file=plan.file)
+    return int(plan.train_images)
+
+
+def summary(plan: Plan, projections: list[Projection]) -> dict[str, Any]:
+    """Totals and per (method, proxy) overhead ratios."""
+    ratios = {p.unit: p.ratio for p in projections if p.ratio is not None}
+    by_kind: dict[str, int] = {}
+    for p in projections:
+        by_kind[p.kind] = by_kind.get(p.kind, 0) + p.train_macs
+    return {"plan": plan.name, "target": plan.target.spec.name, "target_macs": plan.target_macs,
+            "units": len(projections), "train_macs": by_kind,
+            "total_train_macs": sum(by_kind.values()), "overhead_ratios": ratios}

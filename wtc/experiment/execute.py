@@ -1,0 +1,172 @@
+"""What one unit does, in a worker (a pool process, a Ray task or the driver itself).
+
+`run_unit(payload) -> result` takes plain data (the unit's parameters, its upstream units'
+outputs and artifacts, the runtime: threads, device, a work folder) and returns plain data:
+outputs (JSON, deterministic given the seeds: they are hashed), training MACs, artifacts
+(bytes) and timing. Nothing here writes the ledger; only the driver does. Errors come back as
+data too, so a worker never has to pickle an exception.
+
+The test set is read in `eval` units only: searches decide on a held-out split of the training
+set, and final trainings do not evaluate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+from wtc.errors import UserInputError
+
+
+def run_unit(payload: dict[str, Any]) -> dict[str, Any]:
+    """Execute one unit; never raises (errors are returned under "error")."""
+    t0 = time.perf_counter()
+    try:
+        fn = _KINDS[payload["kind"]]
+        result = fn(payload)
+    except UserInputError as e:
+        return {"error": {"type": type(e).__name__, "message": str(e), "user": True},
+                "seconds": time.perf_counter() - t0}
+    except Exception as e:  # reported by the driver with the unit's id
+        return {"error": {"type": type(e).__name__, "message": str(e), "user": False,
+                          "traceback": traceback.format_exc()},
+                "seconds": time.perf_counter() - t0}
+    result["seconds"] = time.perf_counter() - t0
+    return result
+
+
+def _threads(payload: dict[str, Any]) -> int | None:
+    n = payload.get("threads")
+    if n:
+        import torch
+
+        torch.set_num_threads(int(n))
+    return n
+
+
+def _graph(text: str) -> Any:
+    import wtc
+    from wtc.spec import parse_spec
+
+    return wtc.compile_spec(parse_spec(text, source="<plan>"))
+
+
+def profile(graph: Any, groups: dict[str, int]) -> list[list[Any]]:
+    """[group, base, width] of every free group, in network order."""
+    return [[g, graph.groups[g].base, int(groups[g])] for g in graph.free_groups]
+
+
+def clean(obj: Any) -> Any:
+    """JSON-safe copy without wall-clock fields (outputs must be deterministic)."""
+    if isinstance(obj, dict):
+        return {str(k): clean(v) for k, v in obj.items()
+                if not str(k).startswith(("seconds", "time"))}
+    if isinstance(obj, list | tuple):
+        return [clean(v) for v in obj]
+    if isinstance(obj, float) and obj != obj:  # NaN is not JSON
+        return None
+    if obj is None or isinstance(obj, bool | int | float | str):
+        return obj
+    return str(obj)
+
+
+# --------------------------------------------------------------------------- kinds
+
+
+def _noop(payload: dict[str, Any]) -> dict[str, Any]:
+    sleep = float(payload["params"].get("sleep", 0.0))
+    if sleep:
+        time.sleep(sleep)
+    return {"outputs": {"i": payload["params"]["i"]}, "train_macs": 0}
+
+
+def _search(payload: dict[str, Any]) -> dict[str, Any]:
+    import wtc
+
+    p = payload["params"]
+    graph = _graph(p["spec"])
+    if p["method"] == "uniform":
+        res = wtc.search(graph, "uniform", target_macs=p["target_macs"])
+    else:
+        res = wtc.search(graph, p["method"], target_macs=p["target_macs"],
+                         settings=p["settings"], data=p["data"], seed=p["seed"],
+                         threads=_threads(payload), device=payload.get("device", "cpu"),
+                         progress="none")
+    outputs = {"spec": {"name": graph.spec.name, "hash": graph.spec_hash},
+               "groups": dict(res.groups), "macs": res.macs, "target_macs": res.target_macs,
+               "profile": profile(graph, res.groups), "details": clean(res.details),
+               "history": clean(res.history)}
+    return {"outputs": outputs, "train_macs": res.train_macs,
+            "timing": {"search_seconds": round(res.seconds, 3)}}
+
+
+def _transfer(payload: dict[str, Any]) -> dict[str, Any]:
+    import wtc
+    from wtc.widths import widths_from_groups
+
+    p = payload["params"]
+    (upstream,) = payload["inputs"].values()
+    source, target = _graph(p["source_spec"]), _graph(p["spec"])
+    w = widths_from_groups(source, upstream["groups"], method="search")
+    r = wtc.transfer(w, source, target, stacking=p["stacking"], target_macs=p["target_macs"])
+    outputs = {"spec": {"name": target.spec.name, "hash": target.spec_hash},
+               "groups": dict(r.widths.groups), "macs": r.macs, "target_macs": r.target_macs,
+               "profile": profile(target, r.widths.groups), "alpha": r.alpha,
+               "stacking": r.stacking, "unmatched": list(r.unmatched)}
+    return {"outputs": outputs, "train_macs": 0}
+
+
+def _train(payload: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from wtc.experiment import torchside
+
+    p = payload["params"]
+    (upstream,) = payload["inputs"].values()
+    graph = _graph(p["spec"])
+    work = Path(payload["work_dir"]) if payload.get("work_dir") else None
+    res = torchside.train_final(graph, upstream["groups"], p["config"], seed=p["seed"],
+                                threads=_threads(payload), device=payload.get("device", "cpu"),
+                                work_dir=work)
+    state = {k: v.detach().cpu() for k, v in res["model"].state_dict().items()}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    outputs = {"groups": dict(upstream["groups"]), "weights": weights_hash(state),
+               **clean(res["summary"])}
+    return {"outputs": outputs, "train_macs": int(res["train_macs"]),
+            "artifacts": {"weights.pt": buf.getvalue()},
+            "timing": {"train_seconds": res.get("seconds")}}
+
+
+def _eval(payload: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    from wtc.experiment import torchside
+
+    p = payload["params"]
+    ((dep, upstream),) = payload["inputs"].items()
+    blob = payload["artifacts"][dep]["weights.pt"]
+    state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
+    graph = _graph(p["spec"])
+    res = torchside.evaluate_test(graph, upstream["groups"], state, p["data"],
+                                  threads=_threads(payload), device=payload.get("device", "cpu"))
+    return {"outputs": {"top1": res["top1"], "loss": res["loss"], "images": res["n"],
+                        "weights": upstream["weights"]}, "train_macs": 0}
+
+
+def weights_hash(state: dict[str, Any]) -> str:
+    """Hash of a state_dict's names, dtypes, shapes and values (not of a file's bytes)."""
+    h = hashlib.sha256()
+    for k in sorted(state):
+        t = state[k].contiguous()
+        h.update(f"{k}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.numpy().tobytes() if t.dtype.is_floating_point or t.numel() else b"")
+    return h.hexdigest()[:16]
+
+
+_KINDS = {"noop": _noop, "search": _search, "transfer": _transfer, "train": _train,
+          "eval": _eval}

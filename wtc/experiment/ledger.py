@@ -1,0 +1,133 @@
+"""The ledger: `DIR/ledger.jsonl`, one JSON line per finished unit (and one per run started).
+
+Only the driver writes it: each line is appended whole, flushed and fsynced, so a run killed at
+any moment leaves every finished unit on record and at worst a torn last line, which readers
+skip. Unit lines hold the unit id, its input hash, its outputs and their hash, training MACs and
+wall seconds. Artifacts a unit returns (trained weights) go next to it under `DIR/artifacts/`,
+written atomically before the unit's line, named by their content hash.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from wtc.widths import atomic_write
+
+LEDGER = "ledger.jsonl"
+ARTIFACTS = "artifacts"
+
+
+class Ledger:
+    def __init__(self, out_dir: str | Path) -> None:
+        self.dir = Path(out_dir)
+        self.path = self.dir / LEDGER
+
+    # ------------------------------------------------------------------ reading
+
+    def lines(self) -> Iterator[dict[str, Any]]:
+        """Every whole line, in order (a torn or corrupt line is skipped)."""
+        if not self.path.is_file():
+            return
+        with open(self.path, encoding="utf-8") as f:
+            for raw in f:
+                if not raw.endswith("\n"):
+                    continue  # the torn tail of a killed write
+                try:
+                    row = json.loads(raw)
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(row, dict):
+                    yield row
+
+    def units(self) -> list[dict[str, Any]]:
+        return [r for r in self.lines() if r.get("type") == "unit"]
+
+    def runs(self) -> list[dict[str, Any]]:
+        return [r for r in self.lines() if r.get("type") == "run"]
+
+    def done(self) -> dict[tuple[str, str], dict[str, Any]]:
+        """(unit id, input hash) → its latest line."""
+        return {(r["unit"], r["input_hash"]): r for r in self.units()}
+
+    def current(self) -> dict[str, dict[str, Any]]:
+        """The latest line of every unit of the latest run (the ledger alone says which)."""
+        runs = self.runs()
+        latest = {r["unit"]: r for r in self.units()}
+        if not runs:
+            return latest
+        return {u: latest[u] for u in runs[-1]["units"] if u in latest}
+
+    # ------------------------------------------------------------------ writing
+
+    def append(self, row: dict[str, Any]) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True)
+        line = json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n"
+        self._repair_tail()
+        with open(self.path, "a", encoding="utf-8") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+
+    def _repair_tail(self) -> None:
+        """A killed write may have left half a line: end it, so the next line stays whole."""
+        if not self.path.is_file() or self.path.stat().st_size == 0:
+            return
+        with open(self.path, "rb+") as f:
+            f.seek(-1, os.SEEK_END)
+            if f.read(1) != b"\n":
+                f.write(b"\n")
+
+    def start_run(self, **info: Any) -> None:
+        self.append({"type": "run", "time": now(), **info})
+
+    def record(self, unit: Any, input_hash: str, result: dict[str, Any]) -> dict[str, Any]:
+        """Store the unit's artifacts, then append its line; returns the line."""
+        stored = {}
+        for name, blob in (result.get("artifacts") or {}).items():
+            stored[name] = self.store_artifact(blob, name)
+        outputs = result["outputs"]
+        row = {"type": "unit", "unit": unit.id, "kind": unit.kind, "labels": unit.labels,
+               "deps": list(unit.deps), "input_hash": input_hash,
+               "output_hash": output_hash(outputs), "outputs": outputs,
+               "artifacts": stored, "train_macs": int(result.get("train_macs") or 0),
+               "seconds": round(float(result.get("seconds") or 0.0), 3),
+               "timing": result.get("timing") or {}, "time": now()}
+        self.append(row)
+        return row
+
+    # ------------------------------------------------------------------ artifacts
+
+    def store_artifact(self, blob: bytes, name: str) -> str:
+        """Write `blob` under artifacts/ named by its hash; returns the relative path."""
+        h = hashlib.sha256(blob).hexdigest()[:16]
+        rel = f"{ARTIFACTS}/{h}-{name}"
+        path = self.dir / rel
+        if not path.is_file():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write(path, lambda f: f.write(blob))
+        return rel
+
+    def artifacts_present(self, row: dict[str, Any]) -> bool:
+        return all((self.dir / rel).is_file() for rel in (row.get("artifacts") or {}).values())
+
+    def read_artifacts(self, row: dict[str, Any]) -> dict[str, bytes]:
+        return {name: (self.dir / rel).read_bytes()
+                for name, rel in (row.get("artifacts") or {}).items()}
+
+
+def output_hash(outputs: dict[str, Any]) -> str:
+    """Hash of a unit's outputs; a unit that returns artifacts puts their content hash (e.g.
+    of the weights' tensors, not of the file, whose bytes vary) in its outputs."""
+    from wtc.experiment.plan import digest
+
+    return digest(outputs)
+
+
+def now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")

@@ -1,0 +1,363 @@
+"""The experiment plan: a YAML file validated by pydantic, then resolved against specs and the
+optimizer registry, so that every bad key fails before any unit runs.
+
+    name: width_transfer_fmnist
+    target: {spec: ../specs/resnet20_fmnist.yaml, macs: 0.5x}   # paths relative to the plan
+    data: {data: fashion-mnist, batch_size: 128}                # wtc.data.DataConfig keys
+    methods:                                                     # any registered optimizer
+      morphnet: {epochs: 2, ladder: 3}                           # its settings (the budget)
+    proxies:                                                     # named projections
+      half_width_14px: {width: 0.5, resolution: 14}
+      one_block: {depths: [1, 1, 1]}                             # depth proxy: stacking rules
+      data10: {fraction: 0.1}
+    stacking: [last, average]                                    # rules for depth proxies
+    search: {seed: 0, fraction: 1.0, val_split: 0.1}             # held-out split of TRAIN
+    train: {epochs: 10, lr: 0.1}                                 # final recipe (TrainConfig)
+    seeds: [0, 1, 2]
+
+Uniform widths at the target MACs are always included as the baseline. A proxy's `fraction`
+multiplies the search fraction; `classes: k` keeps the first k classes (spec and data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from wtc.errors import PlanError, UserInputError
+from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.spec import Spec, dump_spec, load_spec
+from wtc.transfer import STACKING, project_spec
+from wtc.widths import scale_to_macs
+
+# keys of plan.data the plan itself owns (searches, proxies and the final recipe set them)
+_DATA_OWNED = ("fraction", "val_split", "classes", "resolution", "seed")
+# keys of plan.train that are not part of the recipe (runtime options come from the command)
+_TRAIN_FORBIDDEN = ("data", "data_root", "seed", "out", "val_split", "device", "threads",
+                    "classes", "resolution")
+# training-set sizes of the built-in datasets, for the dry-run's projected MACs
+KNOWN_TRAIN_IMAGES = {"fashion-mnist": 60_000, "cifar10": 50_000}
+KNOWN_TEST_IMAGES = {"fashion-mnist": 10_000, "cifar10": 10_000}
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TargetSection(_Strict):
+    spec: str = Field(min_length=1, description="the target spec (YAML path)")
+    macs: str | float | int = Field("1.0x", description="MACs target: 0.5x, 41M or 4.1e7")
+
+
+class ProxySection(_Strict):
+    width: float | None = Field(None, gt=0.0, description="width multiplier")
+    depth: float | None = Field(None, gt=0.0, description="depth multiplier")
+    depths: list[int] | None = Field(None, description="blocks per stage")
+    resolution: int | None = Field(None, ge=4, description="input resolution")
+    fraction: float | None = Field(None, gt=0.0, le=1.0, description="share of the images")
+    classes: int | None = Field(None, ge=2, description="keep the first k classes")
+    stacking: list[str] | None = Field(None, description="rules for this proxy (depth only)")
+
+    @model_validator(mode="after")
+    def _something(self) -> ProxySection:
+        if all(getattr(self, k) is None for k in
+               ("width", "depth", "depths", "resolution", "fraction", "classes")):
+            raise ValueError("a proxy needs at least one of width, depth, depths, resolution, "
+                             "fraction, classes")
+        return self
+
+    def projection(self) -> dict[str, Any]:
+        return {k: v for k, v in self.model_dump().items() if v is not None and k != "stacking"}
+
+
+class SearchSection(_Strict):
+    seed: int = 0
+    fraction: float = Field(1.0, gt=0.0, le=1.0, description="share of the training images "
+                            "every search sees (proxies multiply it)")
+    val_split: float = Field(0.1, gt=0.0, lt=1.0, description="held-out share of the training "
+                             "images for every search decision (the test set is never read)")
+
+
+class PlanModel(_Strict):
+    name: str = Field("experiment", min_length=1)
+    target: TargetSection
+    data: dict[str, Any]
+    methods: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
+    proxies: dict[str, ProxySection] = Field(default_factory=dict)
+    stacking: list[str] = Field(default_factory=lambda: ["last", "average"])
+    search: SearchSection = Field(default_factory=SearchSection)
+    train: dict[str, Any] = Field(default_factory=dict)
+    seeds: list[int] = Field(min_length=1, description="seeds of the final trainings")
+
+    @field_validator("methods", mode="before")
+    @classmethod
+    def _list_of_names(cls, v: Any) -> Any:
+        if isinstance(v, list):  # [morphnet, autoslim] = default settings
+            return {str(name): None for name in v}
+        return v
+
+    @field_validator("seeds")
+    @classmethod
+    def _unique(cls, v: list[int]) -> list[int]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"seeds repeat: {v}")
+        return v
+
+
+@dataclass(frozen=True)
+class Source:
+    """A spec a search runs on: the target itself or one proxy of it."""
+
+    name: str  # "target" or the proxy's name
+    spec: Spec
+    graph: StageGraph
+    target_macs: int  # the search's MACs target on this spec (same share of its base MACs)
+    data: dict[str, Any]  # the data mapping of its searches
+    projection: dict[str, Any] = field(default_factory=dict)
+    stacking: tuple[str, ...] = ("last",)  # transfer rules (one when depths are equal)
+
+    @property
+    def is_target(self) -> bool:
+        return self.name == "target"
+
+    @property
+    def spec_text(self) -> str:
+        return dump_spec(self.spec)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A validated plan: the raw model plus everything resolved from it."""
+
+    model: PlanModel
+    file: str | None
+    target: Source
+    proxies: dict[str, Source]
+    methods: dict[str, dict[str, Any]]  # validated settings (json) of every non-uniform method
+    target_macs: int
+    base_macs: int
+    train: dict[str, Any]  # the final recipe (TrainConfig keys, json), data included
+    eval_data: dict[str, Any]  # the test-set evaluation's data mapping
+    train_images: int | None  # training-set size (dry-run projections); None: unknown
+    test_images: int | None
+
+    @property
+    def name(self) -> str:
+        return self.model.name
+
+    @property
+    def seeds(self) -> list[int]:
+        return list(self.model.seeds)
+
+    @property
+    def sources(self) -> list[Source]:
+        return [self.target, *self.proxies.values()]
+
+    def hash(self) -> str:
+        return digest(self.model.model_dump(mode="json"))
+
+
+def digest(obj: Any) -> str:
+    """Content hash of a JSON-able object (canonical: sorted keys, no spaces)."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_plan(path: str | Path) -> Plan:
+    """Read and resolve a plan file (spec paths are relative to the plan's folder)."""
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanError("no such plan file", file=str(p)) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise PlanError(f"cannot read the plan: {e}", file=str(p)) from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
+        raise PlanError(f"malformed YAML: {getattr(e, 'problem', None) or e}",
+                        file=where) from None
+    if not isinstance(data, dict):
+        raise PlanError("a plan is a YAML mapping (target, data, methods, proxies, train, "
+                        "seeds, ...)", file=str(p))
+    return resolve_plan(data, base_dir=p.resolve().parent, file=str(p))
+
+
+def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | None = None,
+                 file: str | None = None) -> Plan:
+    """Validate a plan mapping and resolve it: specs loaded and projected, methods looked up
+    in the search registry, settings validated, MACs targets checked. Raises PlanError naming
+    the key at fault; nothing runs."""
+    model = data if isinstance(data, PlanModel) else _validate(data, file)
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    spec = _load_target(model.target.spec, base, file)
+    graph = compile_spec(spec)
+    base_macs = count_macs(graph)
+    target_macs = _target_macs(graph, model.target.macs, file)
+    share = target_macs / base_macs
+    methods = _methods(model, file)
+    search_data, train_images, test_images = _data(model, file)
+    rules = _rules(model.stacking, "stacking", file)
+
+    target = Source("target", spec, graph, target_macs,
+                    {**search_data, "fraction": model.search.fraction})
+    proxies = {}
+    for name, proxy in model.proxies.items():
+        proxies[name] = _proxy(name, proxy, spec, share, search_data, model, rules, file)
+    train, eval_data = _recipe(model, file)
+    return Plan(model=model, file=file, target=target, proxies=proxies, methods=methods,
+                target_macs=target_macs, base_macs=base_macs, train=train, eval_data=eval_data,
+                train_images=train_images, test_images=test_images)
+
+
+def _validate(data: Mapping[str, Any], file: str | None) -> PlanModel:
+    try:
+        return PlanModel.model_validate(dict(data))
+    except ValidationError as e:
+        er = e.errors()[0]
+        key = ".".join(str(x) for x in er["loc"]) or "plan"
+        msg = "unknown key" if er["type"] == "extra_forbidden" else er["msg"]
+        if er["type"] == "missing":
+            msg = "required key missing"
+        more = f" (and {len(e.errors()) - 1} more problem(s))" if len(e.errors()) > 1 else ""
+        raise PlanError(f"{msg}{more}", key=key, file=file) from None
+
+
+def _load_target(path: str, base: Path, file: str | None) -> Spec:
+    for candidate in (base / path, Path(path)):
+        if candidate.is_file():
+            try:
+                return load_spec(candidate)
+            except UserInputError as e:
+                raise PlanError(f"the target spec does not load: {e}", key="target.spec",
+                                file=file) from None
+    raise PlanError(f"no spec file '{path}' (looked relative to {base} and to the working "
+                    "folder)", key="target.spec", file=file)
+
+
+def _target_macs(graph: StageGraph, macs: Any, file: str | None) -> int:
+    from wtc.search.base import resolve_target
+
+    try:
+        target = resolve_target(graph, macs)
+        _fits(graph, target)
+    except UserInputError as e:
+        raise PlanError(str(e), key="target.macs", file=file) from None
+    return target
+
+
+def _fits(graph: StageGraph, target: int) -> None:
+    """TargetError when even the smallest network is above the target."""
+    scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, target)
+
+
+def _methods(model: PlanModel, file: str | None) -> dict[str, dict[str, Any]]:
+    from wtc.search import OPTIMIZERS, validate_settings
+
+    out: dict[str, dict[str, Any]] = {}
+    for name, settings in model.methods.items():
+        key = f"methods.{name}"
+        if name not in OPTIMIZERS:
+            raise PlanError(f"unknown search method '{name}'; registered methods: "
+                            f"{', '.join(OPTIMIZERS.names())}", key=key, file=file)
+        if name == "uniform":  # always included, never searched
+            continue
+        try:
+            out[name] = validate_settings(name, settings or {}).model_dump(mode="json")
+        except UserInputError as e:
+            raise PlanError(str(e), key=key, file=file) from None
+    return out
+
+
+def _data(model: PlanModel, file: str | None) -> tuple[dict[str, Any], int | None, int | None]:
+    data = dict(model.data)
+    owned = [k for k in data if k in _DATA_OWNED]
+    if owned:
+        raise PlanError(f"'{owned[0]}' is set by the plan (search.fraction, search.val_split, "
+                        "proxies, seeds), not under data", key=f"data.{owned[0]}", file=file)
+    train_images = data.pop("train_images", None)
+    test_images = data.pop("test_images", None)
+    from wtc.data import DataConfig
+
+    try:
+        DataConfig(**data)
+    except ValidationError as e:
+        er = e.errors()[0]
+        key = ".".join(str(x) for x in ("data", *er["loc"]))
+        msg = "unknown key" if er["type"] == "extra_forbidden" else er["msg"]
+        raise PlanError(msg, key=key, file=file) from None
+    name = data["data"]
+    if name == "synthetic":
+        train_images = train_images or data.get("synthetic_size", 2048)
+        test_images = test_images or data.get("synthetic_test_size", 512)
+    train_images = train_images or KNOWN_TRAIN_IMAGES.get(name)
+    test_images = test_images or KNOWN_TEST_IMAGES.get(name)
+    search = {**data, "val_split": model.search.val_split}
+    return search, train_images, test_images
+
+
+def _rules(rules: list[str], key: str, file: str | None) -> tuple[str, ...]:
+    if not rules:
+        raise PlanError("give at least one stacking rule", key=key, file=file)
+    bad = [r for r in rules if r not in STACKING]
+    if bad:
+        raise PlanError(f"unknown stacking rule '{bad[0]}'; choose from {', '.join(STACKING)}",
+                        key=key, file=file)
+    return tuple(dict.fromkeys(rules))
+
+
+def _proxy(name: str, proxy: ProxySection, spec: Spec, share: float,
+           search_data: dict[str, Any], model: PlanModel, rules: tuple[str, ...],
+           file: str | None) -> Source:
+    key = f"proxies.{name}"
+    if name == "target" or "/" in name:
+        raise PlanError("a proxy cannot be called 'target' or contain '/'", key=key, file=file)
+    try:
+        pspec = project_spec(spec, width=proxy.width, depth=proxy.depth, depths=proxy.depths,
+                             resolution=proxy.resolution, classes=proxy.classes,
+                             name=f"{spec.name}_{name}")
+        pgraph = compile_spec(pspec)
+        ptarget = max(1, round(share * count_macs(pgraph)))
+        _fits(pgraph, ptarget)
+    except UserInputError as e:
+        raise PlanError(f"cannot build this proxy: {e}", key=key, file=file) from None
+    if proxy.classes is not None and proxy.classes > spec.classes:
+        raise PlanError(f"classes {proxy.classes} exceeds the target's {spec.classes}",
+                        key=f"{key}.classes", file=file)
+    data = {**search_data, "fraction": model.search.fraction * (proxy.fraction or 1.0)}
+    if proxy.classes is not None:
+        data["classes"] = list(range(proxy.classes))
+    deeper = [s.depth for s in pspec.stages] != [s.depth for s in spec.stages]
+    own = _rules(proxy.stacking, f"{key}.stacking", file) if proxy.stacking else rules
+    return Source(name, pspec, pgraph, ptarget, data, proxy.projection(),
+                  own if deeper else ("last",))
+
+
+def _recipe(model: PlanModel, file: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+    bad = [k for k in model.train if k in _TRAIN_FORBIDDEN]
+    if bad:
+        raise PlanError(f"'{bad[0]}' is not part of the training recipe (data goes under "
+                        "data, seeds under seeds, device and threads are options of the "
+                        "command)", key=f"train.{bad[0]}", file=file)
+    data = {k: v for k, v in model.data.items() if k not in ("train_images", "test_images")}
+    from wtc.train import TrainConfig
+
+    try:
+        cfg = TrainConfig(**data, **model.train)
+    except ValidationError as e:
+        er = e.errors()[0]
+        key = ".".join(str(x) for x in ("train", *er["loc"]))
+        msg = "unknown key" if er["type"] == "extra_forbidden" else er["msg"]
+        raise PlanError(msg, key=key, file=file) from None
+    del cfg
+    return {**data, **model.train}, data

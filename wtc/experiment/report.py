@@ -1,0 +1,220 @@
+"""The report, rebuilt from the ledger alone: `report.json`, `report.md` and PNG figures.
+
+One row per (method, source), source = uniform, direct (search on the target) or a proxy
+(with its stacking rule for depth proxies): test top-1 mean ± std over seeds, Δ against uniform
+and against direct, the search's training MACs and wall seconds, the overhead reduction against
+direct search (MACs and wall time), and the Pearson correlation of the row's width profile
+(width ÷ base per target group) with the direct search's.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+from wtc.errors import UserInputError
+from wtc.experiment.ledger import Ledger
+from wtc.widths import atomic_write, atomic_write_text
+
+FIGURES = "figures"
+
+
+def collect(out_dir: str | Path) -> dict[str, Any]:
+    """The report's numbers, computed from `out_dir/ledger.jsonl`."""
+    ledger = Ledger(out_dir)
+    runs = ledger.runs()
+    if not runs or "rows" not in runs[-1]:
+        raise UserInputError(f"{ledger.path} records no experiment run (run `wtc experiment "
+                             f"PLAN --out {out_dir}` first)")
+    run = runs[-1]
+    cur = ledger.current()
+    seeds = run["seeds"]
+    rows = [_row(r, cur, seeds) for r in run["rows"]]
+    by_id = {r["row"]: r for r in rows}
+    uniform = by_id.get("uniform", {}).get("top1_mean")
+    for r in rows:
+        direct = by_id.get(f"{r['method']}/direct")
+        r["delta_uniform"] = _diff(r["top1_mean"], uniform)
+        r["delta_direct"] = (_diff(r["top1_mean"], direct["top1_mean"])
+                             if direct and r["method"] != "uniform" else None)
+        r["overhead_reduction"] = (_ratio(direct["search_macs"], r["search_macs"])
+                                   if direct and r["method"] != "uniform" else None)
+        r["walltime_reduction"] = (_ratio(direct["search_seconds"], r["search_seconds"])
+                                   if direct and r["method"] != "uniform" else None)
+        r["profile_corr"] = (pearson(r["ratios"], direct["ratios"])
+                             if direct and r["method"] != "uniform" else None)
+    missing = [u for u in run["units"] if u not in cur]
+    return {"plan": run.get("plan"), "plan_hash": run.get("plan_hash"),
+            "target": run.get("target"), "seeds": seeds, "methods": sorted(run.get("methods",
+                                                                                  {})),
+            "rows": rows, "complete": not missing, "missing": missing,
+            "groups": next((r["groups"] for r in rows if r["groups"]), [])}
+
+
+def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    tops = {s: cur[k]["outputs"]["top1"] for s in seeds
+            if (k := f"eval/{r['id']}/seed{s}") in cur}
+    values = list(tops.values())
+    search = cur.get(r["search"])
+    widths = cur.get(r["widths"])
+    profile = widths["outputs"]["profile"] if widths else []
+    details = search["outputs"].get("details", {}) if search else {}
+    return {
+        "row": r["id"], "method": r["method"], "source": r["source"],
+        "seeds": sorted(tops), "top1": [tops[s] for s in sorted(tops)],
+        "top1_mean": statistics.fmean(values) if values else None,
+        "top1_std": statistics.stdev(values) if len(values) > 1 else (0.0 if values else None),
+        "search_macs": search["train_macs"] if search else None,
+        "search_seconds": search["seconds"] if search else None,
+        "search_val_top1": details.get("val_top1"),
+        "macs": widths["outputs"]["macs"] if widths else None,
+        "groups": [g for g, _, _ in profile],
+        "ratios": [w / b for _, b, w in profile],
+        "widths": [w for _, _, w in profile],
+    }
+
+
+def _diff(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None else a - b
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or not b else a / b
+
+
+def pearson(x: list[float], y: list[float]) -> float | None:
+    """Pearson correlation; None when either side is constant or the lengths differ."""
+    if len(x) != len(y) or len(x) < 2:
+        return None
+    mx, my = statistics.fmean(x), statistics.fmean(y)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    if sxx <= 1e-12 or syy <= 1e-12:
+        return None
+    return sxy / math.sqrt(sxx * syy)
+
+
+# --------------------------------------------------------------------------- writing
+
+
+def write_report(out_dir: str | Path) -> dict[str, Any]:
+    """Rebuild report.json, report.md and figures/*.png in `out_dir` from its ledger."""
+    out = Path(out_dir)
+    data = collect(out)
+    (out / FIGURES).mkdir(exist_ok=True)
+    figures = plot_profiles(data, out / FIGURES) + plot_top1_vs_macs(data, out / FIGURES)
+    data["figures"] = [str(Path(f).relative_to(out)) for f in figures]
+    atomic_write_text(out / "report.json", json.dumps(data, indent=2) + "\n")
+    atomic_write_text(out / "report.md", markdown(data))
+    return data
+
+
+def _pct(v: float | None, signed: bool = False) -> str:
+    if v is None:
+        return "–"
+    return f"{100 * v:+.2f}" if signed else f"{100 * v:.2f}"
+
+
+def _num(v: float | None, fmt: str) -> str:
+    return "–" if v is None else format(v, fmt)
+
+
+def markdown(data: dict[str, Any]) -> str:
+    t = data.get("target") or {}
+    lines = [f"# Experiment `{data['plan']}`", "",
+             f"Target `{t.get('spec')}` at {t.get('macs', 0):,} MACs "
+             f"({t.get('macs', 0) / max(1, t.get('base_macs', 1)):.2f}x of its "
+             f"{t.get('base_macs', 0):,}); seeds {data['seeds']}. Top-1 is on the test set "
+             "(read only by the evaluation units); every search decision used a held-out "
+             "split of the training set. Rebuilt from `ledger.jsonl` by `wtc report`.", "",
+             "| method | source | top-1 % (mean ± std) | Δ uniform | Δ direct | search MACs | "
+             "search s | MACs reduction | wall-time reduction | profile corr. |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in data["rows"]:
+        top = (f"{100 * r['top1_mean']:.2f} ± {100 * r['top1_std']:.2f} (n={len(r['top1'])})"
+               if r["top1_mean"] is not None else "–")
+        lines.append(
+            f"| {r['method']} | {r['source']} | {top} | {_pct(r['delta_uniform'], True)} | "
+            f"{_pct(r['delta_direct'], True)} | {_num(r['search_macs'], '.3g')} | "
+            f"{_num(r['search_seconds'], '.1f')} | {_num(r['overhead_reduction'], '.1f')}"
+            f"{'x' if r['overhead_reduction'] else ''} | "
+            f"{_num(r['walltime_reduction'], '.1f')}{'x' if r['walltime_reduction'] else ''} | "
+            f"{_num(r['profile_corr'], '.3f')} |")
+    lines.append("")
+    if not data["complete"]:
+        lines += [f"**Incomplete**: {len(data['missing'])} unit(s) not finished yet "
+                  f"(first: `{data['missing'][0]}`); rerun the plan to resume.", ""]
+    for f in data.get("figures", []):
+        lines.append(f"![{Path(f).stem}]({f})")
+    return "\n".join(lines) + "\n"
+
+
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
+    return path
+
+
+def plot_profiles(data: dict[str, Any], folder: Path) -> list[Path]:
+    """One PNG per method: width ÷ base per group (network order), one line per source."""
+    plt = _pyplot()
+    paths = []
+    uniform = next((r for r in data["rows"] if r["row"] == "uniform"), None)
+    for m in data["methods"]:
+        rows = [r for r in data["rows"] if r["method"] == m and r["ratios"]]
+        if not rows:
+            continue
+        groups = rows[0]["groups"]
+        fig, ax = plt.subplots(figsize=(max(6.0, 0.4 * len(groups)), 4.0))
+        if uniform and uniform["ratios"]:
+            ax.plot(range(len(groups)), uniform["ratios"], "k--", linewidth=1, label="uniform")
+        for r in rows:
+            style = "-o" if r["source"] == "direct" else "-"
+            ax.plot(range(len(groups)), r["ratios"], style, markersize=3, label=r["source"])
+        ax.set_xticks(range(len(groups)))
+        ax.set_xticklabels(groups, rotation=70, ha="right", fontsize=7)
+        ax.set_ylabel("width / base width")
+        ax.set_title(f"{m}: width profiles on {(data.get('target') or {}).get('spec')}")
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        paths.append(_save(fig, folder / f"widths_{m}.png"))
+        plt.close(fig)
+    return paths
+
+
+def plot_top1_vs_macs(data: dict[str, Any], folder: Path) -> list[Path]:
+    """Top-1 against search training MACs (log x) with std error bars; uniform as a band."""
+    plt = _pyplot()
+    pts = [r for r in data["rows"] if r["top1_mean"] is not None and r["search_macs"]]
+    if not pts:
+        return []
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    uniform = next((r for r in data["rows"] if r["row"] == "uniform"), None)
+    if uniform and uniform["top1_mean"] is not None:
+        mu, sd = 100 * uniform["top1_mean"], 100 * (uniform["top1_std"] or 0.0)
+        ax.axhline(mu, color="black", linestyle="--", linewidth=1, label="uniform")
+        ax.axhspan(mu - sd, mu + sd, color="grey", alpha=0.2)
+    for r in pts:
+        ax.errorbar(r["search_macs"], 100 * r["top1_mean"], yerr=100 * (r["top1_std"] or 0),
+                    fmt="o" if r["source"] == "direct" else "s", capsize=3, label=r["row"])
+    ax.set_xscale("log")
+    ax.set_xlabel("search training MACs")
+    ax.set_ylabel("test top-1 (%)")
+    ax.set_title("top-1 against search cost")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = _save(fig, folder / "top1_vs_search_macs.png")
+    plt.close(fig)
+    return [path]

@@ -1,0 +1,252 @@
+"""The driver: runs a plan's units in dependency order on a backend, skips what the ledger
+already holds, and alone appends to the ledger.
+
+A unit is released when all its upstream units have finished; its input hash is then known
+(plan section + upstream output hashes). If the ledger has a line for (unit, input hash) the
+unit is skipped and its recorded outputs are used, so a rerun resumes where a killed run
+stopped, and a changed plan reruns exactly the units whose inputs changed.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wtc.errors import ConfigError, PlanError, UserInputError, WtcError
+from wtc.experiment.backends import make_backend
+from wtc.experiment.ledger import Ledger
+from wtc.experiment.plan import Plan
+from wtc.experiment.units import Unit, check_dag, expand, rows
+
+
+class UnitFailed(WtcError):
+    """A unit raised an error that is not the user's to fix (a bug or an environment
+    failure); the message names the unit."""
+
+
+@dataclass
+class RunSummary:
+    out_dir: Path
+    ran: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+    unit_seconds: dict[str, float] = field(default_factory=dict)
+    stopped: bool = False  # stopped early (max_units)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"out": str(self.out_dir), "ran": self.ran, "skipped": self.skipped,
+                "seconds": round(self.seconds, 3), "stopped": self.stopped}
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Unit] | None = None,
+                   backend: str = "local", jobs: int = 1, threads: int | None = None,
+                   device: str = "cpu", address: str | None = None, progress: str = "none",
+                   max_units: int | None = None,
+                   on_unit: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
+    """Run `plan` (or explicit `units`) into `out_dir`; returns what ran and what was skipped.
+
+    jobs: units in flight; threads: torch threads per unit (default: cores ÷ jobs).
+    max_units: stop after running that many units (what a kill between units leaves).
+    on_unit(line): called after each ledger line is written (the progress display uses it).
+    """
+    if jobs < 1:
+        raise ConfigError(f"jobs must be at least 1, got {jobs}")
+    if threads is not None and threads < 1:
+        raise ConfigError(f"threads must be at least 1, got {threads}")
+    if device not in ("cpu", "cuda", "auto"):
+        raise ConfigError(f"device must be cpu, cuda or auto, not {device!r}")
+    todo = list(units) if units is not None else expand(plan)  # type: ignore[arg-type]
+    if plan is not None and units is None:
+        check_data(plan)
+    check_dag(todo)
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} exists and is not a folder")
+    out.mkdir(parents=True, exist_ok=True)
+    threads = threads or max(1, cores() // jobs)
+    ledger = Ledger(out)
+    ledger.start_run(**_run_info(plan, todo, backend, jobs, threads))
+    gpus = 1.0 if device == "cuda" else 0.0
+    be = make_backend(backend, jobs=jobs, threads=threads, address=address, gpus=gpus)
+    summary = RunSummary(out_dir=out)
+    t0 = time.perf_counter()
+    with _Display(progress, len(todo)) as display:
+        try:
+            _drive(todo, ledger, be, summary, threads, device, max_units, display, on_unit)
+        finally:
+            be.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
+
+
+def check_data(plan: Plan) -> None:
+    """Read the plan's dataset once, so a missing one fails before any unit runs."""
+    from wtc.data import DataConfig, make_data
+
+    s = plan.target.spec
+    try:
+        make_data(DataConfig(**plan.eval_data), channels=s.input.channels,
+                  resolution=s.input.resolution, num_classes=s.classes)
+    except UserInputError as e:
+        raise PlanError(str(e), key="data", file=plan.file) from None
+
+
+def _run_info(plan: Plan | None, units: list[Unit], backend: str, jobs: int, threads: int
+              ) -> dict[str, Any]:
+    info: dict[str, Any] = {"units": [u.id for u in units], "backend": backend, "jobs": jobs,
+                            "threads": threads}
+    if plan is not None:
+        info.update(plan=plan.name, plan_hash=plan.hash(), file=plan.file, seeds=plan.seeds,
+                    rows=[r.to_json() for r in rows(plan)],
+                    target={"spec": plan.target.spec.name, "hash": plan.target.graph.spec_hash,
+                            "macs": plan.target_macs, "base_macs": plan.base_macs},
+                    proxies={n: s.projection for n, s in plan.proxies.items()},
+                    methods=plan.methods)
+    return info
+
+
+def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threads: int,
+           device: str, max_units: int | None, display: _Display,
+           on_unit: Callable[[dict[str, Any]], None] | None) -> None:
+    done = ledger.done()
+    finished: dict[str, dict[str, Any]] = {}  # unit id → its ledger line
+    pending = list(todo)
+    running: dict[Future[dict[str, Any]], tuple[Unit, str]] = {}
+    failure: tuple[Unit, dict[str, Any]] | None = None
+    stop = False
+    while True:
+        changed = True
+        while changed:  # release ready units; skipping one may make others ready
+            changed = False
+            for u in list(pending):
+                if not all(d in finished for d in u.deps):
+                    continue
+                ih = u.input_hash({d: finished[d]["output_hash"] for d in u.deps})
+                row = done.get((u.id, ih))
+                if row is not None and ledger.artifacts_present(row):
+                    finished[u.id] = row
+                    pending.remove(u)
+                    summary.skipped.append(u.id)
+                    display.advance(u.id, skipped=True)
+                    changed = True
+                elif not stop and failure is None and len(running) < be.slots:
+                    display.started(u.id)
+                    running[be.submit(_payload(u, finished, ledger, threads, device,
+                                               be.shared_fs))] = (u, ih)
+                    pending.remove(u)
+        if not running:
+            break
+        ready, _ = wait(list(running), return_when=FIRST_COMPLETED)
+        for fut in ready:
+            u, ih = running.pop(fut)
+            result = fut.result()
+            if "error" in result:
+                failure = failure or (u, result["error"])
+                display.advance(u.id, failed=True)
+                continue
+            line = ledger.record(u, ih, result)
+            finished[u.id] = line
+            summary.ran.append(u.id)
+            summary.unit_seconds[u.id] = line["seconds"]
+            display.advance(u.id)
+            if on_unit is not None:
+                on_unit(line)
+            if max_units is not None and len(summary.ran) >= max_units:
+                stop = True
+                summary.stopped = True
+    if failure is not None:
+        _raise(failure, ledger.dir)
+
+
+def _payload(u: Unit, finished: dict[str, dict[str, Any]], ledger: Ledger, threads: int,
+             device: str, shared_fs: bool) -> dict[str, Any]:
+    inputs = {d: finished[d]["outputs"] for d in u.deps}
+    artifacts = {d: ledger.read_artifacts(finished[d]) for d in u.deps
+                 if finished[d].get("artifacts")}
+    work = None
+    if shared_fs and u.kind == "train":  # checkpoints, so a killed training continues
+        ih = u.input_hash({d: finished[d]["output_hash"] for d in u.deps})
+        work = str((ledger.dir / "work" / ih).resolve())
+    return {"id": u.id, "kind": u.kind, "params": u.params, "inputs": inputs,
+            "artifacts": artifacts, "threads": threads, "device": device, "work_dir": work}
+
+
+def _raise(failure: tuple[Unit, dict[str, Any]], out: Path) -> None:
+    u, err = failure
+    if err.get("user"):
+        raise UserInputError(f"unit '{u.id}' failed: {err['message']}")
+    log = out / "failed.log"
+    from wtc.widths import atomic_write_text
+
+    atomic_write_text(log, f"unit {u.id}\n{err.get('traceback', '')}")
+    raise UnitFailed(f"unit '{u.id}' failed with {err['type']}: {err['message']} (traceback "
+                     f"in {log}; finished units are in the ledger, rerun to resume)")
+
+
+class _Display:
+    """A rich progress bar over units on a terminal, plain lines with progress="plain",
+    nothing otherwise."""
+
+    def __init__(self, mode: str, total: int) -> None:
+        if mode == "auto":
+            mode = "rich" if sys.stdout.isatty() else "none"
+        if mode not in ("rich", "plain", "none"):
+            raise ConfigError(f"progress must be auto, rich, plain or none, not {mode!r}")
+        self.mode, self.total, self.count = mode, total, 0
+        self._bar: Any = None
+        self._task: Any = None
+        self._running: list[str] = []
+
+    def __enter__(self) -> _Display:
+        if self.mode == "rich":
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            self._bar = Progress(TextColumn("units"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+            self._bar.__enter__()
+            self._task = self._bar.add_task("units", total=self.total, info="")
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def started(self, uid: str) -> None:
+        self._running.append(uid)
+        self._update()
+
+    def advance(self, uid: str, skipped: bool = False, failed: bool = False) -> None:
+        self.count += 1
+        if uid in self._running:
+            self._running.remove(uid)
+        if self.mode == "plain":
+            what = "skipped" if skipped else "FAILED" if failed else "done"
+            print(f"[{self.count}/{self.total}] {what} {uid}", flush=True)
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1)
+        self._update()
+
+    def _update(self) -> None:
+        if self._bar is not None:
+            shown = ", ".join(self._running[:3]) + (" ..." if len(self._running) > 3 else "")
+            self._bar.update(self._task, info=shown)
+

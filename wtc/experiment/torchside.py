@@ -1,0 +1,69 @@
+"""The two torch steps of the protocol that are not a search: the final training of a widths
+file (no test-set evaluation) and the test-set evaluation of the trained weights."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wtc.build import build_model
+from wtc.data import DataConfig, make_data
+from wtc.graph import count_macs
+from wtc.train import CHECKPOINT, TrainConfig, evaluate, fit, load_checkpoint, seed_everything
+
+
+def _data(graph: Any, cfg: DataConfig) -> Any:
+    s = graph.spec
+    return make_data(cfg, channels=s.input.channels, resolution=cfg.resolution or
+                     s.input.resolution, num_classes=s.classes)
+
+
+def train_final(graph: Any, groups: dict[str, int], config: dict[str, Any], *, seed: int,
+                threads: int | None, device: str, work_dir: Path | None) -> dict[str, Any]:
+    """Train `groups` from scratch with the plan's recipe; checkpoints in `work_dir` (if given)
+    let an interrupted training continue where it stopped."""
+    cfg = TrainConfig(**config, seed=seed, threads=threads, device=device, out=None)
+    data = _data(graph, cfg)
+    data = dataclasses.replace(data, test=[])  # the test set is read by eval units only
+    seed_everything(seed)
+    model = build_model(graph, groups)
+    forward = count_macs(graph, groups)
+    meta = {"spec_hash": graph.spec_hash, "widths": dict(groups)}
+    ckpt = work_dir / CHECKPOINT if work_dir is not None else None
+    if ckpt is not None and ckpt.is_file():
+        ck = load_checkpoint(ckpt, model, spec_hash=graph.spec_hash, widths=dict(groups))
+        if int(ck.get("epoch", 0)) >= cfg.epochs:  # finished before the driver recorded it
+            history = list(ck.get("history", []))
+            return _summary(model, history, forward, int(ck["images_seen"]))
+        model = build_model(graph, groups)
+    if work_dir is not None:
+        work_dir.mkdir(parents=True, exist_ok=True)
+    res = fit(model, data, cfg, forward_macs=forward, out_dir=work_dir,
+              resume=bool(ckpt is not None and ckpt.is_file()), meta=meta)
+    return _summary(res.model, res.history, forward, int(res.summary["images_seen"]))
+
+
+def _summary(model: Any, history: list[dict[str, Any]], forward: int, images: int
+             ) -> dict[str, Any]:
+    last = history[-1] if history else {}
+    summary = {"epochs": len(history), "train_loss": last.get("train_loss"),
+               "train_top1": last.get("train_top1"), "forward_macs": forward,
+               "images_seen": images}
+    return {"model": model, "summary": summary, "train_macs": 3 * forward * images,
+            "seconds": last.get("seconds_total")}
+
+
+def evaluate_test(graph: Any, groups: dict[str, int], state: dict[str, Any],
+                  data: dict[str, Any], *, threads: int | None, device: str) -> dict[str, Any]:
+    """Top-1 and loss of the trained weights on the test set."""
+    cfg = DataConfig(**data)
+    bundle = _data(graph, cfg)
+    model = build_model(graph, groups)
+    model.load_state_dict(state, strict=True)
+    dev = torch.device("cuda" if device in ("cuda", "auto") and torch.cuda.is_available()
+                       else "cpu")
+    model.to(dev)
+    return evaluate(model, bundle.test, device=dev)

@@ -1,0 +1,130 @@
+"""A plan expands into units: the steps of the protocol, a DAG run in dependency order.
+
+    search/uniform/target                       the baseline (no training)
+    search/METHOD/target                        direct search on the target
+    search/METHOD/PROXY                         search on a proxy
+    transfer/METHOD/PROXY[/RULE]                proxy widths → target (RULE for depth proxies)
+    train/ROW/seedS                             final training of one row's widths, one seed
+    eval/ROW/seedS                              test-set top-1 of that training (only here)
+
+A row is one (method, source) of the report: `uniform`, `METHOD/direct`, `METHOD/PROXY[/RULE]`.
+Each unit's input hash covers the plan section it reads and its upstream units' output hashes,
+so a changed proxy changes the hashes of exactly the units downstream of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wtc.experiment.plan import Plan, Source, digest
+
+PROTOCOL = "wtc.experiment/1"  # bump when a unit's meaning changes: every hash changes
+KINDS = ("search", "transfer", "train", "eval", "noop")
+
+
+@dataclass(frozen=True)
+class Unit:
+    id: str
+    kind: str
+    params: dict[str, Any]  # what the unit does (JSON), read from the plan
+    deps: tuple[str, ...] = ()
+    labels: dict[str, Any] = field(default_factory=dict)  # for the report: row, method, ...
+
+    def input_hash(self, upstream: dict[str, str]) -> str:
+        """Hash of the unit's parameters and its upstream units' output hashes."""
+        return digest({"protocol": PROTOCOL, "kind": self.kind, "params": self.params,
+                       "deps": {d: upstream[d] for d in self.deps}})
+
+
+@dataclass(frozen=True)
+class Row:
+    """One (method, source) of the report and the units that make it."""
+
+    id: str
+    method: str
+    source: str  # "uniform", "direct", "PROXY" or "PROXY/RULE"
+    proxy: str | None
+    rule: str | None
+    search: str  # the search unit whose cost the row pays
+    widths: str  # the unit whose output are the target's widths
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def rows(plan: Plan) -> list[Row]:
+    out = [Row("uniform", "uniform", "uniform", None, None, "search/uniform/target",
+               "search/uniform/target")]
+    for m in plan.methods:
+        out.append(Row(f"{m}/direct", m, "direct", None, None, f"search/{m}/target",
+                       f"search/{m}/target"))
+        for name, src in plan.proxies.items():
+            for rule in src.stacking:
+                tail = f"{name}/{rule}" if len(src.stacking) > 1 or _deeper(plan, src) else name
+                out.append(Row(f"{m}/{tail}", m, tail, name,
+                               rule if tail != name else None, f"search/{m}/{name}",
+                               f"transfer/{m}/{tail}"))
+    return out
+
+
+def _deeper(plan: Plan, src: Source) -> bool:
+    return [s.depth for s in src.spec.stages] != [s.depth for s in plan.target.spec.stages]
+
+
+def expand(plan: Plan) -> list[Unit]:
+    """Every unit of the plan, in a dependency order (a unit after its upstream units)."""
+    units: list[Unit] = []
+    target_text = plan.target.spec_text
+    units.append(Unit("search/uniform/target", "search",
+                      {"method": "uniform", "settings": {}, "spec": target_text,
+                       "target_macs": plan.target_macs},
+                      labels={"method": "uniform", "source": "target"}))
+    for m, settings in plan.methods.items():
+        for src in plan.sources:
+            units.append(Unit(f"search/{m}/{src.name}", "search", {
+                "method": m, "settings": settings, "spec": src.spec_text,
+                "target_macs": src.target_macs, "data": src.data,
+                "seed": plan.model.search.seed, "projection": src.projection,
+            }, labels={"method": m, "source": src.name}))
+    all_rows = rows(plan)
+    for row in all_rows:
+        if row.proxy is None:
+            continue
+        src = plan.proxies[row.proxy]
+        units.append(Unit(row.widths, "transfer", {
+            "source_spec": src.spec_text, "spec": target_text, "stacking": row.rule or "last",
+            "target_macs": plan.target_macs,
+        }, deps=(row.search,), labels={"method": row.method, "source": row.source}))
+    for row in all_rows:
+        for seed in plan.seeds:
+            train_id = f"train/{row.id}/seed{seed}"
+            labels = {"row": row.id, "method": row.method, "source": row.source, "seed": seed}
+            units.append(Unit(train_id, "train", {
+                "spec": target_text, "config": plan.train, "seed": seed,
+            }, deps=(row.widths,), labels=labels))
+            units.append(Unit(f"eval/{row.id}/seed{seed}", "eval", {
+                "spec": target_text, "data": plan.eval_data,
+            }, deps=(train_id,), labels=labels))
+    return units
+
+
+def noop_units(n: int, sleep: float = 0.0, chain: bool = False) -> list[Unit]:
+    """`n` units that do nothing (scheduling-overhead benchmark and tests); `chain` makes each
+    depend on the previous one."""
+    return [Unit(f"noop/{i}", "noop", {"i": i, "sleep": sleep},
+                 deps=(f"noop/{i - 1}",) if chain and i else ()) for i in range(n)]
+
+
+def check_dag(units: list[Unit]) -> None:
+    """Unique ids, known kinds, and every dependency before its dependant."""
+    seen: set[str] = set()
+    for u in units:
+        if u.id in seen:
+            raise ValueError(f"unit '{u.id}' appears twice")
+        if u.kind not in KINDS:
+            raise ValueError(f"unit '{u.id}' has unknown kind '{u.kind}'")
+        missing = [d for d in u.deps if d not in seen]
+        if missing:
+            raise ValueError(f"unit '{u.id}' depends on '{missing[0]}', which is not before it")
+        seen.add(u.id)
