@@ -1,0 +1,219 @@
+"""`wtc experiment` and `wtc report` (issue 11): a tiny plan on synthetic data, end to end.
+
+Every run here trains tiny specs for one epoch on a few hundred synthetic images (well under
+a second per unit), in the test's own process (`jobs=1`).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import ROOT
+
+from wtc.errors import PlanError
+from wtc.experiment import (
+    Ledger,
+    collect,
+    expand,
+    load_plan,
+    noop_units,
+    project,
+    resolve_plan,
+    run_experiment,
+    write_report,
+)
+from wtc.experiment.report import pearson
+
+TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
+PLAN = {
+    "name": "tiny",
+    "target": {"spec": TINY, "macs": "0.5x"},
+    "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 48,
+             "batch_size": 32},
+    "methods": {"morphnet": {"epochs": 1}},
+    "proxies": {"half": {"width": 0.5}, "shallow": {"depths": [1, 1], "stacking": ["last"]}},
+    "search": {"val_split": 0.2},
+    "train": {"epochs": 1, "lr": 0.05},
+    "seeds": [0, 1],
+}
+
+
+def write_plan(path: Path, **changes) -> Path:
+    plan = json.loads(json.dumps(PLAN))
+    for key, value in changes.items():
+        section, _, sub = key.partition("__")
+        if sub:
+            plan[section][sub] = value
+        else:
+            plan[section] = value
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+def results(out: Path) -> dict[str, tuple]:
+    """What must not depend on how a run was interrupted: per unit, inputs and outputs."""
+    return {r["unit"]: (r["input_hash"], r["output_hash"], json.dumps(r["outputs"],
+                                                                       sort_keys=True))
+            for r in Ledger(out).units()}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """One uninterrupted run of the tiny plan (shared by the tests that only read it)."""
+    folder = tmp_path_factory.mktemp("exp")
+    plan = load_plan(write_plan(folder / "plan.yaml"))
+    out = folder / "out"
+    summary = run_experiment(plan, out, threads=1)
+    return plan, out, summary
+
+
+def test_expansion_is_a_dag_with_one_row_per_method_and_source():
+    plan = resolve_plan(PLAN)
+    ids = [u.id for u in expand(plan)]
+    assert ids[:4] == ["search/uniform/target", "search/morphnet/target",
+                       "search/morphnet/half", "search/morphnet/shallow"]
+    assert "transfer/morphnet/half" in ids and "transfer/morphnet/shallow/last" in ids
+    assert "transfer/morphnet/shallow/average" not in ids  # the proxy's own rule list
+    rows = ["uniform", "morphnet/direct", "morphnet/half", "morphnet/shallow/last"]
+    assert [i for i in ids if i.startswith("eval/")] == [
+        f"eval/{r}/seed{s}" for r in rows for s in (0, 1)]
+    # proxies search at the same share of their own base MACs
+    from wtc.graph import count_macs
+
+    half = plan.proxies["half"]
+    assert half.target_macs == round(plan.target_macs / plan.base_macs * count_macs(half.graph))
+    assert half.data["val_split"] == 0.2 and plan.target.data["fraction"] == 1.0
+
+
+def test_tiny_plan_end_to_end_through_the_cli_and_a_second_run_executes_nothing(cli, tmp_path):
+    plan = write_plan(tmp_path / "plan.yaml")
+    out = tmp_path / "out"
+    code, stdout, err = cli("experiment", plan, "--out", out, "--threads", "1", "--json")
+    assert code == 0, err
+    first = json.loads(stdout)
+    assert len(first["ran"]) == len(expand(load_plan(plan))) and not first["skipped"]
+    for name in ("ledger.jsonl", "report.md", "report.json", "figures/widths_morphnet.png",
+                 "figures/top1_vs_search_macs.png"):
+        assert (out / name).is_file(), name
+    assert "| morphnet | shallow/last |" in (out / "report.md").read_text()
+    code, stdout, err = cli("experiment", plan, "--out", out, "--threads", "1", "--json")
+    assert code == 0, err
+    second = json.loads(stdout)
+    assert second["ran"] == [] and len(second["skipped"]) == len(first["ran"])
+    code, stdout, err = cli("report", out)
+    assert code == 0, err and "morphnet" in stdout
+
+
+def test_the_test_set_is_read_by_eval_units_only(finished):
+    _, out, _ = finished
+    for r in Ledger(out).units():
+        has_top1 = "top1" in r["outputs"]
+        assert has_top1 == (r["kind"] == "eval"), r["unit"]
+
+
+def test_kill_between_units_then_rerun_gives_the_uninterrupted_results(finished, tmp_path):
+    plan, full, _ = finished
+    out = tmp_path / "out"
+    part = run_experiment(plan, out, threads=1, max_units=5)
+    assert part.stopped and len(part.ran) == 5
+    with open(out / "ledger.jsonl", "a") as f:  # a kill in the middle of a write
+        f.write('{"type": "unit", "unit": "train/unif')
+    rest = run_experiment(plan, out, threads=1)
+    assert set(rest.skipped) == set(part.ran)
+    assert results(out) == results(full)
+
+
+def test_changing_one_proxy_reruns_only_its_downstream_units(finished, tmp_path):
+    _, full, _ = finished
+    out = tmp_path / "out"
+    shutil.copytree(full, out)
+    changed = load_plan(write_plan(tmp_path / "plan.yaml",
+                                   proxies={**PLAN["proxies"], "half": {"width": 0.75}}))
+    res = run_experiment(changed, out, threads=1)
+    downstream = {u.id for u in expand(changed) if "/half" in u.id}
+    assert "search/morphnet/half" in res.ran
+    assert set(res.ran) <= downstream
+    assert not any("/shallow" in u or "direct" in u or "uniform" in u for u in res.ran)
+
+
+@pytest.mark.parametrize("change,key", [
+    ({"methods": {"nope": {}}}, "methods.nope"),
+    ({"methods": {"morphnet": {"strenght": 1}}}, "methods.morphnet"),
+    ({"target": {"spec": "no/such.yaml"}}, "target.spec"),
+    ({"proxies": {"bad": {"depths": [1, 1, 1]}}}, "proxies.bad"),
+    ({"proxies": {"none": {}}}, "proxies.none"),
+    ({"seeds": []}, "seeds"),
+    ({"target": {"spec": TINY, "macs": 1000}}, "target.macs"),
+    ({"stacking": ["sideways"]}, "stacking"),
+    ({"data": {"data": "synthetic", "fraction": 0.5}}, "data.fraction"),
+    ({"train": {"epochs": 0}}, "train.epochs"),
+    ({"data": {"data": "cifar10", "data_root": "/no/such/dir"}}, "data"),
+])
+def test_a_bad_plan_fails_before_any_unit_runs_naming_the_key(cli, tmp_path, change, key):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({**PLAN, **change}))
+    code, _, err = cli("experiment", plan, "--out", tmp_path / "out")
+    assert code == 2, err
+    assert f"at '{key}'" in err and "Traceback" not in err
+    assert not (tmp_path / "out" / "ledger.jsonl").exists()
+
+
+def test_report_numbers_are_recomputed_from_the_ledger(finished):
+    _, out, _ = finished
+    report = write_report(out)
+    assert report == json.loads((out / "report.json").read_text())
+    lines = {r["unit"]: r for r in Ledger(out).units()}
+    by_row = {r["row"]: r for r in report["rows"]}
+    uni = statistics.fmean(lines[f"eval/uniform/seed{s}"]["outputs"]["top1"] for s in (0, 1))
+    for row, r in by_row.items():
+        tops = [lines[f"eval/{row}/seed{s}"]["outputs"]["top1"] for s in (0, 1)]
+        assert r["top1_mean"] == pytest.approx(statistics.fmean(tops))
+        assert r["top1_std"] == pytest.approx(statistics.stdev(tops))
+        assert r["delta_uniform"] == pytest.approx(statistics.fmean(tops) - uni)
+    direct = lines["search/morphnet/target"]
+    half = lines["search/morphnet/half"]
+    assert by_row["morphnet/half"]["search_macs"] == half["train_macs"] > 0
+    assert by_row["morphnet/half"]["overhead_reduction"] == pytest.approx(
+        direct["train_macs"] / half["train_macs"])
+    ratios = [w / b for _, b, w in lines["transfer/morphnet/half"]["outputs"]["profile"]]
+    ref = [w / b for _, b, w in direct["outputs"]["profile"]]
+    assert by_row["morphnet/half"]["profile_corr"] == pearson(ratios, ref)
+    assert by_row["morphnet/direct"]["overhead_reduction"] == 1.0
+    assert report["complete"] and collect(out)["rows"] == report["rows"]
+
+
+def test_dry_run_projects_macs_without_data_and_writes_nothing(cli, tmp_path):
+    plan = tmp_path / "plan.yaml"
+    plan.write_text(yaml.safe_dump({
+        "target": {"spec": str(ROOT / "specs" / "resnet18.yaml"), "macs": "0.5x"},
+        "data": {"data": "imagefolder", "data_root": "/no/imagenet", "train_images": 1281167},
+        "methods": ["morphnet"],
+        "proxies": {"all": {"width": 0.5, "depths": [1, 1, 1, 1], "resolution": 112,
+                            "fraction": 0.1}},
+        "seeds": [0]}))
+    code, stdout, err = cli("experiment", plan, "--out", tmp_path / "out", "--dry-run",
+                            "--json")
+    assert code == 0, err
+    data = json.loads(stdout)
+    ratio = data["overhead_ratios"]["search/morphnet/all"]
+    assert 100 < ratio < 400  # 4 (width) x ~2 (depth) x 10 (data) x 4 (pixels)
+    assert not (tmp_path / "out").exists()
+    assert sum(p.train_macs for p in project(load_plan(plan))) == data["total_train_macs"]
+
+
+def test_noop_units_run_on_a_process_pool(tmp_path):
+    res = run_experiment(None, tmp_path, units=noop_units(6, chain=False), jobs=2, threads=1)
+    assert sorted(res.ran) == sorted(f"noop/{i}" for i in range(6))
+    assert run_experiment(None, tmp_path, units=noop_units(6), jobs=2).ran == []
+
+
+def test_unknown_plan_keys_and_files(tmp_path):
+    with pytest.raises(PlanError, match="no such plan file"):
+        load_plan(tmp_path / "missing.yaml")
+    with pytest.raises(PlanError, match="at 'colour': unknown key"):
+        resolve_plan({**PLAN, "colour": "blue"})
