@@ -48,7 +48,7 @@ def search_macs(plan: Plan, method: str, src: Source) -> int:
     """Projected training MACs of one search of `method` on `src`."""
     if method == "uniform":
         return 0
-    from wtc.search import get_optimizer, validate_settings
+    from wtc.optimizers import get_optimizer, validate_settings
 
     cls = get_optimizer(method)
     settings = validate_settings(method, plan.methods[method])

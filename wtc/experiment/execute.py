@@ -49,10 +49,10 @@ def _threads(payload: dict[str, Any]) -> int | None:
 
 
 def _graph(text: str) -> Any:
-    import wtc
+    from wtc.graph import compile_spec
     from wtc.spec import parse_spec
 
-    return wtc.compile_spec(parse_spec(text, source="<plan>"))
+    return compile_spec(parse_spec(text, source="<plan>"))
 
 
 def profile(graph: Any, groups: dict[str, int]) -> list[list[Any]]:
@@ -85,14 +85,14 @@ def _noop(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _search(payload: dict[str, Any]) -> dict[str, Any]:
-    import wtc
+    from wtc.optimizers import search
 
     p = payload["params"]
     graph = _graph(p["spec"])
     if p["method"] == "uniform":
-        res = wtc.search(graph, "uniform", target_macs=p["target_macs"])
+        res = search(graph, "uniform", target_macs=p["target_macs"])
     else:
-        res = wtc.search(graph, p["method"], target_macs=p["target_macs"],
+        res = search(graph, p["method"], target_macs=p["target_macs"],
                          settings=p["settings"], data=p["data"], seed=p["seed"],
                          threads=_threads(payload), device=payload.get("device", "cpu"),
                          progress="none")
@@ -105,14 +105,14 @@ def _search(payload: dict[str, Any]) -> dict[str, Any]:
 
 
 def _transfer(payload: dict[str, Any]) -> dict[str, Any]:
-    import wtc
     from wtc.widths import widths_from_groups
+    from wtc.widthtransfer import transfer
 
     p = payload["params"]
     (upstream,) = payload["inputs"].values()
     source, target = _graph(p["source_spec"]), _graph(p["spec"])
     w = widths_from_groups(source, upstream["groups"], method="search")
-    r = wtc.transfer(w, source, target, stacking=p["stacking"], target_macs=p["target_macs"])
+    r = transfer(w, source, target, stacking=p["stacking"], target_macs=p["target_macs"])
     outputs = {"spec": {"name": target.spec.name, "hash": target.spec_hash},
                "groups": dict(r.widths.groups), "macs": r.macs, "target_macs": r.target_macs,
                "profile": profile(target, r.widths.groups), "alpha": r.alpha,

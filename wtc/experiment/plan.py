@@ -34,8 +34,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wtc.errors import PlanError, UserInputError
 from wtc.graph import StageGraph, compile_spec, count_macs
 from wtc.spec import Spec, dump_spec, load_spec
-from wtc.transfer import STACKING, project_spec
 from wtc.widths import scale_to_macs
+from wtc.widthtransfer import STACKING, project_spec
 
 # keys of plan.data the plan itself owns (searches, proxies and the final recipe set them)
 _DATA_OWNED = ("fraction", "val_split", "classes", "resolution", "seed")
@@ -246,7 +246,7 @@ def _load_target(path: str, base: Path, file: str | None) -> Spec:
 
 
 def _target_macs(graph: StageGraph, macs: Any, file: str | None) -> int:
-    from wtc.search.base import resolve_target
+    from wtc.optimizers.base import resolve_target
 
     try:
         target = resolve_target(graph, macs)
@@ -262,7 +262,7 @@ def _fits(graph: StageGraph, target: int) -> None:
 
 
 def _methods(model: PlanModel, file: str | None) -> dict[str, dict[str, Any]]:
-    from wtc.search import OPTIMIZERS, validate_settings
+    from wtc.optimizers import OPTIMIZERS, validate_settings
 
     out: dict[str, dict[str, Any]] = {}
     for name, settings in model.methods.items():
@@ -350,7 +350,7 @@ def _recipe(model: PlanModel, file: str | None) -> tuple[dict[str, Any], dict[st
                         "data, seeds under seeds, device and threads are options of the "
                         "command)", key=f"train.{bad[0]}", file=file)
     data = {k: v for k, v in model.data.items() if k not in ("train_images", "test_images")}
-    from wtc.train import TrainConfig
+    from wtc.trainer import TrainConfig
 
     try:
         cfg = TrainConfig(**data, **model.train)

@@ -3,16 +3,21 @@ file (no test-set evaluation) and the test-set evaluation of the trained weights
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from wtc.build import build_model
 from wtc.data import DataConfig, make_data
 from wtc.graph import count_macs
-from wtc.train import CHECKPOINT, TrainConfig, evaluate, fit, load_checkpoint, seed_everything
+from wtc.nn import build_model
+from wtc.trainer import (
+    CHECKPOINT,
+    TrainConfig,
+    evaluate,
+    fit,
+    load_checkpoint,
+    resolve_device,
+    seed_everything,
+)
 
 
 def _data(graph: Any, cfg: DataConfig) -> Any:
@@ -27,7 +32,6 @@ def train_final(graph: Any, groups: dict[str, int], config: dict[str, Any], *, s
     let an interrupted training continue where it stopped."""
     cfg = TrainConfig(**config, seed=seed, threads=threads, device=device, out=None)
     data = _data(graph, cfg)
-    data = dataclasses.replace(data, test=[])  # the test set is read by eval units only
     seed_everything(seed)
     model = build_model(graph, groups)
     forward = count_macs(graph, groups)
@@ -41,7 +45,7 @@ def train_final(graph: Any, groups: dict[str, int], config: dict[str, Any], *, s
         model = build_model(graph, groups)
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    res = fit(model, data, cfg, forward_macs=forward, out_dir=work_dir,
+    res = fit(model, data, cfg, forward_macs=forward, out_dir=work_dir, evaluate_test=False,
               resume=bool(ckpt is not None and ckpt.is_file()), meta=meta)
     return _summary(res.model, res.history, forward, int(res.summary["images_seen"]))
 
@@ -63,7 +67,6 @@ def evaluate_test(graph: Any, groups: dict[str, int], state: dict[str, Any],
     bundle = _data(graph, cfg)
     model = build_model(graph, groups)
     model.load_state_dict(state, strict=True)
-    dev = torch.device("cuda" if device in ("cuda", "auto") and torch.cuda.is_available()
-                       else "cpu")
+    dev = resolve_device(device)
     model.to(dev)
     return evaluate(model, bundle.test, device=dev)
