@@ -83,6 +83,9 @@ def register(app: typer.Typer) -> None:
             "--fraction", help="share of the training images to search on")
         ] = DEFAULT_FRACTION,
         batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
+        val_split: Annotated[float | None, typer.Option(
+            "--val-split", help="held-out share of the training images for the search's "
+            "decisions and reported accuracy (morphnet's λ ladder needs one)")] = None,
         seed: Annotated[int, typer.Option("--seed")] = 0,
         config: Annotated[Path | None, typer.Option(
             "--config", "-c", help="method settings (YAML mapping)")] = None,
@@ -121,6 +124,8 @@ def register(app: typer.Typer) -> None:
             data_cfg["data_root"] = data_root
         if batch_size is not None:
             data_cfg["batch_size"] = batch_size
+        if val_split is not None:
+            data_cfg["val_split"] = val_split
         opt, ctx, cfg = sb.prepare(
             graph, method, targets if len(targets) > 1 else target,
             read_settings(config, sets), data_cfg, seed, epochs=epochs,

@@ -2,8 +2,8 @@
 
 Training MACs = 3 × forward MACs per image × images (DESIGN: forward + backward ≈ 3 × forward).
 A search's projection comes from its optimizer when it defines
-`estimate_train_macs(graph, settings, images=..., target_macs=...)` (MorphNet's λ ladder and
-scoring runs, say); otherwise it is one training of the spec at its base widths for the
+`estimate_train_macs(graph, settings, *, images, target_macs, val_images)` (MorphNet: its λ
+ladder and scoring runs); otherwise it is one training of the spec at its base widths for the
 method's `epochs` (1 if it has none). Images = training images × the search's fraction ×
 (1 − held-out share) × kept classes. No data is read, so this works for specs whose data is
 absent (give `data.train_images` in the plan for an ImageFolder tree).
@@ -55,7 +55,10 @@ def search_macs(plan: Plan, method: str, src: Source) -> int:
     images = search_images(plan, src)
     estimate = getattr(cls, "estimate_train_macs", None)
     if estimate is not None:
-        return int(estimate(src.graph, settings, images=images, target_macs=src.target_macs))
+        split = src.data.get("val_split", 0.0)
+        val = images * split / (1.0 - split)
+        return int(estimate(src.graph, settings, images=images, target_macs=src.target_macs,
+                            val_images=val))
     epochs = int(getattr(settings, "epochs", 1) or 1)
     return int(3 * count_macs(src.graph) * images * epochs)
 

@@ -8,6 +8,13 @@
 4. Optionally repeat from the expanded widths (`rounds`), each round trained from scratch.
 λ = `lam` if given, else `strength` / (MACs of the base network), the README's "around
 1/initial cost" rule. Groups without BN (nothing to read) follow the mean shrink of the others.
+
+MACs-target mode (`ladder` > 1): a short log-spaced ladder of λ (`ladder` rungs, neighbours a
+factor `ladder_factor` apart, centred on the λ above). Each rung's expanded widths are trained
+from scratch for `score_epochs` and scored on the held-out split of the TRAINING set after BN
+recalibration; the best-scoring rung is kept. Every rung's training and scoring counts in the
+search's cost. The test set is never read: the search-time accuracy reported (`val_top1`) is
+the held-out top-1 after BN recalibration.
 """
 
 from __future__ import annotations
@@ -36,6 +43,11 @@ class MorphNetSettings(BaseModel):
     rounds: int = Field(1, ge=1, le=10, description="shrink/expand repetitions")
     zero_dead: bool = Field(True, description="zero γ of dead channels after each epoch")
     clip_at_zero: bool = Field(True, description="truncated L1: a γ that crosses 0 stops at 0")
+    ladder: int = Field(1, ge=1, le=9, description="λ rungs tried (1: the one λ above)")
+    ladder_factor: float = Field(4.0, gt=1.0, description="ratio of neighbouring λ rungs")
+    score_epochs: int = Field(1, ge=1, description="training of each rung's widths to score")
+    score_lr: float = Field(0.1, gt=0.0, description="learning rate of that training (cosine)")
+    recal_batches: int = Field(20, ge=1, description="training batches for BN recalibration")
 
 
 @register_optimizer
@@ -50,8 +62,13 @@ class MorphNet(Optimizer):
 
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:
         """Load the data now: a missing dataset fails before any training."""
+        from wtc.errors import ConfigError
         from wtc.optimizers.training import load_data
 
+        assert isinstance(settings, MorphNetSettings)
+        if settings.ladder > 1 and not ctx.data.val_split:
+            raise ConfigError("morphnet's λ ladder scores each rung on a held-out split of the "
+                              "training set: give val_split (e.g. 0.1) in the data settings")
         self._data = load_data(ctx)
 
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
@@ -59,11 +76,33 @@ class MorphNet(Optimizer):
 
         assert isinstance(settings, MorphNetSettings)
         data = self._data if self._data is not None else load_data(ctx)
-        return structure_learning(ctx, settings, data)
+        if settings.ladder == 1:
+            return structure_learning(ctx, settings, data)
+        return ladder(ctx, settings, data)
 
     @staticmethod
     def lam(ctx: SearchContext, s: MorphNetSettings) -> float:
         return s.lam if s.lam is not None else s.strength / count_macs(ctx.graph)
+
+    @staticmethod
+    def lams(ctx: SearchContext, s: MorphNetSettings) -> list[float]:
+        """The λ ladder: `ladder` values, log-spaced by `ladder_factor`, centred on λ."""
+        lam = MorphNet.lam(ctx, s)
+        mid = (s.ladder - 1) / 2
+        return [lam * s.ladder_factor ** (i - mid) for i in range(s.ladder)]
+
+    @staticmethod
+    def estimate_train_macs(graph: Any, s: MorphNetSettings, *, images: float,
+                            target_macs: int, val_images: float = 0.0) -> int:
+        """Projected cost (dry runs): structure learning at the base widths (later rounds at
+        about the target), and per ladder rung the scoring training at the target plus the
+        forward passes of BN recalibration and the held-out evaluation."""
+        base = count_macs(graph)
+        learn = 3 * images * s.epochs * (base + (s.rounds - 1) * target_macs)
+        if s.ladder == 1:
+            return int(learn)
+        score = 3 * target_macs * images * s.score_epochs + target_macs * val_images
+        return int(s.ladder * (learn + score))
 
 
 def expand(ctx: SearchContext, alive: dict[str, int], current: dict[str, int]
@@ -84,12 +123,45 @@ def expand(ctx: SearchContext, alive: dict[str, int], current: dict[str, int]
 def details(rounds: list[dict[str, Any]], lam: float) -> dict[str, Any]:
     last = rounds[-1]
     return {"lambda": lam, "alive": last["alive"], "alpha": last["alpha"],
-            "alive_macs": last["alive_macs"], "rounds": rounds}
+            "alive_macs": last["alive_macs"], "val_top1": last["val_top1"], "rounds": rounds}
 
 
-def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: Any) -> Outcome:
+def ladder(ctx: SearchContext, s: MorphNetSettings, data: Any) -> Outcome:
+    """Structure learning at each λ of the ladder; each rung's expanded widths trained for
+    `score_epochs` and scored on the held-out split after BN recalibration; the best kept."""
+    from wtc.optimizers import training as tr
+
+    rungs: list[dict[str, Any]] = []
+    best: tuple[float, int, Outcome] | None = None
+    total = 0
+    history: list[dict[str, Any]] = []
+    for i, lam in enumerate(MorphNet.lams(ctx, s)):
+        out = structure_learning(ctx, s.model_copy(update={"lam": lam}), data,
+                                 run_sub=f"rung{i}")
+        cfg = tr.train_config(ctx, s.score_epochs, lr=s.score_lr, momentum=s.momentum,
+                              weight_decay=s.weight_decay, schedule="cosine")
+        score = tr.score_widths(ctx, out.groups, data, cfg, seed=ctx.seed + 7,
+                                recal_batches=s.recal_batches)
+        cost = out.train_macs + score["train_macs"]
+        total += cost
+        history.extend({"rung": i, **row} for row in out.history)
+        rungs.append({"rung": i, "lambda": lam, "widths": out.groups,
+                      "alive_macs": out.details["alive_macs"], "val_top1": score["top1"],
+                      "search_val_top1": out.details.get("val_top1"), "train_macs": cost})
+        if best is None or score["top1"] > best[0]:
+            best = (score["top1"], i, out)
+    assert best is not None
+    top1, i, out = best
+    details = {**out.details, "val_top1": top1, "rung": i, "ladder": rungs}
+    return Outcome(groups=out.groups, train_macs=total, history=history, details=details)
+
+
+def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: Any,
+                       run_sub: str | None = None) -> Outcome:
     """The rounds: train with λ·G (`GammaHooks`), read the alive channels, expand to the
-    target; each round from scratch at the previous round's widths (torch side)."""
+    target; each round from scratch at the previous round's widths (torch side). The final
+    model's held-out top-1 after BN recalibration is reported as `val_top1` (the test set is
+    never read)."""
     from wtc.optimizers import training as tr
     from wtc.optimizers.gamma import GammaHooks, GammaRegularizer, alive_macs
 
@@ -109,17 +181,22 @@ def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: Any) -> Ou
         reg = GammaRegularizer(graph, model, s.threshold)
         hooks = GammaHooks(reg, lam, zero_dead=s.zero_dead, clip_at_zero=s.clip_at_zero,
                            cut_macs=lambda alive, w=current: alive_macs(graph, alive, w))
-        run = ctx.run_dir / f"round{r}" if ctx.run_dir is not None else None
+        run = None
+        if ctx.run_dir is not None:
+            run = ctx.run_dir / run_sub / f"round{r}" if run_sub else ctx.run_dir / f"round{r}"
+        fwd = tr.forward_macs(graph, current, model, data)
         res = tr.fit_or_resume(ctx, model, data, cfg, hooks, run=run,
                                meta={"spec_hash": graph.spec_hash, "widths": current},
-                               forward_macs=tr.forward_macs(graph, current, model, data))
+                               forward_macs=fwd, evaluate_test=False)
         train_macs += int(res.train_macs or 0)
+        held = tr.heldout_top1(model, data, ctx, recal_batches=s.recal_batches)
+        train_macs += fwd * held["images"]
         history.extend({"round": r, **row} for row in res.history)
         alive = reg.alive()
         groups, alpha, _ = expand(ctx, alive, current)
         rounds.append({"round": r, "alive": alive, "alpha": alpha,
                        "alive_macs": alive_macs(graph, alive, current),
-                       "top1": res.summary.get("top1"), "widths": groups})
+                       "val_top1": held["top1"], "widths": groups})
         current = groups
     return Outcome(groups=current, train_macs=train_macs, history=history,
                    details=details(rounds, lam))

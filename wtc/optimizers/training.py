@@ -16,20 +16,23 @@ from torch import nn
 from wtc.data import DataBundle, make_data
 from wtc.graph import StageGraph, count_macs
 from wtc.nn import build_model
+from wtc.nn.bn import recalibrate_bn
 from wtc.optimizers.base import SearchContext
 from wtc.trainer import (
     CHECKPOINT,
     TrainConfig,
     TrainHooks,
     TrainResult,
+    evaluate,
     fit,
     load_checkpoint,
+    resolve_device,
     seed_everything,
     torch_forward_macs,
 )
 
-__all__ = ["build_model", "finished_fit", "fit_or_resume", "forward_macs", "load_data",
-           "seed_everything", "train_config"]
+__all__ = ["build_model", "finished_fit", "fit_or_resume", "forward_macs", "heldout_top1",
+           "load_data", "score_widths", "seed_everything", "train_config"]
 
 
 def load_data(ctx: SearchContext) -> DataBundle:
@@ -84,3 +87,31 @@ def fit_or_resume(ctx: SearchContext, model: nn.Module, data: DataBundle, cfg: T
         res = fit(model, data, cfg, hooks=hooks, forward_macs=forward_macs,
                   progress=ctx.progress, out_dir=run, resume=resume, meta=meta, **fit_kwargs)
     return res
+
+
+def heldout_top1(model: nn.Module, data: DataBundle, ctx: SearchContext, *,
+                 recal_batches: int = 20) -> dict[str, Any]:
+    """Top-1 of `model` on the held-out split of the training set (data.val), after its BN
+    statistics are recalibrated on `recal_batches` training batches; {"top1": None} without a
+    held-out split. "images" = the images run forward (recalibration + evaluation), for the
+    search's cost. The test set is never read."""
+    if data.val is None:
+        return {"top1": None, "images": 0}
+    device = resolve_device(ctx.device)
+    model.to(device)
+    batches = (b for i, b in zip(range(recal_batches), data.train, strict=False))
+    seen = recalibrate_bn(model, batches, device)
+    v = evaluate(model, data.val, device=device)
+    return {"top1": v["top1"], "images": seen + int(v["n"])}
+
+
+def score_widths(ctx: SearchContext, groups: dict[str, int], data: DataBundle,
+                 cfg: TrainConfig, *, seed: int, recal_batches: int = 20) -> dict[str, Any]:
+    """Train `groups` from scratch with `cfg` (no test set), then `heldout_top1`; returns the
+    held-out top-1 and the training MACs the whole scoring cost (forward passes included)."""
+    seed_everything(seed)
+    model = build_model(ctx.graph, groups)
+    fwd = forward_macs(ctx.graph, groups, model, data)
+    res = fit(model, data, cfg, forward_macs=fwd, evaluate_test=False, progress=ctx.progress)
+    held = heldout_top1(res.model, data, ctx, recal_batches=recal_batches)
+    return {"top1": held["top1"], "train_macs": int(res.train_macs or 0) + fwd * held["images"]}
