@@ -6,8 +6,12 @@
    images, all combined): the cost model's answer to "how close to 320x".
 2. Scheduling overhead: N no-op units on the local backend (in-process and a 2-worker pool;
    also Ray with --ray), wall time per unit.
+3. Wall time follows MACs (--search): a MorphNet search on Fashion-MNIST ResNet-20 (direct:
+   20% of the images) against the cheapest proxy (half width, 14 px, one block per stage, 5%
+   of those images), in one warm process (as in an experiment's worker) and each in a fresh
+   process (as `wtc search` runs): training-MACs reduction beside wall-time reduction.
 
-Run: .venv/bin/python benchmarks/bench_experiment.py [--units 20] [--ray]
+Run: .venv/bin/python benchmarks/bench_experiment.py [--units 20] [--ray] [--search]
 """
 
 from __future__ import annotations
@@ -104,13 +108,72 @@ def scheduling(n: int, use_ray: bool) -> None:
             ray.shutdown()
 
 
+SEARCH = """
+import sys, time
+t0 = time.perf_counter()
+from wtc.graph import compile_spec
+from wtc.optimizers import search
+from wtc.spec import load_spec
+from wtc.widthtransfer import project_spec
+spec = load_spec(sys.argv[1])
+proxy = project_spec(spec, width=0.5, resolution=14, depths=[1, 1, 1], name="proxy")
+graph = compile_spec(proxy if sys.argv[2] == "proxy" else spec)
+fraction = 0.2 * (0.05 if sys.argv[2] == "proxy" else 1.0)
+r = search(graph, "morphnet", target_macs="0.5x", fraction=fraction, threads=1,
+           data={"data": "fashion-mnist", "batch_size": 128, "val_split": 0.1})
+print(r.train_macs, time.perf_counter() - t0)
+"""
+
+
+def search_walltime() -> None:
+    import os
+    import subprocess
+    import sys
+
+    from wtc.graph import compile_spec
+    from wtc.optimizers import search
+    from wtc.spec import load_spec
+    from wtc.widthtransfer import project_spec
+
+    spec = load_spec(ROOT / "specs" / "resnet20_fmnist.yaml")
+    graphs = {"direct": compile_spec(spec),
+              "proxy": compile_spec(project_spec(spec, width=0.5, resolution=14,
+                                                 depths=[1, 1, 1], name="proxy"))}
+    data = {"data": "fashion-mnist", "batch_size": 128, "val_split": 0.1}
+    search(graphs["proxy"], "morphnet", target_macs="0.5x", data=data, fraction=0.01,
+           epochs=1, threads=1)  # warm-up: imports, dataset in memory, first kernels
+    warm = {}
+    for name, g in graphs.items():
+        t0 = time.perf_counter()
+        r = search(g, "morphnet", target_macs="0.5x", data=data, threads=1,
+                   fraction=0.2 * (0.05 if name == "proxy" else 1.0))
+        warm[name] = (r.train_macs, time.perf_counter() - t0)
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cold = {}
+    for name in graphs:
+        out = subprocess.run([sys.executable, "-c", SEARCH, str(ROOT / "specs" /
+                              "resnet20_fmnist.yaml"), name], capture_output=True, text=True,
+                             env=env, check=True).stdout.split()
+        cold[name] = (int(out[0]), float(out[1]))
+    macs = warm["direct"][0] / warm["proxy"][0]
+    print("morphnet search, direct vs cheapest proxy (1 thread):")
+    for label, t in (("warm process", warm), ("fresh process", cold)):
+        print(f"  {label:14s} direct {t['direct'][1]:6.1f} s, proxy {t['proxy'][1]:5.2f} s: "
+              f"wall-time reduction {t['direct'][1] / t['proxy'][1]:6.1f}x against a "
+              f"training-MACs reduction of {macs:.0f}x")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--units", type=int, default=20)
     p.add_argument("--ray", action="store_true", help="also time the Ray backend")
+    p.add_argument("--search", action="store_true", help="also time direct vs proxy search "
+                   "(about 2 minutes)")
     args = p.parse_args()
     dry_runs()
     scheduling(args.units, args.ray)
+    if args.search:
+        search_walltime()
 
 
 if __name__ == "__main__":

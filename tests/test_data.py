@@ -142,3 +142,14 @@ def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", no_network)
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
         make_data(DataConfig(data="fashion-mnist", data_root=str(tmp_path / "empty")))
+
+
+def test_test_set_is_resized_only_when_read():
+    """A search never reads the test set, so it costs no resize (issue 11: tiny proxies)."""
+    cfg = DataConfig(data="synthetic", synthetic_size=64, synthetic_test_size=32,
+                     synthetic_resolution=16, resolution=8, batch_size=16)
+    b = make_data(cfg, channels=3)
+    assert b.test._resize_to == 8 and b.test._images.shape[-1] == 16
+    x, _ = next(iter(b.test))
+    assert x.shape[-2:] == (8, 8) and b.test._resize_to is None
+    assert next(iter(b.train))[0].shape[-2:] == (8, 8)

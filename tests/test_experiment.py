@@ -217,3 +217,17 @@ def test_unknown_plan_keys_and_files(tmp_path):
         load_plan(tmp_path / "missing.yaml")
     with pytest.raises(PlanError, match="at 'colour': unknown key"):
         resolve_plan({**PLAN, "colour": "blue"})
+
+
+def test_a_classes_and_resolution_proxy_searches_on_its_own_data(tmp_path):
+    plan = resolve_plan({**PLAN, "proxies": {"cls": {"classes": 2, "resolution": 8,
+                                                     "fraction": 0.5}}})
+    src = plan.proxies["cls"]
+    assert src.spec.classes == 2 and src.spec.input.resolution == 8
+    assert src.data["classes"] == [0, 1] and src.data["fraction"] == 0.5
+    units = [u for u in expand(plan) if u.id in ("search/morphnet/cls", "transfer/morphnet/cls")]
+    res = run_experiment(None, tmp_path, units=units, threads=1)
+    assert res.ran == ["search/morphnet/cls", "transfer/morphnet/cls"]
+    line = {r["unit"]: r for r in Ledger(tmp_path).units()}["transfer/morphnet/cls"]
+    assert line["outputs"]["spec"]["name"] == "resnet_tiny"  # widths for the target
+    assert abs(line["outputs"]["macs"] - plan.target_macs) <= 0.05 * plan.target_macs

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 import torch
 
-from wtc.data.augment import random_crop
+from wtc.data.augment import random_crop, resize
 
 
 def dist_info() -> tuple[int, int]:
@@ -34,10 +34,11 @@ class TensorLoader:
                  mean: Sequence[float], std: Sequence[float], shuffle: bool = False,
                  augment: Literal["none", "crop-flip", "crop"] = "none", pad: int = 4,
                  seed: int = 0, rank: int = 0, world_size: int = 1, drop_last: bool = False,
-                 out_channels: int | None = None) -> None:
+                 out_channels: int | None = None, resize_to: int | None = None) -> None:
         from torch.utils.data import DistributedSampler
 
-        self.images, self.labels = images, labels
+        # resize_to: resized once, on first use (a test set a search never reads costs nothing)
+        self._images, self._resize_to, self.labels = images, resize_to, labels
         self.batch_size, self.shuffle, self.augment, self.pad = batch_size, shuffle, augment, pad
         self.seed, self.rank, self.world_size = seed, rank, world_size
         c = images.shape[1]
@@ -50,6 +51,12 @@ class TensorLoader:
                                           shuffle=shuffle, seed=seed, drop_last=False)
         self.drop_last = drop_last and self.sampler.num_samples >= batch_size
         self.epoch = 0
+
+    @property
+    def images(self) -> torch.Tensor:
+        if self._resize_to is not None:
+            self._images, self._resize_to = resize(self._images, self._resize_to), None
+        return self._images
 
     def set_epoch(self, epoch: int) -> None:
         """Pick the epoch whose shuffle and augmentation to replay."""

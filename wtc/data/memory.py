@@ -51,10 +51,11 @@ def bundle(cfg: DataConfig, a: Arrays, channels: int | None, resolution: int | N
     """Cut, resize and load one source's arrays as `cfg` asks."""
     xtr, ytr, xte, yte, n_cls = a.train_x, a.train_y, a.test_x, a.test_y, a.classes
     aug, pad = a.augment, a.pad
-    keep, ytr = select_classes(ytr, cfg.classes, n_cls)
-    xtr = xtr[keep]
-    keep_te, yte = select_classes(yte, cfg.classes, n_cls)
-    xte = xte[keep_te]
+    if cfg.classes is not None:  # (without a subset, no copy of the whole set)
+        keep, ytr = select_classes(ytr, cfg.classes, n_cls)
+        xtr = xtr[keep]
+        keep_te, yte = select_classes(yte, cfg.classes, n_cls)
+        xte = xte[keep_te]
     k = len(cfg.classes) if cfg.classes else n_cls
 
     if cfg.fraction < 1.0:
@@ -69,7 +70,7 @@ def bundle(cfg: DataConfig, a: Arrays, channels: int | None, resolution: int | N
         xtr, ytr = xtr[ti], ytr[ti]
 
     res = cfg.resolution or resolution or xtr.shape[-1]
-    xtr, xte = resize(xtr, res), resize(xte, res)
+    xtr = resize(xtr, res)  # the test set is resized by its loader, if it is ever read
     if xval is not None:
         xval = resize(xval, res)
     if not cfg.augment:
@@ -87,6 +88,6 @@ def bundle(cfg: DataConfig, a: Arrays, channels: int | None, resolution: int | N
                          **common)
     val = (TensorLoader(xval, yval, batch_size=eval_bs, **common)
            if xval is not None else None)
-    test = TensorLoader(xte, yte, batch_size=eval_bs, **common)
+    test = TensorLoader(xte, yte, batch_size=eval_bs, resize_to=res, **common)
     return DataBundle(train=train, val=val, test=test, num_classes=k, channels=out_c or c_data,
                       resolution=res, train_size=len(ytr), name=cfg.data)

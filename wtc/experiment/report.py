@@ -132,8 +132,9 @@ def markdown(data: dict[str, Any]) -> str:
              "(read only by the evaluation units); every search decision used a held-out "
              "split of the training set. Rebuilt from `ledger.jsonl` by `wtc report`.", "",
              "| method | source | top-1 % (mean ± std) | Δ uniform | Δ direct | search MACs | "
-             "search s | MACs reduction | wall-time reduction | profile corr. |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "search s | MACs reduction | wall-time reduction | profile corr. | "
+             "search held-out top-1 % |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
         top = (f"{100 * r['top1_mean']:.2f} ± {100 * r['top1_std']:.2f} (n={len(r['top1'])})"
                if r["top1_mean"] is not None else "–")
@@ -143,7 +144,7 @@ def markdown(data: dict[str, Any]) -> str:
             f"{_num(r['search_seconds'], '.1f')} | {_num(r['overhead_reduction'], '.1f')}"
             f"{'x' if r['overhead_reduction'] else ''} | "
             f"{_num(r['walltime_reduction'], '.1f')}{'x' if r['walltime_reduction'] else ''} | "
-            f"{_num(r['profile_corr'], '.3f')} |")
+            f"{_num(r['profile_corr'], '.3f')} | {_pct(r['search_val_top1'])} |")
     lines.append("")
     if not data["complete"]:
         lines += [f"**Incomplete**: {len(data['missing'])} unit(s) not finished yet "
