@@ -190,7 +190,7 @@ def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: Any,
                                forward_macs=fwd, evaluate_test=False)
         train_macs += int(res.train_macs or 0)
         held = tr.heldout_top1(model, data, ctx, recal_batches=s.recal_batches)
-        train_macs += fwd * held["images"]
+        train_macs += fwd * (held["images"] + tr.monitor_images(data, len(res.history)))
         history.extend({"round": r, **row} for row in res.history)
         alive = reg.alive()
         groups, alpha, _ = expand(ctx, alive, current)

@@ -32,7 +32,7 @@ from wtc.trainer import (
 )
 
 __all__ = ["build_model", "finished_fit", "fit_or_resume", "forward_macs", "heldout_top1",
-           "load_data", "score_widths", "seed_everything", "train_config"]
+           "load_data", "monitor_images", "score_widths", "seed_everything", "train_config"]
 
 
 def load_data(ctx: SearchContext) -> DataBundle:
@@ -114,4 +114,13 @@ def score_widths(ctx: SearchContext, groups: dict[str, int], data: DataBundle,
     fwd = forward_macs(ctx.graph, groups, model, data)
     res = fit(model, data, cfg, forward_macs=fwd, evaluate_test=False, progress=ctx.progress)
     held = heldout_top1(res.model, data, ctx, recal_batches=recal_batches)
-    return {"top1": held["top1"], "train_macs": int(res.train_macs or 0) + fwd * held["images"]}
+    images = held["images"] + monitor_images(data, len(res.history))
+    return {"top1": held["top1"], "train_macs": int(res.train_macs or 0) + fwd * images}
+
+
+def monitor_images(data: DataBundle, epochs: int) -> int:
+    """Images `fit` ran forward to monitor the held-out split (once per epoch), so a search
+    can count them in its cost."""
+    if data.val is None:
+        return 0
+    return int(getattr(data.val, "num_samples", 0)) * epochs
