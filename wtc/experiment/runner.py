@@ -10,6 +10,7 @@ stopped, and a changed plan reruns exactly the units whose inputs changed.
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -158,6 +159,8 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
                 display.advance(u.id, failed=True)
                 continue
             line = ledger.record(u, ih, result)
+            if u.kind == "train":  # recorded: its resumable checkpoints are not needed now
+                shutil.rmtree(ledger.dir / "work" / ih, ignore_errors=True)
             finished[u.id] = line
             summary.ran.append(u.id)
             summary.unit_seconds[u.id] = line["seconds"]
