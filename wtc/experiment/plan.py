@@ -28,7 +28,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wtc.errors import PlanError, UserInputError
@@ -174,23 +173,38 @@ def digest(obj: Any) -> str:
 
 
 def load_plan(path: str | Path) -> Plan:
-    """Read and resolve a plan file (spec paths are relative to the plan's folder)."""
+    """Read and resolve a plan file (spec paths are relative to the plan's folder). YAML is
+    read bounded (wtc.safe_yaml); errors name the file, the line and the key."""
+    from wtc.limits import read_limited_text
+    from wtc.safe_yaml import load_yaml
+
     p = Path(path)
     try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+        data, lines = load_yaml(read_limited_text(p, "the plan"))
     except FileNotFoundError:
         raise PlanError("no such plan file", file=str(p)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise PlanError(f"cannot read the plan: {e}", file=str(p)) from None
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"{p}:{mark.line + 1}" if mark is not None else str(p)
-        raise PlanError(f"malformed YAML: {getattr(e, 'problem', None) or e}",
-                        file=where) from None
+    except UserInputError as e:
+        line = getattr(e, "line", None)
+        raise PlanError(str(e), file=f"{p}:{line}" if line else str(p)) from None
     if not isinstance(data, dict):
         raise PlanError("a plan is a YAML mapping (target, data, methods, proxies, train, "
                         "seeds, ...)", file=str(p))
-    return resolve_plan(data, base_dir=p.resolve().parent, file=str(p))
+    try:
+        return resolve_plan(data, base_dir=p.resolve().parent, file=str(p))
+    except PlanError as e:
+        line = _line(lines, e.key)
+        if line is None:
+            raise
+        raise PlanError(e.reason, key=e.key, file=f"{p}:{line}") from None
+
+
+def _line(lines: dict[str, int], key: str | None) -> int | None:
+    """The line of a key path (or of its nearest parent)."""
+    while key:
+        if key in lines:
+            return lines[key]
+        key = key.rpartition(".")[0]
+    return None
 
 
 def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | None = None,
