@@ -231,3 +231,15 @@ def test_a_classes_and_resolution_proxy_searches_on_its_own_data(tmp_path):
     line = {r["unit"]: r for r in Ledger(tmp_path).units()}["transfer/morphnet/cls"]
     assert line["outputs"]["spec"]["name"] == "resnet_tiny"  # widths for the target
     assert abs(line["outputs"]["macs"] - plan.target_macs) <= 0.05 * plan.target_macs
+
+
+def test_one_driver_per_experiment_folder(tmp_path):
+    import fcntl
+
+    from wtc.errors import ConfigError
+
+    with open(tmp_path / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX)
+        with pytest.raises(ConfigError, match="another `wtc experiment` is running"):
+            run_experiment(None, tmp_path, units=noop_units(1))
+    assert run_experiment(None, tmp_path, units=noop_units(1)).ran == ["noop/0"]

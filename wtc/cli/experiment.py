@@ -86,11 +86,12 @@ def _print_dry_run(plan, proj, summ, as_json: bool) -> None:  # type: ignore[no-
         print_json({**summ, "units": [p.to_json() for p in proj]})
         return
     t = Table(title=f"{plan.name}: {len(proj)} units (dry run; nothing ran)")
-    for col in ("unit", "kind", "training MACs", "overhead ratio"):
-        t.add_column(col, justify="left" if col in ("unit", "kind") else "right")
+    for col in ("unit", "kind", "training MACs", "overhead ratio", "note"):
+        t.add_column(col, justify="left" if col in ("unit", "kind", "note") else "right",
+                     no_wrap=col != "note")
     for p in proj:
         t.add_row(p.unit, p.kind, f"{p.train_macs:.3g}" if p.train_macs else "0",
-                  f"{p.ratio:.1f}x" if p.ratio else "")
+                  f"{p.ratio:.1f}x" if p.ratio else "", p.note)
     out.print(t)
     parts = ", ".join(f"{k} {v:.3g}" for k, v in summ["train_macs"].items() if v)
     out.print(f"total {summ['total_train_macs']:.3g} training MACs ({parts})")

@@ -81,7 +81,9 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
         src = plan.target if src_name == "target" else plan.proxies[src_name]
         macs = direct.get(m, 0) if src.is_target else search_macs(plan, m, src)
         ratio = direct[m] / macs if (not src.is_target and macs) else None
-        return Projection(u.id, u.kind, macs, ratio)
+        note = "" if m == "uniform" or has_estimate(m) else (
+            "lower bound (the method has no estimate)")
+        return Projection(u.id, u.kind, macs, ratio, note)
     if u.kind == "train":
         return Projection(u.id, u.kind, int(3 * plan.target_macs * train_images * epochs))
     if u.kind == "eval":
@@ -89,6 +91,12 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
         note = f"{plan.target_macs * n:.3g} forward MACs" if n else ""
         return Projection(u.id, u.kind, 0, note=note)
     return Projection(u.id, u.kind, 0)
+
+
+def has_estimate(method: str) -> bool:
+    from wtc.optimizers import get_optimizer
+
+    return hasattr(get_optimizer(method), "estimate_train_macs")
 
 
 def _train_images(plan: Plan) -> int:

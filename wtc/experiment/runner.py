@@ -9,11 +9,12 @@ stopped, and a changed plan reruns exactly the units whose inputs changed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,18 +80,36 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     out.mkdir(parents=True, exist_ok=True)
     threads = threads or max(1, cores() // jobs)
     ledger = Ledger(out)
-    ledger.start_run(**_run_info(plan, todo, backend, jobs, threads))
-    gpus = 1.0 if device == "cuda" else 0.0
-    be = make_backend(backend, jobs=jobs, threads=threads, address=address, gpus=gpus)
-    summary = RunSummary(out_dir=out)
-    t0 = time.perf_counter()
-    with _Display(progress, len(todo)) as display:
-        try:
-            _drive(todo, ledger, be, summary, threads, device, max_units, display, on_unit)
-        finally:
-            be.close()
-    summary.seconds = time.perf_counter() - t0
+    with _lock(out):
+        ledger.start_run(**_run_info(plan, todo, backend, jobs, threads))
+        gpus = 1.0 if device == "cuda" else 0.0
+        be = make_backend(backend, jobs=jobs, threads=threads, address=address, gpus=gpus)
+        summary = RunSummary(out_dir=out)
+        t0 = time.perf_counter()
+        with _Display(progress, len(todo)) as display:
+            try:
+                _drive(todo, ledger, be, summary, threads, device, max_units, display, on_unit)
+            finally:
+                be.close()
+        summary.seconds = time.perf_counter() - t0
     return summary
+
+
+@contextlib.contextmanager
+def _lock(out: Path) -> Iterator[None]:
+    """One driver per experiment folder (the ledger has one writer)."""
+    import fcntl
+
+    with open(out / ".lock", "w") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            raise ConfigError(f"another `wtc experiment` is running on {out}; wait for it or "
+                              "use another --out") from None
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 def check_data(plan: Plan) -> None:
