@@ -57,7 +57,8 @@ def dry_runs() -> None:
         t0 = time.perf_counter()
         proj = project(plan)
         ms = 1000 * (time.perf_counter() - t0)
-        ratios = {p.unit.split("/")[-1]: p.ratio for p in proj if p.ratio}
+        ratios = {p.unit.split("/")[-1]: p.ratio for p in proj
+                  if p.ratio and p.unit.startswith("search/morphnet/")}
         direct = next(p.train_macs for p in proj if p.unit == "search/morphnet/target")
         total = sum(p.train_macs for p in proj)
         shown = ", ".join(f"{k} {v:.1f}x" for k, v in ratios.items())
