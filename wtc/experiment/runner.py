@@ -151,7 +151,7 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
         changed = True
         while changed:  # release ready units; skipping one may make others ready
             changed = False
-            for u in list(pending):
+            for u in sorted(pending, key=_priority):
                 if not all(d in finished for d in u.deps):
                     continue
                 ih = u.input_hash({d: finished[d]["output_hash"] for d in u.deps})
@@ -191,6 +191,15 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
                 summary.stopped = True
     if failure is not None:
         _raise(failure, ledger.dir)
+
+
+# among ready units, finish rows before starting new searches: an interrupted or partial run
+# then holds complete rows (widths → trainings → evaluations), not only searches
+_KIND_RANK = {"eval": 0, "train": 1, "transfer": 2, "search": 3}
+
+
+def _priority(u: Unit) -> int:
+    return _KIND_RANK.get(u.kind, 4)
 
 
 def _payload(u: Unit, finished: dict[str, dict[str, Any]], ledger: Ledger, threads: int,
