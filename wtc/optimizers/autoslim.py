@@ -38,8 +38,8 @@ class AutoSlimSettings(BaseModel):
     distill: bool = Field(True, description="in-place distillation from the max width")
     steps: int = Field(10, ge=2, le=100, description="width steps per group (greedy grid)")
     held_out: float = Field(0.2, gt=0.0, lt=1.0, description="share of train held out")
-    eval_batches: int = Field(4, ge=1, description="held-out batches scoring a candidate")
-    bn_batches: int = Field(4, ge=1, description="training batches recalibrating BN")
+    eval_batches: int = Field(2, ge=1, description="held-out batches scoring a candidate")
+    bn_batches: int = Field(2, ge=1, description="training batches recalibrating BN")
     epochs: int = Field(5, ge=1, description="supernet training epochs")
     lr: float = Field(0.1, gt=0.0, description="peak learning rate (cosine decay)")
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
@@ -83,6 +83,21 @@ class AutoSlim(Optimizer):
                 "lower min_multiplier")
         self._data = held_out_data(ctx, settings.held_out)
 
+    @staticmethod
+    def estimate_train_macs(graph: Any, s: AutoSlimSettings, *, images: float,
+                            target_macs: int, val_images: float = 0.0) -> int:
+        """Projected cost (dry runs): sandwich training (forward + backward of every width of
+        a step) plus the greedy pass's forwards (BN recalibration and scoring per candidate,
+        batches of 128 and up to 256 images)."""
+        from wtc.optimizers.widthgrid import WidthGrid
+
+        grid = WidthGrid.from_settings(graph, s)
+        trained = images * (1.0 - s.held_out)
+        train = 3 * trained * s.epochs * grid.mean_sandwich_macs(0, s.samples, draws=16)
+        _, spent = estimate_greedy(grid, target_macs)
+        scored = s.bn_batches * 128 + min(images * s.held_out, s.eval_batches * 256.0)
+        return int(train + spent * scored)
+
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
         from wtc.optimizers.greedy import autoslim_search
 
@@ -90,6 +105,24 @@ class AutoSlim(Optimizer):
         data = self._data if self._data is not None else held_out_data_(ctx, settings)
         return autoslim_search(ctx, settings, data,
                                targets=list(ctx.targets or (ctx.target_macs,)))
+
+
+def estimate_greedy(grid: Any, target_macs: int) -> tuple[int, int]:
+    """(candidates scored, their summed per-image MACs) of a greedy pass down to the target,
+    projected without scores: the pass is assumed to shrink the relatively widest group first
+    (a balanced path; the real one follows held-out accuracy)."""
+    cur = dict(grid.max)
+    count = spent = 0
+    while grid.macs(cur) > target_macs:
+        options = [g for g in cur if grid.steps[g].index(cur[g]) > 0]
+        if not options:
+            break
+        for g in options:
+            spent += grid.macs({**cur, g: grid.steps[g][grid.steps[g].index(cur[g]) - 1]})
+        count += len(options)
+        g = max(options, key=lambda g: cur[g] / grid.max[g])
+        cur[g] = grid.steps[g][grid.steps[g].index(cur[g]) - 1]
+    return count, spent
 
 
 def held_out_data_(ctx: SearchContext, s: AutoSlimSettings) -> Any:
