@@ -17,7 +17,12 @@ below. The public call is `wtc.search(...)` (this package is deliberately not na
 Importing this package does not import torch; a method imports it when it trains.
 """
 
-from wtc.optimizers import autoslim, morphnet, uniform  # noqa: F401  (register the built-in methods)
+from wtc.optimizers import (  # noqa: F401  (register the built-in methods)
+    autoslim,
+    dmcp,
+    morphnet,
+    uniform,
+)
 from wtc.optimizers.base import (
     OPTIMIZERS,
     NoSettings,

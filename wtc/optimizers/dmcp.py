@@ -1,0 +1,182 @@
+"""DMCP (Guo et al., CVPR 2020, "Differentiable Markov Channel Pruning"; algorithms.md §4).
+
+Per free width group g (not per layer: every member of a group shares one chain, so residual
+streams and depthwise pairs stay consistent), the supernet's C_g channels are a kept prefix
+plus K further channel blocks. Block k is kept with probability p_k = sigmoid(α_k) given block
+k−1 is kept, so its marginal keep probability is P_k = p_1·…·p_k and the expected channel count
+is E[c_g] = prefix + Σ_k size_k · P_k. The marginals scale the channels of their block at the
+group's gate nodes of the supernet (`Supernet.channel_gates`), so the task loss reaches α.
+
+Training (dmcp_model.py): the supernet's weights with the sandwich rule and in-place
+distillation every step; from `arch_start` of the steps on, one more forward of the max-width
+network with the marginals as gates on the same batch, loss = task CE + weight · MACs loss,
+gradients to α only, α's own SGD (momentum 0.9, Nesterov) with a cosine learning rate.
+
+Expected MACs use wtc's cost model: every conv/linear costs coef · Σ in · Σ out, and the
+expectation of a product of two different groups (independent chains) is the product of their
+expectations; a layer whose input and output are the same group (a 1×1 projection inside an
+expansion-1 inverted residual) uses E[c²], which the chain gives in closed form. The MACs are
+therefore exact expectations, not E[in]·E[out] approximations.
+
+Read-out: E[c_g] rounded to the divisor (at most the supernet width); if that misses the target
+by more than 1%, one multiplier on the expected channels is bisected with rounding inside
+(`scale_to_macs`, the re-match every method shares).
+
+This module imports no torch; the training lives in `wtc.optimizers.dmcp_model`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from wtc.graph import StageGraph, count_macs
+from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
+from wtc.widths import make_divisible, scale_to_macs
+
+TOLERANCE = 0.01  # the read-out meets the target within this share
+
+
+class DMCPSettings(BaseModel):
+    """DMCP hyper-parameters. Defaults follow the reference configs where wtc has the same knob
+    (algorithms.md §4.3); the weight optimizer follows wtc's training recipe."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    multiplier: float = Field(1.5, gt=0.0, le=4.0,
+                              description="supernet width, × the spec's widths")
+    prefix: float = Field(0.1, gt=0.0, lt=1.0,
+                          description="always-kept prefix, share of the supernet width")
+    blocks: int | None = Field(None, ge=1, description="channel blocks after the prefix per "
+                               "group (default round(10·multiplier) − 1: 9 at 1.0x, 14 at 1.5x)")
+    epochs: int = Field(8, ge=1, description="supernet training epochs (weights + α)")
+    lr: float = Field(0.1, gt=0.0, description="weight learning rate (cosine to 0)")
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(5e-4, ge=0.0, description="on conv/linear weights only")
+    warmup_epochs: float = Field(0.0, ge=0.0)
+    arch_lr: float = Field(0.5, gt=0.0, description="α learning rate at the start of its phase")
+    arch_lr_min: float = Field(0.1, ge=0.0, description="α learning rate at the end (cosine)")
+    arch_momentum: float = Field(0.9, ge=0.0, lt=1.0, description="α SGD momentum (Nesterov)")
+    arch_start: float = Field(0.5, ge=0.0, lt=1.0,
+                              description="share of the training steps before α is updated")
+    macs_weight: float = Field(0.1, ge=0.0, description="weight of the MACs loss in α's loss")
+    samples: int = Field(4, ge=2, description="widths per weight step: max, min and random")
+    distill: bool = Field(True, description="in-place distillation from the max width")
+    held_out: float = Field(0.1, ge=0.0, lt=1.0,
+                            description="share of the training images held out for evaluation")
+    bn_batches: int = Field(5, ge=1, description="training batches to recalibrate BN on")
+
+    @model_validator(mode="after")
+    def _arch_lr_order(self) -> DMCPSettings:
+        if self.arch_lr_min > self.arch_lr:
+            raise ValueError(f"arch_lr_min {self.arch_lr_min} is above arch_lr {self.arch_lr}")
+        return self
+
+    @property
+    def num_blocks(self) -> int:
+        return self.blocks if self.blocks is not None else max(1, round(10 * self.multiplier) - 1)
+
+
+# --------------------------------------------------------------------------- read-out
+
+
+def read_out(graph: StageGraph, expected: Mapping[str, float], target_macs: int,
+             max_widths: Mapping[str, int]) -> tuple[dict[str, int], dict[str, Any]]:
+    """Widths from the expected channels: rounded to the divisor (at most the supernet width);
+    if that misses the target by more than 1%, re-matched by one multiplier on the expected
+    channels (`scale_to_macs`). Returns (widths, what was done)."""
+    div = graph.spec.divisor
+    rounded = {g: min(int(max_widths[g]), make_divisible(float(expected[g]), div))
+               for g in graph.free_groups}
+    macs = count_macs(graph, rounded)
+    info: dict[str, Any] = {"expected_channels": {g: round(float(expected[g]), 3)
+                                                  for g in graph.free_groups},
+                            "rounded": rounded, "rounded_macs": macs}
+    if abs(macs - target_macs) <= TOLERANCE * target_macs:
+        info["rematch_alpha"] = 1.0
+        return rounded, info
+    groups, alpha = scale_to_macs(graph, {g: max(float(expected[g]), 1e-6)
+                                          for g in graph.free_groups}, target_macs)
+    info["rematch_alpha"] = alpha
+    return groups, info
+
+
+# --------------------------------------------------------------------------- the optimizer
+
+
+@register_optimizer
+class DMCP(Optimizer):
+    name = "dmcp"
+    Settings = DMCPSettings
+    needs_data = True
+    summary = ("Markov chain over channel blocks per width group on a slimmable supernet, "
+               "expected-MACs loss; widths from the expected channels")
+
+    def __init__(self) -> None:
+        self._data: Any = None
+
+    def check(self, ctx: SearchContext, settings: BaseModel) -> None:
+        """Refuse a spec the supernet cannot run and load the data now: a bad spec or a
+        missing dataset fails before any training."""
+        from wtc.optimizers.dmcp_train import check_supernet, load_search_data
+
+        assert isinstance(settings, DMCPSettings)
+        check_supernet(ctx, settings)
+        self._data = load_search_data(ctx, settings)
+
+    def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
+        from wtc.optimizers.dmcp_train import load_search_data, train_dmcp
+
+        assert isinstance(settings, DMCPSettings)
+        data = self._data if self._data is not None else load_search_data(ctx, settings)
+        rec = train_dmcp(ctx, settings, data)
+        groups, info = read_out(ctx.graph, rec["expected_channels"], ctx.target_macs,
+                                rec["max_widths"])
+        details = {"expected_macs": round(rec["expected_macs"], 1),
+                   "expected_macs_per_epoch": [r.get("expected_macs") for r in rec["history"]],
+                   "marginals": rec["marginals"], **info,
+                   "supernet_widths": rec["max_widths"], "held_out_top1": rec["held_out_top1"],
+                   "trace": rec["trace"]}
+        if ctx.run_dir is not None:
+            details["plot"] = str(plot_marginals(ctx.graph, rec["marginals"], rec["layout"],
+                                                 ctx.run_dir / "marginals.png"))
+        return Outcome(groups=groups, train_macs=rec["train_macs"], history=rec["history"],
+                       details={"dmcp": details})
+
+
+def plot_marginals(graph: StageGraph, marginals: Mapping[str, list[float]],
+                   layout: Mapping[str, Any], path: Path) -> Path:
+    """One line per group: the marginal keep probability of each channel of the supernet
+    (1 on the prefix, P_k on block k) over the channel's position as a share of the width;
+    written atomically as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wtc.widths import atomic_write
+
+    groups = [g for g in graph.free_groups if g in layout]
+    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    cmap = plt.get_cmap("viridis")
+    for i, g in enumerate(groups):
+        prefix, sizes = layout[g]
+        width = prefix + sum(sizes)
+        ys = [1.0] * prefix + [p for p, n in zip(marginals.get(g, []), sizes, strict=False)
+                               for _ in range(n)]
+        xs = [(c + 0.5) / width for c in range(len(ys))]
+        ax.step(xs, ys, where="mid", color=cmap(i / max(1, len(groups) - 1)), label=g,
+                linewidth=1.2)
+    ax.set_xlabel("channel position / supernet width")
+    ax.set_ylabel("marginal keep probability")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title(f"{graph.spec.name}: DMCP marginals per width group")
+    ax.legend(fontsize=6, ncol=2, loc="upper right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
+    plt.close(fig)
+    return path
