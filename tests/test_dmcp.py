@@ -153,7 +153,7 @@ def test_macs_loss_is_zero_in_the_dead_zone_and_pushes_towards_it_outside():
         t = torch.tensor(e, dtype=torch.float64, requires_grad=True)
         loss = macs_loss(t, target)
         (g,) = torch.autograd.grad(loss, t)
-        return float(loss), float(g)
+        return float(loss.detach()), float(g)
 
     for e in (0.95 * target, 0.97 * target, target - 1):
         assert value_and_grad(e) == (0.0, 0.0)
