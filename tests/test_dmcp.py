@@ -195,3 +195,60 @@ def test_importing_dmcp_needs_no_torch():
             "from wtc.optimizers.dmcp import DMCPSettings\nDMCPSettings()\n"
             "assert 'torch' not in sys.modules, 'torch imported'\n")
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+# --------------------------------------------------------------------------- the search
+
+
+def dmcp(graph, **kw):
+    settings = {**FAST, **kw.pop("settings", {})}
+    return search(graph, "dmcp", "0.5x", settings=settings, data=SYNTH, seed=3, epochs=4,
+                  threads=1, device="cpu", **kw)
+
+
+def test_search_meets_half_the_macs_within_one_percent_and_one_seed_gives_one_result(tmp_path):
+    graph = graph_of("resnet_tiny")
+    a = dmcp(graph, run_dir=tmp_path / "run")
+    assert abs(a.macs - a.target_macs) <= 0.01 * a.target_macs
+    assert a.target_macs == round(0.5 * count_macs(graph))
+    b = dmcp(graph)
+    assert a.groups == b.groups
+    da, db = a.details["dmcp"], b.details["dmcp"]
+    assert da["marginals"] == db["marginals"] and da["trace"] == db["trace"]
+    # the architecture phase moved α, and the run recorded it
+    chains, _, _ = chains_of(graph)
+    assert set(da["marginals"]) == set(chains.groups)
+    assert any(abs(p[0] - 0.5) > 1e-3 for p in da["marginals"].values())
+    assert len(da["expected_macs_per_epoch"]) == 4 and len(da["trace"]) == 8  # 4 steps/epoch
+    assert (tmp_path / "run" / "marginals.png").stat().st_size > 0
+    assert a.train_macs > 0 and a.widths.provenance["method"] == "dmcp"
+    assert all("val_top1" in row and "top1" not in row for row in a.history)  # no test set
+
+
+def test_resume_in_the_architecture_phase_gives_the_same_widths(tmp_path, monkeypatch):
+    from wtc.optimizers.dmcp_train import DMCPHooks
+
+    graph = graph_of("resnet_tiny")
+    straight = dmcp(graph)
+    end_epoch = DMCPHooks.end_epoch
+
+    def interrupted(self, model, epoch):
+        if epoch == 3:  # epochs 2 and 3 are the architecture phase: stop inside it
+            raise KeyboardInterrupt
+        return end_epoch(self, model, epoch)
+
+    monkeypatch.setattr(DMCPHooks, "end_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        dmcp(graph, run_dir=tmp_path / "run")
+    monkeypatch.undo()
+    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    assert ck["epoch"] == 3 and len(ck["hooks"]["trace"]) == 4
+    resumed = dmcp(graph, run_dir=tmp_path / "run", resume=True)
+    assert resumed.groups == straight.groups
+    assert resumed.details["dmcp"]["marginals"] == straight.details["dmcp"]["marginals"]
+    assert [h["train_loss"] for h in resumed.history] == \
+        [h["train_loss"] for h in straight.history]
+    assert resumed.train_macs == straight.train_macs
+    again = dmcp(graph, run_dir=tmp_path / "run", resume=True)  # finished: nothing trains
+    assert again.groups == straight.groups
+    assert again.details["dmcp"]["marginals"] == straight.details["dmcp"]["marginals"]

@@ -121,6 +121,7 @@ class MarkovChannels(nn.Module):
             out[g] = (e1, e2)
         return out
 
+    @torch.no_grad()
     def expected_channels(self, marginals: Mapping[str, Tensor] | None = None
                           ) -> dict[str, float]:
         """E[c] per free group, as floats (the read-out's input)."""

@@ -22,17 +22,23 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from wtc.data import DataBundle, make_data
 from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.nn import recalibrate_bn
+from wtc.nn.slimmable import Supernet
+from wtc.optimizers import training as tr
 from wtc.optimizers.base import SearchContext
 from wtc.optimizers.dmcp_chain import Chain, MarkovChannels, chain_layout, macs_loss
+from wtc.spec.transform import scaled
+from wtc.trainer import TrainHooks, dist_info, evaluate, resolve_device
+from wtc.trainer.state import unwrap
+from wtc.widths import make_divisible
 
 TRACE_POINTS = 200  # at most this many (step, expected MACs) points are kept in the record
 
 
-def load_search_data(ctx: SearchContext, s: Any) -> Any:
+def load_search_data(ctx: SearchContext, s: Any) -> DataBundle:
     """The DataBundle, with `s.held_out` of the training images held out (raises DataError)."""
-    from wtc.data import make_data
-
     spec = ctx.graph.spec
     cfg = ctx.data.model_copy(update={"val_split": s.held_out})
     return make_data(cfg, channels=spec.input.channels,
@@ -41,8 +47,6 @@ def load_search_data(ctx: SearchContext, s: Any) -> Any:
 
 def check_supernet(ctx: SearchContext, s: Any) -> None:
     """Refuse a spec the supernet cannot run (ConfigError naming the op) without allocating it."""
-    from wtc.nn.slimmable import Supernet
-
     with torch.device("meta"):
         Supernet(ctx.graph, multiplier=s.multiplier, init=False)
 
@@ -57,11 +61,8 @@ def chain_points(chain: Chain) -> list[int]:
     return [chain.channels(k) for k in range(len(chain.sizes) + 1)]
 
 
-class DMCPHooks:
-    """The DMCP-specific parts of training, as trainer hooks (see `wtc.trainer.TrainHooks`)."""
-
-    amp = False
-    channels_last = False
+class DMCPHooks(TrainHooks):
+    """The DMCP-specific parts of training, as trainer hooks."""
 
     def __init__(self, graph: StageGraph, chains: MarkovChannels, s: Any, *, target_macs: int,
                  seed: int, calibration: Any, cost_graph: StageGraph, world: int = 1) -> None:
@@ -78,7 +79,6 @@ class DMCPHooks:
         self.steps = 0  # weight steps taken (seeds the random widths of each step)
         self.train_macs = 0  # everything computed: sandwich, α steps, BN calibration, eval
         self.trace: list[list[float]] = []  # [step, expected MACs, task loss, MACs loss]
-        self.epochs: list[dict[str, Any]] = []
         self._batch: tuple[Tensor, Tensor] | None = None
         self._macs_cache: dict[tuple[int, ...], int] = {}
 
@@ -98,8 +98,6 @@ class DMCPHooks:
     def readout_widths(self) -> dict[str, int]:
         """The expected channels rounded to the divisor (at most the supernet's): what the
         held-out evaluation measures during training."""
-        from wtc.widths import make_divisible
-
         div = self.graph.spec.divisor
         return {g: min(self.max_widths[g], make_divisible(e, div))
                 for g, e in self.chains.expected_channels().items()}
@@ -117,7 +115,7 @@ class DMCPHooks:
 
     def step(self, model: nn.Module, x: Tensor, y: Tensor, criterion: nn.Module,
              backward: Any) -> tuple[Tensor, Tensor]:
-        net = _unwrap(model)
+        net = unwrap(model)
         widths = self.sandwich(self.steps)
         ddp = model is not net
         loss: Tensor | None = None
@@ -157,7 +155,7 @@ class DMCPHooks:
         batch, self._batch = self._batch, None
         if batch is None or step < self.arch_start_step(total_steps):
             return
-        net = _unwrap(model)
+        net = unwrap(model)
         x, y = batch
         net.set_widths(self.max_widths)
         marg = self.chains.marginals()
@@ -196,19 +194,15 @@ class DMCPHooks:
         with torch.no_grad():
             expected = float(self.chains.expected_macs())
         w = self.readout_widths()
-        row = {"expected_macs": round(expected, 1), "expected_vs_target": expected / self.target,
-               "readout_macs": count_macs(self.graph, w), "arch_lr":
-               self.arch_opt.param_groups[0]["lr"] if self.trace else None}
-        self.epochs.append({"epoch": epoch, **row})
-        return row
+        return {"expected_macs": round(expected, 1), "expected_vs_target": expected / self.target,
+                "readout_macs": count_macs(self.graph, w),
+                "arch_lr": self.arch_opt.param_groups[0]["lr"] if self.trace else None,
+                "search_macs": self.train_macs}
 
     def evaluate(self, model: nn.Module, loader: Any, device: Any) -> dict[str, float]:
         """Held-out metrics of the current read-out (expected channels rounded) inside the
         supernet, BN recalibrated at those widths on `bn_batches` training batches."""
-        from wtc.nn.bn import recalibrate_bn
-        from wtc.trainer import evaluate
-
-        net = _unwrap(model)
+        net = unwrap(model)
         w = self.readout_widths()
         net.set_widths(w)
         seen = recalibrate_bn(net, islice(iter(self.calibration), self.s.bn_batches), device)
@@ -220,34 +214,24 @@ class DMCPHooks:
 
     def state_dict(self) -> dict[str, Any]:
         return {"alpha": self.chains.state_dict(), "arch_opt": self.arch_opt.state_dict(),
-                "steps": self.steps, "train_macs": self.train_macs, "trace": self.trace,
-                "epochs": self.epochs}
+                "steps": self.steps, "train_macs": self.train_macs, "trace": self.trace}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.chains.load_state_dict(state["alpha"])
         self.arch_opt.load_state_dict(state["arch_opt"])
         self.steps, self.train_macs = int(state["steps"]), int(state["train_macs"])
         self.trace = [list(t) for t in state["trace"]]
-        self.epochs = [dict(e) for e in state["epochs"]]
-
-
-def _unwrap(model: nn.Module) -> Any:
-    return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
 # --------------------------------------------------------------------------- the run
 
 
-def train_dmcp(ctx: SearchContext, s: Any, data: Any) -> dict[str, Any]:
-    """Train the supernet and the chains; returns the record the optimizer reads out from:
-    expected channels and marginals per group, expected MACs, history, cost."""
-    from wtc.nn.slimmable import Supernet
-    from wtc.spec.transform import scaled
-    from wtc.trainer import TrainConfig, fit, resolve_device, seed_everything
-
-    graph = ctx.graph
-    spec = graph.spec
-    seed_everything(ctx.seed)
+def train_dmcp(ctx: SearchContext, s: Any, data: DataBundle) -> dict[str, Any]:
+    """Train the supernet and the chains (resumable through `ctx.run_dir`); returns the record
+    the optimizer reads out from: expected channels and marginals per group, expected MACs,
+    history, cost."""
+    graph, spec = ctx.graph, ctx.graph.spec
+    tr.seed_everything(ctx.seed)
     net = Supernet(graph, multiplier=s.multiplier)
     if ctx.init is not None:
         ctx.init(net)
@@ -256,28 +240,20 @@ def train_dmcp(ctx: SearchContext, s: Any, data: Any) -> dict[str, Any]:
     cost_graph = graph if data.resolution == spec.input.resolution else compile_spec(
         scaled(spec, resolution=data.resolution))
     epochs = ctx.epochs or s.epochs
-    cfg = TrainConfig(**{**ctx.data.model_dump(), "val_split": s.held_out}, epochs=epochs,
-                      lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay,
-                      warmup_epochs=s.warmup_epochs, schedule="cosine", device=ctx.device,
-                      threads=ctx.threads, out=None, eval_every=epochs)
+    cfg = tr.train_config(ctx, epochs, lr=s.lr, momentum=s.momentum,
+                          weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs,
+                          schedule="cosine").model_copy(update={"val_split": s.held_out})
     chains.to(resolve_device(cfg.device))
-    from wtc.data import dist_info
-
     hooks = DMCPHooks(graph, chains, s, target_macs=ctx.target_macs, seed=ctx.seed,
                       calibration=data.train, cost_graph=cost_graph, world=dist_info()[1])
-    meta = {"spec_hash": graph.spec_hash, "widths": net.max_widths, "method": "dmcp"}
-    res = fit(net, data, cfg, hooks=hooks, forward_macs=count_macs(cost_graph, net.max_widths),
-              progress=ctx.progress, out_dir=ctx.run_dir, resume=ctx.resume, meta=meta)
+    meta = {"spec_hash": graph.spec_hash, "widths": dict(net.max_widths)}
+    res = tr.fit_or_resume(ctx, net, data, cfg, hooks, run=ctx.run_dir, meta=meta,
+                           forward_macs=count_macs(cost_graph, net.max_widths),
+                           evaluate_test=False)
     with torch.no_grad():
         expected_macs = float(chains.expected_macs())
     return {"expected_channels": chains.expected_channels(), "marginals": chains.snapshot(),
             "expected_macs": expected_macs, "max_widths": dict(net.max_widths),
             "layout": {g: [c.prefix, list(c.sizes)] for g, c in layout.items()},
-            "history": [{**row, **extra} for row, extra in
-                        zip(res.history, _align(hooks.epochs, len(res.history)), strict=True)],
-            "trace": hooks.trace, "train_macs": hooks.train_macs,
+            "history": res.history, "trace": hooks.trace, "train_macs": hooks.train_macs,
             "held_out_top1": res.history[-1].get("val_top1") if res.history else None}
-
-
-def _align(rows: list[dict[str, Any]], n: int) -> list[dict[str, Any]]:
-    return ([{}] * max(0, n - len(rows)) + rows)[-n:] if n else []

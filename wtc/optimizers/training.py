@@ -60,16 +60,19 @@ def forward_macs(graph: StageGraph, widths: dict[str, int], model: nn.Module,
         model, torch.zeros(1, data.channels, data.resolution, data.resolution))
 
 
-def finished_fit(run: Path | None, model: nn.Module, cfg: TrainConfig, meta: dict[str, Any]
-                 ) -> TrainResult | None:
+def finished_fit(run: Path | None, model: nn.Module, cfg: TrainConfig, meta: dict[str, Any],
+                 hooks: TrainHooks | None = None) -> TrainResult | None:
     """A fit an interrupted search had already finished: its weights loaded into `model`
-    and its record, instead of training it again (None when it has to be trained)."""
+    (and its hooks' state into `hooks`) and its record, instead of training it again (None
+    when it has to be trained)."""
     if run is None or not (run / CHECKPOINT).is_file():
         return None
     ck = load_checkpoint(run / CHECKPOINT, model, spec_hash=meta["spec_hash"],
                          widths=meta["widths"])
     if int(ck.get("epoch", 0)) < cfg.epochs:
         return None
+    if hooks is not None and ck.get("hooks"):
+        hooks.load_state_dict(ck["hooks"])
     history = list(ck.get("history", []))
     summary = {"top1": history[-1].get("top1") if history else None,
                "train_macs": 3 * int(ck["forward_macs"]) * int(ck["images_seen"])}
@@ -81,7 +84,7 @@ def fit_or_resume(ctx: SearchContext, model: nn.Module, data: DataBundle, cfg: T
                   forward_macs: int | None = None, **fit_kwargs: Any) -> TrainResult:
     """`fit` with checkpoints in `run` (None: none). With ctx.resume, a finished fit is read
     back (`finished_fit`) and an unfinished one continues from its checkpoint."""
-    res = finished_fit(run, model, cfg, meta) if ctx.resume else None
+    res = finished_fit(run, model, cfg, meta, hooks) if ctx.resume else None
     if res is None:
         resume = bool(ctx.resume and run is not None and (run / CHECKPOINT).is_file())
         res = fit(model, data, cfg, hooks=hooks, forward_macs=forward_macs,
