@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import ROOT, TINY, spec_id
 
-from wtc.errors import ConfigError
+from wtc.errors import ConfigError, TargetError
 from wtc.graph import compile_spec, count_macs
 from wtc.nn.slimmable import Supernet, supernet_widths
 from wtc.optimizers import OPTIMIZERS, search
@@ -146,6 +146,19 @@ def test_gradients_reach_every_alpha_from_the_task_loss_and_from_the_macs_loss()
     assert all(p.grad is None for p in net.parameters())
 
 
+def test_alpha_can_start_at_a_target_and_search_targets_must_lie_inside_the_chains():
+    graph = graph_of("resnet_tiny")
+    chains, _, _ = chains_of(graph)
+    chains.requires_grad_(False)
+    value = chains.start_at(0.4 * count_macs(graph))
+    assert all(bool((a == value).all()) for a in chains.alpha)
+    assert float(chains.expected_macs()) == pytest.approx(0.4 * count_macs(graph), rel=1e-5)
+    with pytest.raises(TargetError, match="raise multiplier"):
+        search(graph, "dmcp", "2.3x", data=SYNTH)
+    with pytest.raises(TargetError, match="lower prefix"):
+        search(graph, "dmcp", "0.05x", settings={"prefix": 0.5}, data=SYNTH)
+
+
 def test_macs_loss_is_zero_in_the_dead_zone_and_pushes_towards_it_outside():
     target = 40e6
 
@@ -215,11 +228,13 @@ def test_search_meets_half_the_macs_within_one_percent_and_one_seed_gives_one_re
     assert a.groups == b.groups
     da, db = a.details["dmcp"], b.details["dmcp"]
     assert da["marginals"] == db["marginals"] and da["trace"] == db["trace"]
-    # the architecture phase moved α, and the run recorded it
+    # α started in the dead zone, the architecture phase moved it, and the run recorded it
     chains, _, _ = chains_of(graph)
     assert set(da["marginals"]) == set(chains.groups)
-    assert any(abs(p[0] - 0.5) > 1e-3 for p in da["marginals"].values())
-    assert len(da["expected_macs_per_epoch"]) == 4 and len(da["trace"]) == 8  # 4 steps/epoch
+    per_epoch = da["expected_macs_per_epoch"]
+    assert per_epoch[0] == per_epoch[1] == pytest.approx(0.975 * a.target_macs, rel=1e-5)
+    assert len(per_epoch) == 4 and per_epoch[3] != per_epoch[1]
+    assert len(da["trace"]) == 8  # 4 steps per epoch, α updated from the 9th step on
     assert (tmp_path / "run" / "marginals.png").stat().st_size > 0
     assert a.train_macs > 0 and a.widths.provenance["method"] == "dmcp"
     assert all("val_top1" in row and "top1" not in row for row in a.history)  # no test set

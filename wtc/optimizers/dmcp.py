@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -52,6 +52,9 @@ class DMCPSettings(BaseModel):
                           description="always-kept prefix, share of the supernet width")
     blocks: int | None = Field(None, ge=1, description="channel blocks after the prefix per "
                                "group (default round(10·multiplier) − 1: 9 at 1.0x, 14 at 1.5x)")
+    alpha_init: Literal["target", "zero"] = Field(
+        "target", description="α at the start: 'target' = one value for all whose expected "
+        "MACs sit in the dead zone (wtc); 'zero' = every transition 0.5 (the reference)")
     epochs: int = Field(8, ge=1, description="supernet training epochs (weights + α)")
     lr: float = Field(0.1, gt=0.0, description="weight learning rate (cosine to 0)")
     momentum: float = Field(0.9, ge=0.0, lt=1.0)

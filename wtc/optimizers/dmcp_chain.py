@@ -155,6 +155,20 @@ class MarkovChannels(nn.Module):
             a.fill_(value)
 
     @torch.no_grad()
+    def start_at(self, macs: float, lo: float = -12.0, hi: float = 12.0) -> float:
+        """Set every α to the one value whose expected MACs are `macs` (bisection: the
+        expected MACs grow with α); returns that value."""
+        for _ in range(50):
+            mid = (lo + hi) / 2
+            self.force(mid)
+            if float(self.expected_macs()) < macs:
+                lo = mid
+            else:
+                hi = mid
+        self.force((lo + hi) / 2)
+        return (lo + hi) / 2
+
+    @torch.no_grad()
     def snapshot(self) -> dict[str, list[float]]:
         """Marginal keep probabilities per group, as lists (the run's record and plot)."""
         return {g: [round(float(v), 5) for v in p] for g, p in self.marginals().items()}

@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from wtc.data import DataBundle, make_data
+from wtc.errors import TargetError
 from wtc.graph import StageGraph, compile_spec, count_macs
 from wtc.nn import recalibrate_bn
 from wtc.nn.slimmable import Supernet
@@ -46,9 +47,20 @@ def load_search_data(ctx: SearchContext, s: Any) -> DataBundle:
 
 
 def check_supernet(ctx: SearchContext, s: Any) -> None:
-    """Refuse a spec the supernet cannot run (ConfigError naming the op) without allocating it."""
+    """Refuse a spec the supernet cannot run (ConfigError naming the op; nothing allocated) and
+    a target the chains cannot reach (TargetError: not between the MACs of the prefixes and of
+    the supernet)."""
     with torch.device("meta"):
-        Supernet(ctx.graph, multiplier=s.multiplier, init=False)
+        net = Supernet(ctx.graph, multiplier=s.multiplier, init=False)
+    layout = chain_layout(net.max_widths, s.prefix, s.num_blocks)
+    low = count_macs(ctx.graph, {g: c.prefix for g, c in layout.items()})
+    high = count_macs(ctx.graph, net.max_widths)
+    if not low < ctx.target_macs < high:
+        raise TargetError(
+            f"DMCP searches between {low:,} MACs (every group at its kept prefix, prefix="
+            f"{s.prefix:g}) and {high:,} MACs (the {s.multiplier:g}x supernet); the target "
+            f"{ctx.target_macs:,} is outside: " + ("raise multiplier" if ctx.target_macs >= high
+                                                     else "lower prefix"))
 
 
 def soft_cross_entropy(logits: Tensor, target_probs: Tensor) -> Tensor:
@@ -187,8 +199,8 @@ class DMCPHooks(TrainHooks):
         self.train_macs += 2 * self._macs(self.max_widths) * len(y) * self.world
         stride = max(1, (total_steps - self.arch_start_step(total_steps)) // TRACE_POINTS)
         if (step - self.arch_start_step(total_steps)) % stride == 0 or step == total_steps - 1:
-            self.trace.append([step, round(float(expected), 1), round(float(task), 5),
-                               round(float(mloss), 5)])
+            self.trace.append([step, round(float(expected.detach()), 1),
+                               round(float(task.detach()), 5), round(float(mloss.detach()), 5)])
 
     def end_epoch(self, model: nn.Module, epoch: int) -> dict[str, Any]:
         with torch.no_grad():
@@ -237,6 +249,8 @@ def train_dmcp(ctx: SearchContext, s: Any, data: DataBundle) -> dict[str, Any]:
         ctx.init(net)
     layout = chain_layout(net.max_widths, s.prefix, s.num_blocks)
     chains = MarkovChannels(graph, layout)
+    if s.alpha_init == "target":  # the middle of the MACs loss's dead zone [0.95T, T)
+        chains.start_at(0.975 * ctx.target_macs)
     cost_graph = graph if data.resolution == spec.input.resolution else compile_spec(
         scaled(spec, resolution=data.resolution))
     epochs = ctx.epochs or s.epochs
