@@ -33,7 +33,7 @@ def graph_of(name: str):
 
 def chains_of(graph, multiplier: float = 1.5, prefix: float = 0.1, blocks: int | None = None):
     maxw = supernet_widths(graph, multiplier)
-    n = blocks if blocks is not None else DMCPSettings(multiplier=multiplier).num_blocks
+    n = blocks if blocks is not None else DMCPSettings(max_multiplier=multiplier).num_blocks
     layout = chain_layout(maxw, prefix, n)
     return MarkovChannels(graph, layout), layout, maxw
 
@@ -49,8 +49,8 @@ def randomize(chains, seed: int = 0) -> None:
 
 
 def test_default_blocks_follow_the_reference_and_every_block_has_channels():
-    assert DMCPSettings(multiplier=1.0).num_blocks == 9
-    assert DMCPSettings().num_blocks == 14 and DMCPSettings().multiplier == 1.5
+    assert DMCPSettings(max_multiplier=1.0).num_blocks == 9
+    assert DMCPSettings().num_blocks == 14 and DMCPSettings().max_multiplier == 1.5
     assert DMCPSettings(blocks=5).num_blocks == 5
     layout = chain_layout({"a": 24, "b": 160, "c": 4}, 0.1, 14)
     assert layout["a"].prefix == 2 and len(layout["a"].sizes) == 14
@@ -153,7 +153,7 @@ def test_alpha_can_start_at_a_target_and_search_targets_must_lie_inside_the_chai
     value = chains.start_at(0.4 * count_macs(graph))
     assert all(bool((a == value).all()) for a in chains.alpha)
     assert float(chains.expected_macs()) == pytest.approx(0.4 * count_macs(graph), rel=1e-5)
-    with pytest.raises(TargetError, match="raise multiplier"):
+    with pytest.raises(TargetError, match="raise max_multiplier"):
         search(graph, "dmcp", "2.3x", data=SYNTH)
     with pytest.raises(TargetError, match="lower prefix"):
         search(graph, "dmcp", "0.05x", settings={"prefix": 0.5}, data=SYNTH)

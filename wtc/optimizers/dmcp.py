@@ -46,12 +46,12 @@ class DMCPSettings(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    multiplier: float = Field(1.5, gt=0.0, le=4.0,
-                              description="supernet width, × the spec's widths")
+    max_multiplier: float = Field(1.5, gt=0.0, le=4.0, description="supernet width x base")
     prefix: float = Field(0.1, gt=0.0, lt=1.0,
                           description="always-kept prefix, share of the supernet width")
-    blocks: int | None = Field(None, ge=1, description="channel blocks after the prefix per "
-                               "group (default round(10·multiplier) − 1: 9 at 1.0x, 14 at 1.5x)")
+    blocks: int | None = Field(
+        None, ge=1, description="channel blocks after the prefix per group (default "
+        "round(10·max_multiplier) − 1: 9 at 1.0x, 14 at 1.5x)")
     alpha_init: Literal["target", "zero"] = Field(
         "target", description="α at the start: 'target' = one value for all whose expected "
         "MACs sit in the dead zone (wtc); 'zero' = every transition 0.5 (the reference)")
@@ -80,7 +80,9 @@ class DMCPSettings(BaseModel):
 
     @property
     def num_blocks(self) -> int:
-        return self.blocks if self.blocks is not None else max(1, round(10 * self.multiplier) - 1)
+        if self.blocks is not None:
+            return self.blocks
+        return max(1, round(10 * self.max_multiplier) - 1)
 
 
 # --------------------------------------------------------------------------- read-out

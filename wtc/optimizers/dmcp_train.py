@@ -51,15 +51,15 @@ def check_supernet(ctx: SearchContext, s: Any) -> None:
     a target the chains cannot reach (TargetError: not between the MACs of the prefixes and of
     the supernet)."""
     with torch.device("meta"):
-        net = Supernet(ctx.graph, multiplier=s.multiplier, init=False)
+        net = Supernet(ctx.graph, multiplier=s.max_multiplier, init=False)
     layout = chain_layout(net.max_widths, s.prefix, s.num_blocks)
     low = count_macs(ctx.graph, {g: c.prefix for g, c in layout.items()})
     high = count_macs(ctx.graph, net.max_widths)
     if not low < ctx.target_macs < high:
         raise TargetError(
             f"DMCP searches between {low:,} MACs (every group at its kept prefix, prefix="
-            f"{s.prefix:g}) and {high:,} MACs (the {s.multiplier:g}x supernet); the target "
-            f"{ctx.target_macs:,} is outside: " + ("raise multiplier" if ctx.target_macs >= high
+            f"{s.prefix:g}) and {high:,} MACs (the {s.max_multiplier:g}x supernet); the target "
+            f"{ctx.target_macs:,} is outside: " + ("raise max_multiplier" if ctx.target_macs >= high
                                                      else "lower prefix"))
 
 
@@ -92,7 +92,6 @@ class DMCPHooks(TrainHooks):
         self.train_macs = 0  # everything computed: sandwich, α steps, BN calibration, eval
         self.trace: list[list[float]] = []  # [step, expected MACs, task loss, MACs loss]
         self._batch: tuple[Tensor, Tensor] | None = None
-        self._macs_cache: dict[tuple[int, ...], int] = {}
 
     # ------------------------------------------------------------------ widths
 
@@ -108,17 +107,14 @@ class DMCPHooks(TrainHooks):
         return out
 
     def readout_widths(self) -> dict[str, int]:
-        """The expected channels rounded to the divisor (at most the supernet's): what the
-        held-out evaluation measures during training."""
+        """The expected channels rounded to the divisor (at most the supernet's; the first
+        stage of `dmcp.read_out`): what the held-out evaluation measures during training."""
         div = self.graph.spec.divisor
         return {g: min(self.max_widths[g], make_divisible(e, div))
                 for g, e in self.chains.expected_channels().items()}
 
     def _macs(self, widths: dict[str, int]) -> int:
-        key = tuple(widths[g] for g in self.graph.free_groups)
-        if key not in self._macs_cache:
-            self._macs_cache[key] = count_macs(self.cost_graph, widths)
-        return self._macs_cache[key]
+        return count_macs(self.cost_graph, widths)  # per image, at the data's resolution
 
     # ------------------------------------------------------------------ hooks
 
@@ -244,7 +240,7 @@ def train_dmcp(ctx: SearchContext, s: Any, data: DataBundle) -> dict[str, Any]:
     history, cost."""
     graph, spec = ctx.graph, ctx.graph.spec
     tr.seed_everything(ctx.seed)
-    net = Supernet(graph, multiplier=s.multiplier)
+    net = Supernet(graph, multiplier=s.max_multiplier)
     if ctx.init is not None:
         ctx.init(net)
     layout = chain_layout(net.max_widths, s.prefix, s.num_blocks)
