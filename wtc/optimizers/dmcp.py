@@ -143,20 +143,35 @@ class DMCP(Optimizer):
         details = {"expected_macs": round(rec["expected_macs"], 1),
                    "expected_macs_per_epoch": [r.get("expected_macs") for r in rec["history"]],
                    "marginals": rec["marginals"], **info,
-                   "supernet_widths": rec["max_widths"], "held_out_top1": rec["held_out_top1"],
-                   "trace": rec["trace"]}
+                   "supernet_widths": rec["max_widths"], "held_out_top1": rec["held_out_top1"]}
         if ctx.run_dir is not None:
-            details["plot"] = str(plot_marginals(ctx.graph, rec["marginals"], rec["layout"],
-                                                 ctx.run_dir / "marginals.png"))
+            write_record(ctx.run_dir, ctx.graph, ctx.target_macs, rec)
         return Outcome(groups=groups, train_macs=rec["train_macs"], history=rec["history"],
                        details={"dmcp": details})
 
 
+def write_record(run_dir: Path, graph: StageGraph, target_macs: int,
+                 rec: Mapping[str, Any]) -> None:
+    """Into the search's run directory: `dmcp.json` (marginals, layout, the expected-MACs trace
+    of the architecture phase: [step, expected MACs, task loss, MACs loss]) and
+    `marginals.png` (the marginals per group, and the trace against the target)."""
+    import json
+
+    from wtc.widths import atomic_write_text
+
+    keep = ("marginals", "layout", "trace", "expected_channels", "expected_macs", "max_widths")
+    atomic_write_text(run_dir / "dmcp.json", json.dumps(
+        {"target_macs": target_macs, **{k: rec[k] for k in keep}}, indent=1) + "\n")
+    plot_marginals(graph, rec["marginals"], rec["layout"], rec["trace"], target_macs,
+                   run_dir / "marginals.png")
+
+
 def plot_marginals(graph: StageGraph, marginals: Mapping[str, list[float]],
-                   layout: Mapping[str, Any], path: Path) -> Path:
-    """One line per group: the marginal keep probability of each channel of the supernet
-    (1 on the prefix, P_k on block k) over the channel's position as a share of the width;
-    written atomically as PNG."""
+                   layout: Mapping[str, Any], trace: list[list[float]], target_macs: int,
+                   path: Path) -> Path:
+    """Left: one line per group, the marginal keep probability of each supernet channel (1 on
+    the prefix, P_k on block k) over its position as a share of the width. Right: expected
+    MACs / target over the architecture steps, with the MACs loss's dead zone. PNG, atomic."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -165,7 +180,7 @@ def plot_marginals(graph: StageGraph, marginals: Mapping[str, list[float]],
     from wtc.widths import atomic_write
 
     groups = [g for g in graph.free_groups if g in layout]
-    fig, ax = plt.subplots(figsize=(7.5, 4.2))
+    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.0, 4.2), width_ratios=(3, 2))
     cmap = plt.get_cmap("viridis")
     for i, g in enumerate(groups):
         prefix, sizes = layout[g]
@@ -178,8 +193,15 @@ def plot_marginals(graph: StageGraph, marginals: Mapping[str, list[float]],
     ax.set_xlabel("channel position / supernet width")
     ax.set_ylabel("marginal keep probability")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_title(f"{graph.spec.name}: DMCP marginals per width group")
+    ax.set_title(f"{graph.spec.name}: DMCP marginals per width group", fontsize=10)
     ax.legend(fontsize=6, ncol=2, loc="upper right")
+    bx.axhspan(0.95, 1.0, color="tab:green", alpha=0.2, label="dead zone [0.95T, T)")
+    if trace:
+        bx.plot([t[0] for t in trace], [t[1] / target_macs for t in trace], color="tab:blue",
+                label="expected MACs / T")
+    bx.set_xlabel("training step (architecture phase)")
+    bx.set_ylabel("expected MACs / target")
+    bx.legend(fontsize=7)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
