@@ -21,6 +21,7 @@ from wtc.nn.slimmable import Supernet, supernet_widths
 from wtc.optimizers import OPTIMIZERS, search
 from wtc.optimizers.dmcp import DMCPSettings, read_out
 from wtc.optimizers.dmcp_chain import MarkovChannels, chain_layout, macs_loss
+from wtc.optimizers.dmcp_train import width_grid
 from wtc.spec import load_spec
 
 SYNTH = {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 32,
@@ -32,11 +33,12 @@ def graph_of(name: str):
     return compile_spec(load_spec(ROOT / "specs" / "tiny" / f"{name}.yaml"))
 
 
-def chains_of(graph, multiplier: float = 1.5, prefix: float = 0.1, blocks: int | None = None):
-    maxw = supernet_widths(graph, multiplier)
-    n = blocks if blocks is not None else DMCPSettings(max_multiplier=multiplier).num_blocks
-    layout = chain_layout(maxw, prefix, n)
-    return MarkovChannels(graph, layout), layout, maxw
+def chains_of(graph, multiplier: float = 1.5, prefix: float = 0.1):
+    s = DMCPSettings(max_multiplier=multiplier, prefix=prefix)
+    grid = width_grid(graph, s)
+    assert grid.max == supernet_widths(graph, multiplier)
+    layout = chain_layout(grid.max, grid.min, s.num_blocks)
+    return MarkovChannels(graph, layout), layout, grid.max
 
 
 def randomize(chains, seed: int = 0) -> None:
@@ -53,10 +55,13 @@ def test_default_blocks_follow_the_reference_and_every_block_has_channels():
     assert DMCPSettings(max_multiplier=1.0).num_blocks == 9
     assert DMCPSettings().num_blocks == 14 and DMCPSettings().max_multiplier == 1.5
     assert DMCPSettings(blocks=5).num_blocks == 5
-    layout = chain_layout({"a": 24, "b": 160, "c": 4}, 0.1, 14)
+    layout = chain_layout({"a": 24, "b": 160, "c": 4, "d": 8}, {"a": 2, "b": 16, "c": 1, "d": 8},
+                          14)
     assert layout["a"].prefix == 2 and len(layout["a"].sizes) == 14
     assert layout["b"].prefix == 16 and set(layout["b"].sizes) == {10, 11}
     assert layout["c"].prefix == 1 and layout["c"].sizes == (1, 1, 1)  # fewer channels: K = 3
+    assert layout["d"].sizes == ()  # prefix = width: a constant, no α
+    del layout["d"]
     for c in layout.values():
         assert c.prefix + sum(c.sizes) == c.width and min(c.sizes) >= 1
         assert max(c.sizes) - min(c.sizes) <= 1
@@ -236,6 +241,7 @@ def test_search_meets_half_the_macs_within_one_percent_and_one_seed_gives_one_re
     per_epoch = da["expected_macs_per_epoch"]
     assert per_epoch[0] == per_epoch[1] == pytest.approx(0.975 * a.target_macs, rel=1e-5)
     assert len(per_epoch) == 4 and per_epoch[3] != per_epoch[1]
+    assert (tmp_path / "run" / "supernet" / "checkpoint.pt").is_file()
     record = json.loads((tmp_path / "run" / "dmcp.json").read_text())
     assert record["marginals"] == da["marginals"]
     assert [t[0] for t in record["trace"]] == list(range(8, 16))  # α steps: the second half
@@ -260,7 +266,7 @@ def test_resume_in_the_architecture_phase_gives_the_same_widths(tmp_path, monkey
     with pytest.raises(KeyboardInterrupt):
         dmcp(graph, run_dir=tmp_path / "run")
     monkeypatch.undo()
-    ck = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=True)
+    ck = torch.load(tmp_path / "run" / "supernet" / "checkpoint.pt", weights_only=True)
     assert ck["epoch"] == 3 and len(ck["hooks"]["trace"]) == 4
     resumed = dmcp(graph, run_dir=tmp_path / "run", resume=True)
     assert resumed.groups == straight.groups
@@ -271,3 +277,31 @@ def test_resume_in_the_architecture_phase_gives_the_same_widths(tmp_path, monkey
     again = dmcp(graph, run_dir=tmp_path / "run", resume=True)  # finished: nothing trains
     assert again.groups == straight.groups
     assert again.details["dmcp"]["marginals"] == straight.details["dmcp"]["marginals"]
+
+
+_DDP_SCRIPT = """
+import json, os, sys
+from wtc.optimizers import search
+r = search(sys.argv[1], "dmcp", "0.5x", settings={"samples": 3, "held_out": 0.2,
+           "bn_batches": 1}, data={"data": "synthetic", "synthetic_size": 160,
+           "synthetic_test_size": 32, "batch_size": 16}, seed=3, epochs=2, threads=1,
+           device="cpu")
+out = {"groups": r.groups, "marginals": r.details["dmcp"]["marginals"]}
+with open(os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.json"), "w") as f:
+    json.dump(out, f)
+"""
+
+
+def test_dmcp_under_torchrun_keeps_the_chains_identical_on_every_rank(tmp_path):
+    import os
+
+    script = tmp_path / "ddp.py"
+    script.write_text(_DDP_SCRIPT)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+         "--standalone", str(script), str(ROOT / "specs/tiny/resnet_tiny.yaml"), str(tmp_path)],
+        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
+    assert r0 == r1

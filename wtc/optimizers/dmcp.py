@@ -68,7 +68,7 @@ class DMCPSettings(BaseModel):
     macs_weight: float = Field(0.1, ge=0.0, description="weight of the MACs loss in α's loss")
     samples: int = Field(4, ge=2, description="widths per weight step: max, min and random")
     distill: bool = Field(True, description="in-place distillation from the max width")
-    held_out: float = Field(0.1, ge=0.0, lt=1.0,
+    held_out: float = Field(0.1, gt=0.0, lt=1.0,
                             description="share of the training images held out for evaluation")
     bn_batches: int = Field(5, ge=1, description="training batches to recalibrate BN on")
 
@@ -124,19 +124,21 @@ class DMCP(Optimizer):
         self._data: Any = None
 
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:
-        """Refuse a spec the supernet cannot run and load the data now: a bad spec or a
-        missing dataset fails before any training."""
-        from wtc.optimizers.dmcp_train import check_supernet, load_search_data
+        """Refuse a spec the supernet cannot run or a target outside the chains' range, and
+        load the data (with its held-out split) now: failures come before any training."""
+        from wtc.optimizers.dmcp_train import check_target
+        from wtc.optimizers.sandwich import held_out_data
 
         assert isinstance(settings, DMCPSettings)
-        check_supernet(ctx, settings)
-        self._data = load_search_data(ctx, settings)
+        check_target(ctx, settings)
+        self._data = held_out_data(ctx, settings.held_out)
 
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
-        from wtc.optimizers.dmcp_train import load_search_data, train_dmcp
+        from wtc.optimizers.dmcp_train import train_dmcp
+        from wtc.optimizers.sandwich import held_out_data
 
         assert isinstance(settings, DMCPSettings)
-        data = self._data if self._data is not None else load_search_data(ctx, settings)
+        data = self._data if self._data is not None else held_out_data(ctx, settings.held_out)
         rec = train_dmcp(ctx, settings, data)
         groups, info = read_out(ctx.graph, rec["expected_channels"], ctx.target_macs,
                                 rec["max_widths"])

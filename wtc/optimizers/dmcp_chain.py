@@ -38,13 +38,14 @@ class Chain:
         return self.prefix + sum(self.sizes[:kept])
 
 
-def chain_layout(max_widths: Mapping[str, int], prefix: float, blocks: int) -> dict[str, Chain]:
-    """Split every group's supernet width C into a prefix of round(prefix·C) channels (at least
-    1) and min(blocks, C − prefix) blocks of (nearly) equal size: block sizes differ by at most
-    one channel, so no block is empty."""
+def chain_layout(max_widths: Mapping[str, int], prefixes: Mapping[str, int], blocks: int
+                 ) -> dict[str, Chain]:
+    """Split every group's supernet width C into its always-kept prefix (at least 1 channel,
+    at most C) and min(blocks, C − prefix) blocks of (nearly) equal size: block sizes differ
+    by at most one channel, so no block is empty."""
     out = {}
     for g, width in max_widths.items():
-        pre = min(width, max(1, int(prefix * width + 0.5)))
+        pre = min(width, max(1, int(prefixes[g])))
         rest = width - pre
         k = min(blocks, rest)
         edges = [i * rest // k for i in range(k + 1)] if k else [0]

@@ -1,171 +1,110 @@
-"""DMCP's training on the shared trainer (`wtc.trainer.fit` with `TrainHooks`), torch side.
+"""DMCP's training on the shared trainer and the shared sandwich helper, torch side.
 
 Every step: the supernet's weights with the sandwich rule (max, min = the chains' prefixes,
-and random widths) and in-place distillation, one optimizer step. From `arch_start` of the
-steps on, after the weight step: the max-width network with the chains' marginals as channel
-gates, on the same batch; loss = CE + macs_weight · MACs loss; gradients to α only (the weights
-get none), α's SGD (momentum, Nesterov, no weight decay) with its learning rate going from
-arch_lr to arch_lr_min by a cosine over the architecture phase.
+random widths on the divisor grid) and in-place distillation, one optimizer step
+(`SandwichHooks`, shared with AutoSlim). From `arch_start` of the steps on, after the weight
+step: the max-width network with the chains' marginals as channel gates, on the same batch;
+loss = CE + macs_weight · MACs loss; gradients to α only (the weights get none); α's own SGD
+(momentum, Nesterov, no weight decay) with its learning rate going from arch_lr to
+arch_lr_min by a cosine over the architecture phase.
 
-α, its optimizer, the step counter, the cost counter and the record live in the hooks' state,
-which the trainer checkpoints, so an interrupted search resumes bit-exactly.
+α, its optimizer, the cost counters and the record live in the hooks' state, which the trainer
+checkpoints, so an interrupted search resumes bit-exactly.
 """
 
 from __future__ import annotations
 
-import contextlib
 import math
-from itertools import islice
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from wtc.data import DataBundle, make_data
+from wtc.data import DataBundle
 from wtc.errors import TargetError
-from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.graph import StageGraph
 from wtc.nn import recalibrate_bn
-from wtc.nn.slimmable import Supernet
-from wtc.optimizers import training as tr
+from wtc.nn.slimmable import Supernet, check_slimmable
 from wtc.optimizers.base import SearchContext
-from wtc.optimizers.dmcp_chain import Chain, MarkovChannels, chain_layout, macs_loss
-from wtc.spec.transform import scaled
-from wtc.trainer import TrainHooks, dist_info, evaluate, resolve_device
-from wtc.trainer.state import unwrap
+from wtc.optimizers.dmcp_chain import MarkovChannels, chain_layout, macs_loss
+from wtc.optimizers.greedy import pixel_ratio
+from wtc.optimizers.sandwich import HeldOut, SandwichHooks, unwrap
+from wtc.optimizers.training import fit_or_resume, train_config
+from wtc.optimizers.widthgrid import WidthGrid
+from wtc.trainer import dist_info, evaluate, resolve_device, seed_everything
 from wtc.widths import make_divisible
 
-TRACE_POINTS = 200  # at most this many (step, expected MACs) points are kept in the record
+TRACE_POINTS = 200  # at most this many points of the architecture phase are recorded
 
 
-def load_search_data(ctx: SearchContext, s: Any) -> DataBundle:
-    """The DataBundle, with `s.held_out` of the training images held out (raises DataError)."""
-    spec = ctx.graph.spec
-    cfg = ctx.data.model_copy(update={"val_split": s.held_out})
-    return make_data(cfg, channels=spec.input.channels,
-                     resolution=cfg.resolution or spec.input.resolution, num_classes=spec.classes)
+def width_grid(graph: StageGraph, s: Any) -> WidthGrid:
+    """The supernet's widths: max = max_multiplier x base, min (the chains' prefixes) = prefix
+    x the supernet width, both rounded to the divisor."""
+    return WidthGrid.build(graph, s.max_multiplier, s.prefix * s.max_multiplier, steps=2)
 
 
-def check_supernet(ctx: SearchContext, s: Any) -> None:
-    """Refuse a spec the supernet cannot run (ConfigError naming the op; nothing allocated) and
-    a target the chains cannot reach (TargetError: not between the MACs of the prefixes and of
-    the supernet)."""
-    with torch.device("meta"):
-        net = Supernet(ctx.graph, multiplier=s.max_multiplier, init=False)
-    layout = chain_layout(net.max_widths, s.prefix, s.num_blocks)
-    low = count_macs(ctx.graph, {g: c.prefix for g, c in layout.items()})
-    high = count_macs(ctx.graph, net.max_widths)
+def check_target(ctx: SearchContext, s: Any) -> None:
+    """Refuse a spec the supernet cannot run (ConfigError naming the op) and a target the
+    chains cannot reach (TargetError: not between the MACs of the prefixes and of the
+    supernet), before any training."""
+    check_slimmable(ctx.graph)
+    grid = width_grid(ctx.graph, s)
+    low, high = grid.macs(grid.min), grid.macs(grid.max)
     if not low < ctx.target_macs < high:
         raise TargetError(
             f"DMCP searches between {low:,} MACs (every group at its kept prefix, prefix="
             f"{s.prefix:g}) and {high:,} MACs (the {s.max_multiplier:g}x supernet); the target "
-            f"{ctx.target_macs:,} is outside: " + ("raise max_multiplier" if ctx.target_macs >= high
+            f"{ctx.target_macs:,} is outside: " + ("raise max_multiplier"
+                                                     if ctx.target_macs >= high
                                                      else "lower prefix"))
 
 
-def soft_cross_entropy(logits: Tensor, target_probs: Tensor) -> Tensor:
-    """Cross-entropy against soft targets (in-place distillation; KL up to a constant)."""
-    return -(target_probs * F.log_softmax(logits, dim=1)).sum(1).mean()
+class DMCPHooks(SandwichHooks):
+    """SandwichHooks (weights) plus DMCP's architecture step and read-out evaluation."""
 
-
-def chain_points(chain: Chain) -> list[int]:
-    """The channel counts a chain can produce: the prefix plus the first k blocks, k = 0..K."""
-    return [chain.channels(k) for k in range(len(chain.sizes) + 1)]
-
-
-class DMCPHooks(TrainHooks):
-    """The DMCP-specific parts of training, as trainer hooks."""
-
-    def __init__(self, graph: StageGraph, chains: MarkovChannels, s: Any, *, target_macs: int,
-                 seed: int, calibration: Any, cost_graph: StageGraph, world: int = 1) -> None:
-        self.graph, self.chains, self.s = graph, chains, s
-        self.target, self.seed = int(target_macs), int(seed)
-        self.calibration = calibration  # the training loader: BN recalibration batches
-        self.cost_graph, self.world = cost_graph, world
-        self.max_widths = {g: c.width for g, c in chains.layout.items()}
-        self.min_widths = {g: c.prefix for g, c in chains.layout.items()}
-        self.points = {g: chain_points(c) for g, c in chains.layout.items()}
+    def __init__(self, grid: WidthGrid, chains: MarkovChannels, s: Any, *, target_macs: int,
+                 seed: int, world: int = 1) -> None:
+        super().__init__(grid, samples=s.samples, distill=s.distill, seed=seed)
+        self.chains, self.s, self.target, self.world = chains, s, int(target_macs), world
         self.arch_opt = torch.optim.SGD(chains.parameters(), lr=s.arch_lr,
                                         momentum=s.arch_momentum,
                                         nesterov=s.arch_momentum > 0, weight_decay=0.0)
-        self.steps = 0  # weight steps taken (seeds the random widths of each step)
-        self.train_macs = 0  # everything computed: sandwich, α steps, BN calibration, eval
+        self.arch_macs = 0  # forward MACs per image x images of the gated max network
+        self.eval_macs = 0  # forward MACs per image x images of BN calibration and held-out
         self.trace: list[list[float]] = []  # [step, expected MACs, task loss, MACs loss]
         self._batch: tuple[Tensor, Tensor] | None = None
 
-    # ------------------------------------------------------------------ widths
-
-    def sandwich(self, step: int) -> list[dict[str, int]]:
-        """Widths of one weight step: max, min (the prefixes), then random points of each
-        group's chain, drawn from a generator seeded by (seed, step), so every rank draws the
-        same and a resumed run draws what the uninterrupted one did."""
-        gen = torch.Generator().manual_seed((self.seed * 1_000_003 + step) % (2**63))
-        out = [self.max_widths, self.min_widths]
-        for _ in range(self.s.samples - 2):
-            out.append({g: p[int(torch.randint(len(p), (1,), generator=gen))]
-                        for g, p in self.points.items()})
-        return out
-
-    def readout_widths(self) -> dict[str, int]:
-        """The expected channels rounded to the divisor (at most the supernet's; the first
-        stage of `dmcp.read_out`): what the held-out evaluation measures during training."""
-        div = self.graph.spec.divisor
-        return {g: min(self.max_widths[g], make_divisible(e, div))
-                for g, e in self.chains.expected_channels().items()}
-
-    def _macs(self, widths: dict[str, int]) -> int:
-        return count_macs(self.cost_graph, widths)  # per image, at the data's resolution
-
-    # ------------------------------------------------------------------ hooks
-
-    def parameters(self, model: nn.Module) -> list[nn.Parameter]:
-        return [p for p in model.parameters() if p.requires_grad]  # α is not in the model
-
     def step(self, model: nn.Module, x: Tensor, y: Tensor, criterion: nn.Module,
              backward: Any) -> tuple[Tensor, Tensor]:
-        net = unwrap(model)
-        widths = self.sandwich(self.steps)
-        ddp = model is not net
-        loss: Tensor | None = None
-        logits: Tensor | None = None
-        soft: Tensor | None = None
-        for i, w in enumerate(widths):
-            net.set_widths(w)
-            sync = contextlib.nullcontext() if not ddp or i == len(widths) - 1 else \
-                model.no_sync()  # type: ignore[operator]
-            with sync:
-                out = model(x)
-                if i == 0:
-                    loss, logits = criterion(out, y), out
-                    soft = out.detach().float().softmax(1)
-                    backward(loss)
-                elif self.s.distill:
-                    backward(soft_cross_entropy(out.float(), soft))
-                else:
-                    backward(criterion(out, y))
-            self.train_macs += 3 * self._macs(w) * len(y) * self.world
-        net.set_widths(self.max_widths)
-        self.steps += 1
-        self._batch = (x, y)
-        assert loss is not None and logits is not None
-        return loss.detach(), logits
+        self._batch = (x, y)  # the architecture step after the weight step uses this batch
+        return super().step(model, x, y, criterion, backward)
 
     def arch_start_step(self, total_steps: int) -> int:
         return int(self.s.arch_start * total_steps)
 
     def arch_lr(self, step: int, total_steps: int) -> float:
+        """arch_lr at the first architecture step, cosine to arch_lr_min at the last."""
         start = self.arch_start_step(total_steps)
-        t = (step - start) / max(1, total_steps - 1 - start)
+        t = min(max((step - start) / max(1, total_steps - 1 - start), 0.0), 1.0)
         lo, hi = self.s.arch_lr_min, self.s.arch_lr
-        return lo + (hi - lo) * 0.5 * (1.0 + math.cos(math.pi * min(max(t, 0.0), 1.0)))
+        return lo + (hi - lo) * 0.5 * (1.0 + math.cos(math.pi * t))
 
     def after_step(self, model: nn.Module, step: int, total_steps: int) -> None:
+        super().after_step(model, step, total_steps)
         batch, self._batch = self._batch, None
-        if batch is None or step < self.arch_start_step(total_steps):
+        start = self.arch_start_step(total_steps)
+        if batch is None or step < start:
             return
-        net = unwrap(model)
-        x, y = batch
-        net.set_widths(self.max_widths)
+        expected, task, mloss = self.arch_step(unwrap(model), *batch, step, total_steps)
+        stride = max(1, (total_steps - start) // TRACE_POINTS)
+        if (step - start) % stride == 0 or step == total_steps - 1:
+            self.trace.append([step, round(expected, 1), round(task, 5), round(mloss, 5)])
+
+    def arch_step(self, net: Supernet, x: Tensor, y: Tensor, step: int, total_steps: int
+                  ) -> tuple[float, float, float]:
+        """One α update on the gated max-width network: (expected MACs, CE, MACs loss)."""
+        net.set_widths(self.grid.max)
         marg = self.chains.marginals()
         net.channel_gates = self.chains.gates(marg)
         try:
@@ -175,9 +114,8 @@ class DMCPHooks(TrainHooks):
         task = F.cross_entropy(logits.float(), y)
         expected = self.chains.expected_macs(marg)
         mloss = macs_loss(expected, self.target)
-        loss = task + self.s.macs_weight * mloss
         params = list(self.chains.alpha)
-        grads = torch.autograd.grad(loss, params)
+        grads = torch.autograd.grad(task + self.s.macs_weight * mloss, params)
         if self.world > 1:
             import torch.distributed as dist
 
@@ -186,84 +124,92 @@ class DMCPHooks(TrainHooks):
                 gr.div_(self.world)
         for p, gr in zip(params, grads, strict=True):
             p.grad = gr
-        lr = self.arch_lr(step, total_steps)
         for group in self.arch_opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = self.arch_lr(step, total_steps)
         self.arch_opt.step()
         self.arch_opt.zero_grad(set_to_none=True)
-        # the gated forward and the backward to the activations (no weight gradients)
-        self.train_macs += 2 * self._macs(self.max_widths) * len(y) * self.world
-        stride = max(1, (total_steps - self.arch_start_step(total_steps)) // TRACE_POINTS)
-        if (step - self.arch_start_step(total_steps)) % stride == 0 or step == total_steps - 1:
-            self.trace.append([step, round(float(expected.detach()), 1),
-                               round(float(task.detach()), 5), round(float(mloss.detach()), 5)])
+        # the gated forward plus the backward to the activations (no weight gradients): 2x
+        self.arch_macs += 2 * self.grid.macs(self.grid.max) * len(y)
+        return float(expected.detach()), float(task.detach()), float(mloss.detach())
+
+    def readout_widths(self) -> dict[str, int]:
+        """The expected channels rounded to the divisor (at most the supernet's; the first
+        stage of `dmcp.read_out`): what the held-out evaluation measures during training."""
+        div = self.grid.graph.spec.divisor
+        return {g: min(self.grid.max[g], make_divisible(e, div))
+                for g, e in self.chains.expected_channels().items()}
 
     def end_epoch(self, model: nn.Module, epoch: int) -> dict[str, Any]:
         with torch.no_grad():
             expected = float(self.chains.expected_macs())
-        w = self.readout_widths()
         return {"expected_macs": round(expected, 1), "expected_vs_target": expected / self.target,
-                "readout_macs": count_macs(self.graph, w),
-                "arch_lr": self.arch_opt.param_groups[0]["lr"] if self.trace else None,
-                "search_macs": self.train_macs}
+                "readout_macs": self.grid.macs(self.readout_widths()),
+                "arch_lr": self.arch_opt.param_groups[0]["lr"] if self.trace else None}
 
     def evaluate(self, model: nn.Module, loader: Any, device: Any) -> dict[str, float]:
         """Held-out metrics of the current read-out (expected channels rounded) inside the
-        supernet, BN recalibrated at those widths on `bn_batches` training batches."""
-        net = unwrap(model)
+        supernet, BN recalibrated at those widths on the fixed calibration batches."""
+        net: Supernet = unwrap(model)
         w = self.readout_widths()
         net.set_widths(w)
-        seen = recalibrate_bn(net, islice(iter(self.calibration), self.s.bn_batches), device)
+        recalibrate_bn(net, self.calibration, device=device)
         res = evaluate(net, loader, device=device, amp=self.amp,
                        channels_last=self.channels_last)
-        net.set_widths(self.max_widths)
-        self.train_macs += self._macs(w) * (seen + int(res.get("n", 0)))
+        net.set_widths(self.grid.max)
+        images = sum(len(x) for x in self.calibration) + int(res.get("n", 0))
+        self.eval_macs += self.grid.macs(w) * images
         return res
 
     def state_dict(self) -> dict[str, Any]:
-        return {"alpha": self.chains.state_dict(), "arch_opt": self.arch_opt.state_dict(),
-                "steps": self.steps, "train_macs": self.train_macs, "trace": self.trace}
+        return {**super().state_dict(), "alpha": self.chains.state_dict(),
+                "arch_opt": self.arch_opt.state_dict(), "arch_macs": self.arch_macs,
+                "eval_macs": self.eval_macs, "trace": self.trace}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        super().load_state_dict(state)
         self.chains.load_state_dict(state["alpha"])
         self.arch_opt.load_state_dict(state["arch_opt"])
-        self.steps, self.train_macs = int(state["steps"]), int(state["train_macs"])
+        self.arch_macs, self.eval_macs = int(state["arch_macs"]), int(state["eval_macs"])
         self.trace = [list(t) for t in state["trace"]]
 
-
-# --------------------------------------------------------------------------- the run
+    def search_macs(self, ratio: float) -> int:
+        """Everything computed, at the data's resolution: sandwich forward + backward (3x) and
+        α steps on every rank, BN calibration and held-out forwards on one."""
+        return round(((3 * self.macs_seen + self.arch_macs) * self.world + self.eval_macs)
+                     * ratio)
 
 
 def train_dmcp(ctx: SearchContext, s: Any, data: DataBundle) -> dict[str, Any]:
     """Train the supernet and the chains (resumable through `ctx.run_dir`); returns the record
     the optimizer reads out from: expected channels and marginals per group, expected MACs,
     history, cost."""
-    graph, spec = ctx.graph, ctx.graph.spec
-    tr.seed_everything(ctx.seed)
-    net = Supernet(graph, multiplier=s.max_multiplier)
+    graph = ctx.graph
+    grid = width_grid(graph, s)
+    seed_everything(ctx.seed)
+    net = Supernet(graph, grid.max)
     if ctx.init is not None:
         ctx.init(net)
-    layout = chain_layout(net.max_widths, s.prefix, s.num_blocks)
-    chains = MarkovChannels(graph, layout)
+    layout = chain_layout(grid.max, grid.min, s.num_blocks)
+    chains = MarkovChannels(graph, layout).to(resolve_device(ctx.device))
     if s.alpha_init == "target":  # the middle of the MACs loss's dead zone [0.95T, T)
         chains.start_at(0.975 * ctx.target_macs)
-    cost_graph = graph if data.resolution == spec.input.resolution else compile_spec(
-        scaled(spec, resolution=data.resolution))
-    epochs = ctx.epochs or s.epochs
-    cfg = tr.train_config(ctx, epochs, lr=s.lr, momentum=s.momentum,
-                          weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs,
-                          schedule="cosine").model_copy(update={"val_split": s.held_out})
-    chains.to(resolve_device(cfg.device))
-    hooks = DMCPHooks(graph, chains, s, target_macs=ctx.target_macs, seed=ctx.seed,
-                      calibration=data.train, cost_graph=cost_graph, world=dist_info()[1])
-    meta = {"spec_hash": graph.spec_hash, "widths": dict(net.max_widths)}
-    res = tr.fit_or_resume(ctx, net, data, cfg, hooks, run=ctx.run_dir, meta=meta,
-                           forward_macs=count_macs(cost_graph, net.max_widths),
-                           evaluate_test=False)
+    hooks = DMCPHooks(grid, chains, s, target_macs=ctx.target_macs, seed=ctx.seed,
+                      world=dist_info()[1])
+    held = HeldOut(data, s.bn_batches, 1, resolve_device(ctx.device))
+    hooks.calibration = [x for x, _ in held.calib]
+    cfg = train_config(ctx, ctx.epochs or s.epochs, lr=s.lr, momentum=s.momentum,
+                       weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs,
+                       schedule="cosine")
+    ratio = pixel_ratio(ctx, data)
+    run = ctx.run_dir / "supernet" if ctx.run_dir is not None else None
+    res = fit_or_resume(ctx, net, data, cfg, hooks, run=run,
+                        meta={"spec_hash": graph.spec_hash, "widths": grid.max},
+                        forward_macs=round(grid.mean_sandwich_macs(ctx.seed, s.samples) * ratio),
+                        evaluate_test=False)
     with torch.no_grad():
         expected_macs = float(chains.expected_macs())
     return {"expected_channels": chains.expected_channels(), "marginals": chains.snapshot(),
-            "expected_macs": expected_macs, "max_widths": dict(net.max_widths),
+            "expected_macs": expected_macs, "max_widths": dict(grid.max),
             "layout": {g: [c.prefix, list(c.sizes)] for g, c in layout.items()},
-            "history": res.history, "trace": hooks.trace, "train_macs": hooks.train_macs,
+            "history": res.history, "trace": hooks.trace, "train_macs": hooks.search_macs(ratio),
             "held_out_top1": res.history[-1].get("val_top1") if res.history else None}
