@@ -9,6 +9,8 @@
     base.py      the framework: Optimizer, its registry, SearchContext, search() (no torch)
     uniform.py   the baseline: one multiplier, no training
     autoslim.py  AutoSlim: sandwich-trained supernet (sandwich.py), greedy slimming (greedy.py)
+    dmcp.py      DMCP: Markov chains over channel blocks per group (dmcp_chain.py), trained
+                 on the sandwich supernet with an expected-MACs loss (dmcp_train.py)
     morphnet.py  MorphNet: gamma L1 (gamma.py) through the trainer's hooks, then expand
     training.py  helpers for methods that train (data, configs, resumable fits); no method
 

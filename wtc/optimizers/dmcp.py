@@ -5,12 +5,15 @@ streams and depthwise pairs stay consistent), the supernet's C_g channels are a 
 plus K further channel blocks. Block k is kept with probability p_k = sigmoid(α_k) given block
 k−1 is kept, so its marginal keep probability is P_k = p_1·…·p_k and the expected channel count
 is E[c_g] = prefix + Σ_k size_k · P_k. The marginals scale the channels of their block at the
-group's gate nodes of the supernet (`Supernet.channel_gates`), so the task loss reaches α.
+group's gate nodes of the supernet (`Supernet.channel_gates`), so the task loss reaches α
+(dmcp_chain.py).
 
-Training (dmcp_model.py): the supernet's weights with the sandwich rule and in-place
-distillation every step; from `arch_start` of the steps on, one more forward of the max-width
-network with the marginals as gates on the same batch, loss = task CE + weight · MACs loss,
-gradients to α only, α's own SGD (momentum 0.9, Nesterov) with a cosine learning rate.
+Training (dmcp_train.py): the supernet's weights every step with the shared sandwich rule and
+in-place distillation (`optimizers.sandwich`); from `arch_start` of the steps on, one more
+forward of the max-width network with the marginals as gates on the same batch, loss = task CE
++ macs_weight · MACs loss (log-L1 with the dead zone [0.95T, T), in MMACs), gradients to α
+only, α's own SGD (momentum 0.9, Nesterov) with its learning rate cosine from arch_lr to
+arch_lr_min.
 
 Expected MACs use wtc's cost model: every conv/linear costs coef · Σ in · Σ out, and the
 expectation of a product of two different groups (independent chains) is the product of their
@@ -22,7 +25,13 @@ Read-out: E[c_g] rounded to the divisor (at most the supernet width); if that mi
 by more than 1%, one multiplier on the expected channels is bisected with rounding inside
 (`scale_to_macs`, the re-match every method shares).
 
-This module imports no torch; the training lives in `wtc.optimizers.dmcp_model`.
+wtc's own choices (README, "Search methods"): chains per width group; the prefix as a share of
+the supernet width, rounded to the divisor; blocks of nearly equal integer size; exact
+expected MACs; α starting with its expected MACs in the dead zone (`alpha_init="target"`; the
+reference starts at 0); random sandwich widths on the divisor grid (the reference also draws
+them from the chains); the weight optimizer of wtc's training recipe.
+
+This module imports no torch.
 """
 
 from __future__ import annotations
