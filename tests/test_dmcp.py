@@ -19,10 +19,10 @@ from wtc.errors import ConfigError, TargetError
 from wtc.graph import compile_spec, count_macs
 from wtc.nn.slimmable import Supernet, supernet_widths
 from wtc.optimizers import OPTIMIZERS, search
-from wtc.optimizers.dmcp import DMCPSettings, read_out
+from wtc.optimizers.dmcp import DMCP, DMCPSettings, read_out
 from wtc.optimizers.dmcp_chain import MarkovChannels, chain_layout, macs_loss
-from wtc.optimizers.dmcp_train import width_grid
 from wtc.spec import load_spec
+from wtc.widths import steps
 
 SYNTH = {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 32,
          "batch_size": 32}
@@ -35,9 +35,9 @@ def graph_of(name: str):
 
 def chains_of(graph, multiplier: float = 1.5, prefix: float = 0.1):
     s = DMCPSettings(max_multiplier=multiplier, prefix=prefix)
-    grid = width_grid(graph, s)
+    grid = s.width_grid(graph)
     assert grid.max == supernet_widths(graph, multiplier)
-    layout = chain_layout(grid.max, grid.min, s.num_blocks)
+    layout = chain_layout(grid.max, grid.min, s.num_blocks, steps(graph))
     return MarkovChannels(graph, layout), layout, grid.max
 
 
@@ -62,6 +62,10 @@ def test_default_blocks_follow_the_reference_and_every_block_has_channels():
     assert layout["c"].prefix == 1 and layout["c"].sizes == (1, 1, 1)  # fewer channels: K = 3
     assert layout["d"].sizes == ()  # prefix = width: a constant, no α
     del layout["d"]
+    aligned = chain_layout({"a": 48, "b": 24}, {"a": 8, "b": 4}, 14, {"a": 8, "b": 4})
+    assert aligned["a"].sizes == (8,) * 5 and aligned["b"].sizes == (4,) * 5  # whole steps
+    odd = chain_layout({"a": 30}, {"a": 4}, 3, {"a": 4})  # 26 = 6 steps + 2: into the last
+    assert odd["a"].sizes == (8, 8, 10) and odd["a"].prefix == 4
     for c in layout.values():
         assert c.prefix + sum(c.sizes) == c.width and min(c.sizes) >= 1
         assert max(c.sizes) - min(c.sizes) <= 1
@@ -79,10 +83,11 @@ def test_forced_chains_give_the_macs_of_the_supernet_and_of_the_prefixes(spec):
     assert float(chains.expected_macs()) == pytest.approx(count_macs(graph, prefix), rel=1e-9)
 
 
-@pytest.mark.parametrize("name", ["mbv2_tiny", "se_concat_tiny", "resnet_tiny"])
+@pytest.mark.parametrize("name", ["mbv2_tiny", "se_concat_tiny", "resnet_tiny", "newops_tiny"])
 def test_expected_macs_match_a_monte_carlo_expectation_over_sampled_widths(name):
     """mbv2_tiny has a 1x1 conv whose input and output are one group (E[c²], not E[c]²);
-    se_concat_tiny a concat (sums of groups)."""
+    se_concat_tiny a concat (sums of groups); newops_tiny grouped convs (chain blocks of whole
+    group widths)."""
     graph = graph_of(name)
     chains, layout, _ = chains_of(graph)
     randomize(chains)
@@ -246,7 +251,11 @@ def test_search_meets_half_the_macs_within_one_percent_and_one_seed_gives_one_re
     assert record["marginals"] == da["marginals"]
     assert [t[0] for t in record["trace"]] == list(range(8, 16))  # α steps: the second half
     assert (tmp_path / "run" / "marginals.png").stat().st_size > 0
-    assert a.train_macs > 0 and a.widths.provenance["method"] == "dmcp"
+    assert a.widths.provenance["method"] == "dmcp"
+    # the dry-run projection (`wtc experiment --dry-run`) is close to what the run counted
+    projected = DMCP.estimate_train_macs(graph, DMCPSettings(**FAST, epochs=4), images=160,
+                                         target_macs=a.target_macs)
+    assert projected == pytest.approx(a.train_macs, rel=0.15)
     assert all("val_top1" in row and "top1" not in row for row in a.history)  # no test set
 
 

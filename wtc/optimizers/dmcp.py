@@ -26,7 +26,7 @@ by more than 1%, one multiplier on the expected channels is bisected with roundi
 (`scale_to_macs`, the re-match every method shares).
 
 wtc's own choices (README, "Search methods"): chains per width group; the prefix as a share of
-the supernet width, rounded to the divisor; blocks of nearly equal integer size; exact
+the supernet width, rounded to the divisor; blocks made of whole divisor steps; exact
 expected MACs; α starting with its expected MACs in the dead zone (`alpha_init="target"`; the
 reference starts at 0); random sandwich widths on the divisor grid (the reference also draws
 them from the chains); the weight optimizer of wtc's training recipe.
@@ -44,7 +44,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wtc.graph import StageGraph, count_macs
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
-from wtc.widths import make_divisible, scale_to_macs
+from wtc.optimizers.widthgrid import WidthGrid
+from wtc.widths import make_divisible, scale_to_macs, steps
 
 TOLERANCE = 0.01  # the read-out meets the target within this share
 
@@ -87,6 +88,12 @@ class DMCPSettings(BaseModel):
             raise ValueError(f"arch_lr_min {self.arch_lr_min} is above arch_lr {self.arch_lr}")
         return self
 
+    def width_grid(self, graph: StageGraph) -> WidthGrid:
+        """The supernet's widths: max = max_multiplier x base, min (the chains' prefixes) =
+        prefix x the supernet width, both rounded to the group's step (the divisor)."""
+        return WidthGrid.build(graph, self.max_multiplier, self.prefix * self.max_multiplier,
+                               steps=2)
+
     @property
     def num_blocks(self) -> int:
         if self.blocks is not None:
@@ -102,8 +109,8 @@ def read_out(graph: StageGraph, expected: Mapping[str, float], target_macs: int,
     """Widths from the expected channels: rounded to the divisor (at most the supernet width);
     if that misses the target by more than 1%, re-matched by one multiplier on the expected
     channels (`scale_to_macs`). Returns (widths, what was done)."""
-    div = graph.spec.divisor
-    rounded = {g: min(int(max_widths[g]), make_divisible(float(expected[g]), div))
+    step = steps(graph)  # the divisor (a grouped conv's group width)
+    rounded = {g: min(int(max_widths[g]), make_divisible(float(expected[g]), step[g]))
                for g in graph.free_groups}
     macs = count_macs(graph, rounded)
     info: dict[str, Any] = {"expected_channels": {g: round(float(expected[g]), 3)
@@ -131,6 +138,20 @@ class DMCP(Optimizer):
 
     def __init__(self) -> None:
         self._data: Any = None
+
+    @staticmethod
+    def estimate_train_macs(graph: StageGraph, s: DMCPSettings, *, images: float,
+                            target_macs: int, val_images: float = 0.0) -> int:
+        """Projected cost (dry runs): per trained image and epoch, the sandwich widths' forward
+        + backward (3x) and, in the architecture phase, the gated max network's forward +
+        backward to the activations (2x); per epoch, BN recalibration (batches of 128) and the
+        held-out evaluation at about the target."""
+        grid = s.width_grid(graph)
+        trained = images * (1.0 - s.held_out)
+        per_image = (3 * grid.mean_sandwich_macs(0, s.samples, draws=16)
+                     + 2 * grid.macs(grid.max) * (1.0 - s.arch_start))
+        monitor = (s.bn_batches * 128 + images * s.held_out) * target_macs
+        return int(s.epochs * (trained * per_image + monitor))
 
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:
         """Refuse a spec the supernet cannot run or a target outside the chains' range, and

@@ -38,18 +38,23 @@ class Chain:
         return self.prefix + sum(self.sizes[:kept])
 
 
-def chain_layout(max_widths: Mapping[str, int], prefixes: Mapping[str, int], blocks: int
-                 ) -> dict[str, Chain]:
+def chain_layout(max_widths: Mapping[str, int], prefixes: Mapping[str, int], blocks: int,
+                 steps: Mapping[str, int] | None = None) -> dict[str, Chain]:
     """Split every group's supernet width C into its always-kept prefix (at least 1 channel,
-    at most C) and min(blocks, C − prefix) blocks of (nearly) equal size: block sizes differ
-    by at most one channel, so no block is empty."""
+    at most C) and at most `blocks` blocks of (nearly) equal size made of whole rounding steps
+    (`steps[g]`: the divisor, or a grouped conv's group width; default 1 channel), so every
+    point of the chain is a width the group can have (DMCP issue #1); sizes differ by at most
+    one step, no block is empty."""
     out = {}
     for g, width in max_widths.items():
+        step = int(steps[g]) if steps is not None else 1
         pre = min(width, max(1, int(prefixes[g])))
-        rest = width - pre
-        k = min(blocks, rest)
-        edges = [i * rest // k for i in range(k + 1)] if k else [0]
-        out[g] = Chain(g, width, pre, tuple(b - a for a, b in pairwise(edges)))
+        units = (width - pre) // step
+        k = min(blocks, units)
+        edges = [i * units // k * step for i in range(k + 1)] if k else [0]
+        edges[-1] = width - pre  # a remainder below one step joins the last block
+        sizes = tuple(b - a for a, b in pairwise(edges)) if k else ()
+        out[g] = Chain(g, width, width - sum(sizes), sizes)
     return out
 
 
@@ -133,18 +138,18 @@ class MarkovChannels(nn.Module):
         """E[MACs] of one image under the chains (float64, differentiable in α): for each
         conv/linear, coef · Σ_a Σ_b E[c_a c_b] over its input groups a and output groups b, with
         E[c_a c_b] = E[c_a]·E[c_b] for different (independent) groups and E[c_a²] for the same;
-        dwconv: coef · Σ_b E[c_b]."""
+        dwconv and gconv (fixed group width): coef · Σ_b E[c_b]."""
         mom = self.moments(marginals)
         total: Tensor | float = 0.0
-        for _, op, coef, ins, outs in self._terms:
-            if op == "dwconv":
-                total = total + coef * sum((mom[b][0] for b in outs), 0.0)
+        for t in self._terms:
+            if t.grouped:  # dwconv, gconv: linear in the output channels
+                total = total + t.coef * sum((mom[b][0] for b in t.outs), 0.0)
                 continue
             acc: Tensor | float = 0.0
-            for a in ins:
-                for b in outs:
+            for a in t.ins:
+                for b in t.outs:
                     acc = acc + (mom[a][1] if a == b else mom[a][0] * mom[b][0])
-            total = total + coef * acc
+            total = total + t.coef * acc
         if not isinstance(total, Tensor):
             total = torch.tensor(total, dtype=_F64)
         return total

@@ -23,7 +23,6 @@ from torch import Tensor, nn
 
 from wtc.data import DataBundle
 from wtc.errors import TargetError
-from wtc.graph import StageGraph
 from wtc.nn import recalibrate_bn
 from wtc.nn.slimmable import Supernet, check_slimmable
 from wtc.optimizers.base import SearchContext
@@ -33,15 +32,9 @@ from wtc.optimizers.sandwich import HeldOut, SandwichHooks, unwrap
 from wtc.optimizers.training import fit_or_resume, train_config
 from wtc.optimizers.widthgrid import WidthGrid
 from wtc.trainer import dist_info, evaluate, resolve_device, seed_everything
-from wtc.widths import make_divisible
+from wtc.widths import make_divisible, steps
 
 TRACE_POINTS = 200  # at most this many points of the architecture phase are recorded
-
-
-def width_grid(graph: StageGraph, s: Any) -> WidthGrid:
-    """The supernet's widths: max = max_multiplier x base, min (the chains' prefixes) = prefix
-    x the supernet width, both rounded to the divisor."""
-    return WidthGrid.build(graph, s.max_multiplier, s.prefix * s.max_multiplier, steps=2)
 
 
 def check_target(ctx: SearchContext, s: Any) -> None:
@@ -49,7 +42,7 @@ def check_target(ctx: SearchContext, s: Any) -> None:
     chains cannot reach (TargetError: not between the MACs of the prefixes and of the
     supernet), before any training."""
     check_slimmable(ctx.graph)
-    grid = width_grid(ctx.graph, s)
+    grid = s.width_grid(ctx.graph)
     low, high = grid.macs(grid.min), grid.macs(grid.max)
     if not low < ctx.target_macs < high:
         raise TargetError(
@@ -67,6 +60,7 @@ class DMCPHooks(SandwichHooks):
                  seed: int, world: int = 1) -> None:
         super().__init__(grid, samples=s.samples, distill=s.distill, seed=seed)
         self.chains, self.s, self.target, self.world = chains, s, int(target_macs), world
+        self.steps = steps(grid.graph)  # the rounding step per group (divisor, group width)
         self.arch_opt = torch.optim.SGD(chains.parameters(), lr=s.arch_lr,
                                         momentum=s.arch_momentum,
                                         nesterov=s.arch_momentum > 0, weight_decay=0.0)
@@ -135,8 +129,8 @@ class DMCPHooks(SandwichHooks):
     def readout_widths(self) -> dict[str, int]:
         """The expected channels rounded to the divisor (at most the supernet's; the first
         stage of `dmcp.read_out`): what the held-out evaluation measures during training."""
-        div = self.grid.graph.spec.divisor
-        return {g: min(self.grid.max[g], make_divisible(e, div))
+        step = self.steps
+        return {g: min(self.grid.max[g], make_divisible(e, step[g]))
                 for g, e in self.chains.expected_channels().items()}
 
     def end_epoch(self, model: nn.Module, epoch: int) -> dict[str, Any]:
@@ -184,12 +178,12 @@ def train_dmcp(ctx: SearchContext, s: Any, data: DataBundle) -> dict[str, Any]:
     the optimizer reads out from: expected channels and marginals per group, expected MACs,
     history, cost."""
     graph = ctx.graph
-    grid = width_grid(graph, s)
+    grid = s.width_grid(graph)
     seed_everything(ctx.seed)
     net = Supernet(graph, grid.max)
     if ctx.init is not None:
         ctx.init(net)
-    layout = chain_layout(grid.max, grid.min, s.num_blocks)
+    layout = chain_layout(grid.max, grid.min, s.num_blocks, steps(graph))
     chains = MarkovChannels(graph, layout).to(resolve_device(ctx.device))
     if s.alpha_init == "target":  # the middle of the MACs loss's dead zone [0.95T, T)
         chains.start_at(0.975 * ctx.target_macs)
