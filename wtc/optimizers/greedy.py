@@ -18,7 +18,7 @@ from wtc.optimizers.base import Outcome, SearchContext
 from wtc.optimizers.sandwich import HeldOut, SandwichHooks
 from wtc.optimizers.training import fit_or_resume, train_config
 from wtc.optimizers.widthgrid import WidthGrid
-from wtc.trainer import resolve_device, seed_everything
+from wtc.trainer import dist_info, resolve_device, seed_everything
 from wtc.trainer.progress import Progress
 from wtc.widths import atomic_write_text, scale_to_macs
 
@@ -47,8 +47,10 @@ def train_supernet(ctx: SearchContext, s: Any, data: Any, grid: WidthGrid,
     per_image = grid.mean_sandwich_macs(ctx.seed, s.samples) * ratio
     done = fit_or_resume(ctx, net, data, cfg, hooks, run=run, meta=meta,
                          forward_macs=round(per_image), evaluate_test=False)
-    # the hooks count the MACs of the widths actually trained; x3 for forward + backward
-    train_macs = round(3 * hooks.macs_seen * ratio) if hooks.macs_seen else int(
+    # the hooks count the MACs of the widths this rank trained; x3 for forward + backward,
+    # x ranks (each rank trains its own shard of the batch)
+    world = dist_info()[1]
+    train_macs = round(3 * hooks.macs_seen * ratio * world) if hooks.macs_seen else int(
         done.train_macs or 0)
     return net, train_macs, list(done.history)
 
