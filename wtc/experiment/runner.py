@@ -193,13 +193,14 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
         _raise(failure, ledger.dir)
 
 
-# among ready units, finish rows before starting new searches: an interrupted or partial run
-# then holds complete rows (widths → trainings → evaluations), not only searches
+# among ready units, finish rows before starting new searches, and search on the target before
+# the proxies: an interrupted or partial run then holds complete rows (widths → trainings →
+# evaluations), the direct ones (which every proxy row is compared with) first
 _KIND_RANK = {"eval": 0, "train": 1, "transfer": 2, "search": 3}
 
 
-def _priority(u: Unit) -> int:
-    return _KIND_RANK.get(u.kind, 4)
+def _priority(u: Unit) -> tuple[int, int]:
+    return _KIND_RANK.get(u.kind, 4), 0 if u.id.endswith("/target") else 1
 
 
 def _payload(u: Unit, finished: dict[str, dict[str, Any]], ledger: Ledger, threads: int,
