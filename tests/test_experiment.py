@@ -128,6 +128,26 @@ def test_kill_between_units_then_rerun_gives_the_uninterrupted_results(finished,
     assert results(out) == results(full)
 
 
+def test_a_ledger_without_its_weights_reruns_only_what_still_needs_them(finished, tmp_path):
+    """A fresh clone holds the committed ledger, not the trained weights: trainings whose
+    evaluations are recorded are done; one whose evaluation is missing trains again."""
+    import shutil
+
+    plan, src, _ = finished
+    out = tmp_path / "clone"
+    out.mkdir()
+    lines = (src / "ledger.jsonl").read_text().splitlines()
+    rows = [json.loads(x) for x in lines]
+    dropped = next(r["unit"] for r in rows if str(r.get("unit", "")).startswith("eval/"))
+    kept = [x for x, r in zip(lines, rows, strict=True) if r.get("unit") != dropped]
+    (out / "ledger.jsonl").write_text("\n".join(kept) + "\n")
+    again = run_experiment(plan, out, threads=1)
+    train = dropped.replace("eval/", "train/", 1)
+    assert sorted(again.ran) == sorted([train, dropped])
+    assert results(out) == results(src)
+    shutil.rmtree(out)
+
+
 def test_changing_one_proxy_reruns_only_its_downstream_units(finished, tmp_path):
     _, full, _ = finished
     out = tmp_path / "out"

@@ -144,6 +144,10 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
     done = ledger.done()
     finished: dict[str, dict[str, Any]] = {}  # unit id → its ledger line
     pending = list(todo)
+    users: dict[str, list[Unit]] = {}  # unit id → the units that consume its outputs
+    for u in todo:
+        for d in u.deps:
+            users.setdefault(d, []).append(u)
     running: dict[Future[dict[str, Any]], tuple[Unit, str]] = {}
     failure: tuple[Unit, dict[str, Any]] | None = None
     stop = False
@@ -156,7 +160,8 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
                     continue
                 ih = u.input_hash({d: finished[d]["output_hash"] for d in u.deps})
                 row = done.get((u.id, ih))
-                if row is not None and ledger.artifacts_present(row):
+                if row is not None and (ledger.artifacts_present(row) or _consumed(
+                        u, row, users.get(u.id, []), done, finished)):
                     finished[u.id] = row
                     pending.remove(u)
                     summary.skipped.append(u.id)
@@ -191,6 +196,24 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
                 summary.stopped = True
     if failure is not None:
         _raise(failure, ledger.dir)
+
+
+def _consumed(u: Unit, row: dict[str, Any], users: list[Unit],
+              done: dict[tuple[str, str], dict[str, Any]],
+              finished: dict[str, dict[str, Any]]) -> bool:
+    """A recorded unit whose artifacts are gone (a fresh clone holds the ledger, not the
+    weights) still counts as done when every unit that consumes it is recorded with exactly
+    its outputs: nothing downstream needs the artifacts again."""
+    if not users:
+        return False
+    for v in users:
+        if any(d != u.id and d not in finished for d in v.deps):
+            return False
+        hashes = {d: row["output_hash"] if d == u.id else finished[d]["output_hash"]
+                  for d in v.deps}
+        if (v.id, v.input_hash(hashes)) not in done:
+            return False
+    return True
 
 
 # among ready units, finish rows before starting new searches, and search on the target before
