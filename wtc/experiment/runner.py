@@ -267,16 +267,9 @@ class _Display:
 
     def __enter__(self) -> _Display:
         if self.mode == "rich":
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-            )
+            from wtc.trainer.progress import rich_bar
 
-            self._bar = Progress(TextColumn("units"), BarColumn(), MofNCompleteColumn(),
-                                 TimeElapsedColumn(), TextColumn("{task.fields[info]}"))
+            self._bar = rich_bar(remaining=False)
             self._bar.__enter__()
             self._task = self._bar.add_task("units", total=self.total, info="")
         return self

@@ -7,6 +7,25 @@ import sys
 from typing import Any
 
 
+def rich_bar(remaining: bool = True) -> Any:
+    """wtc's rich progress bar: description, bar, n/total, elapsed (and remaining) time, and a
+    free-text `info` field per task (the trainer's epochs, the experiment's units)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+    from rich.progress import Progress as RichProgress
+
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn()]
+    if remaining:
+        columns.append(TimeRemainingColumn())
+    return RichProgress(*columns, TextColumn("{task.fields[info]}"), transient=False)
+
+
 class Progress:
     """A rich bar on a terminal, plain lines per epoch otherwise, or silence."""
 
@@ -19,19 +38,7 @@ class Progress:
 
     def __enter__(self) -> Progress:
         if self.mode == "rich":
-            from rich.progress import (
-                BarColumn,
-                MofNCompleteColumn,
-                Progress,
-                TextColumn,
-                TimeElapsedColumn,
-                TimeRemainingColumn,
-            )
-
-            self._bar = Progress(TextColumn("{task.description}"), BarColumn(),
-                                 MofNCompleteColumn(), TimeElapsedColumn(),
-                                 TimeRemainingColumn(), TextColumn("{task.fields[info]}"),
-                                 transient=False)
+            self._bar = rich_bar()
             self._bar.__enter__()
         return self
 
