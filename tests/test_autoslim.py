@@ -47,6 +47,12 @@ def test_greedy_meets_half_macs_trajectory_falls_and_is_reproducible(tmp_path):
     assert 0 < a.details["greedy"]["held_out_images"] <= round(0.2 * 384)  # held-out split
 
 
+def test_a_val_split_given_with_the_data_is_the_held_out_share():
+    res = wtc.search(TINY, "autoslim", "0.5x", settings=FAST, data={**DATA, "val_split": 0.5},
+                     threads=1)
+    assert res.details["greedy"]["held_out_images"] == 384 // 2  # one batch of the 50% split
+
+
 def test_greedy_pass_resumes_to_the_same_widths(tmp_path):
     full = _search(tmp_path)
     path = tmp_path / "greedy.json"

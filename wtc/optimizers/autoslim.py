@@ -37,7 +37,8 @@ class AutoSlimSettings(BaseModel):
     samples: int = Field(4, ge=2, le=16, description="widths per step: max, min, samples-2 random")
     distill: bool = Field(True, description="in-place distillation from the max width")
     steps: int = Field(10, ge=2, le=100, description="width steps per group (greedy grid)")
-    held_out: float = Field(0.2, gt=0.0, lt=1.0, description="share of train held out")
+    held_out: float = Field(0.2, gt=0.0, lt=1.0, description="share of train held out "
+                            "(the data's val_split wins when given)")
     eval_batches: int = Field(2, ge=1, description="held-out batches scoring a candidate")
     bn_batches: int = Field(2, ge=1, description="training batches recalibrating BN")
     epochs: int = Field(5, ge=1, description="supernet training epochs")

@@ -79,7 +79,8 @@ class DMCPSettings(BaseModel):
     samples: int = Field(4, ge=2, description="widths per weight step: max, min and random")
     distill: bool = Field(True, description="in-place distillation from the max width")
     held_out: float = Field(0.1, gt=0.0, lt=1.0,
-                            description="share of the training images held out for evaluation")
+                            description="share of the training images held out for evaluation "
+                            "(the data's val_split wins when given)")
     bn_batches: int = Field(5, ge=1, description="training batches to recalibrate BN on")
 
     @model_validator(mode="after")

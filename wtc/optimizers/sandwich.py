@@ -28,8 +28,12 @@ from wtc.trainer import TrainHooks, evaluate
 
 
 def held_out_data(ctx: SearchContext, share: float) -> Any:
-    """The search's data with a stratified `share` of the training images held out (`val`):
-    decisions are scored there, never on the test set."""
+    """The search's data with a stratified share of the training images held out (`val`):
+    decisions are scored there, never on the test set. The share is the data's own
+    `val_split` when the caller set one (`--val-split`, an experiment plan), else the method's
+    `held_out` setting (`share`)."""
+    if ctx.data.val_split:
+        share = ctx.data.val_split
     data_cfg = ctx.data.model_copy(update={"val_split": share})
     return load_data(_with_data(ctx, data_cfg))
 
