@@ -103,7 +103,9 @@ class AutoSlim(Optimizer):
         from wtc.optimizers.greedy import autoslim_search
 
         assert isinstance(settings, AutoSlimSettings)
-        data = self._data if self._data is not None else held_out_data_(ctx, settings)
+        from wtc.optimizers.sandwich import held_out_data
+
+        data = self._data if self._data is not None else held_out_data(ctx, settings.held_out)
         return autoslim_search(ctx, settings, data,
                                targets=list(ctx.targets or (ctx.target_macs,)))
 
@@ -115,18 +117,13 @@ def estimate_greedy(grid: Any, target_macs: int) -> tuple[int, int]:
     cur = dict(grid.max)
     count = spent = 0
     while grid.macs(cur) > target_macs:
-        options = [g for g in cur if grid.steps[g].index(cur[g]) > 0]
+        options = {g: w for g in cur if (w := grid.narrower(g, cur[g])) is not None}
         if not options:
             break
-        for g in options:
-            spent += grid.macs({**cur, g: grid.steps[g][grid.steps[g].index(cur[g]) - 1]})
+        spent += sum(grid.macs({**cur, g: w}) for g, w in options.items())
         count += len(options)
         g = max(options, key=lambda g: cur[g] / grid.max[g])
-        cur[g] = grid.steps[g][grid.steps[g].index(cur[g]) - 1]
+        cur[g] = options[g]
     return count, spent
 
 
-def held_out_data_(ctx: SearchContext, s: AutoSlimSettings) -> Any:
-    from wtc.optimizers.sandwich import held_out_data
-
-    return held_out_data(ctx, s.held_out)

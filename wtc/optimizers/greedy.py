@@ -75,10 +75,10 @@ def greedy_slim(net: Supernet, grid: WidthGrid, held: HeldOut, lowest_target: in
         best: tuple[Any, ...] | None = None
         tried = spent = 0
         for i, g in enumerate(order):
-            k = grid.steps[g].index(cur[g])
-            if k == 0:
+            step = grid.narrower(g, cur[g])
+            if step is None:
                 continue
-            cand = {**cur, g: grid.steps[g][k - 1]}
+            cand = {**cur, g: step}
             sc = held.score(net, cand)
             tried += 1
             macs = grid.macs(cand)

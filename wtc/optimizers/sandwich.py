@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import torch
@@ -35,13 +36,7 @@ def held_out_data(ctx: SearchContext, share: float) -> Any:
     if ctx.data.val_split:
         share = ctx.data.val_split
     data_cfg = ctx.data.model_copy(update={"val_split": share})
-    return load_data(_with_data(ctx, data_cfg))
-
-
-def _with_data(ctx: SearchContext, data: Any) -> SearchContext:
-    from dataclasses import replace
-
-    return replace(ctx, data=data)
+    return load_data(replace(ctx, data=data_cfg))
 
 
 def unwrap(model: nn.Module) -> Any:

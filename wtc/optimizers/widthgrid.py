@@ -47,6 +47,11 @@ class WidthGrid:
     def macs(self, widths: dict[str, int]) -> int:
         return count_macs(self.graph, widths)
 
+    def narrower(self, group: str, width: int) -> int | None:
+        """The next greedy step below `width` for `group` (None at its minimum)."""
+        k = self.steps[group].index(width)
+        return self.steps[group][k - 1] if k > 0 else None
+
     def random(self, rng: random.Random) -> dict[str, int]:
         """Independent per group, uniform over the divisor multiples in [min_g, max_g] (of the
         group width, for a group of a grouped convolution)."""
