@@ -28,6 +28,7 @@ from wtc.experiment import (
     write_report,
 )
 from wtc.experiment.report import pearson
+from wtc.experiment.stats import welch
 
 TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
 PLAN = {
@@ -96,7 +97,8 @@ def test_tiny_plan_end_to_end_through_the_cli_and_a_second_run_executes_nothing(
     code, stdout, err = cli("experiment", plan, "--out", out, "--threads", "1", "--json")
     assert code == 0, err
     first = json.loads(stdout)
-    assert len(first["ran"]) == len(expand(load_plan(plan))) and not first["skipped"]
+    assert len(first["ran"]) + len(first["reused"]) == len(expand(load_plan(plan)))
+    assert not first["skipped"]
     for name in ("ledger.jsonl", "report.md", "report.json", "figures/widths_morphnet.png",
                  "figures/top1_vs_search_macs.png"):
         assert (out / name).is_file(), name
@@ -104,7 +106,7 @@ def test_tiny_plan_end_to_end_through_the_cli_and_a_second_run_executes_nothing(
     code, stdout, err = cli("experiment", plan, "--out", out, "--threads", "1", "--json")
     assert code == 0, err
     second = json.loads(stdout)
-    assert second["ran"] == [] and len(second["skipped"]) == len(first["ran"])
+    assert second["ran"] == [] and len(second["skipped"]) == len(expand(load_plan(plan)))
     code, stdout, err = cli("report", out)
     assert code == 0, err and "morphnet" in stdout
 
@@ -143,7 +145,8 @@ def test_a_ledger_without_its_weights_reruns_only_what_still_needs_them(finished
     (out / "ledger.jsonl").write_text("\n".join(kept) + "\n")
     again = run_experiment(plan, out, threads=1)
     train = dropped.replace("eval/", "train/", 1)
-    assert sorted(again.ran) == sorted([train, dropped])
+    # (the evaluation may be shared with a row that trained to the same weights)
+    assert sorted(again.ran + list(again.reused)) == sorted([train, dropped])
     assert results(out) == results(src)
     shutil.rmtree(out)
 
@@ -195,6 +198,9 @@ def test_report_numbers_are_recomputed_from_the_ledger(finished):
         assert r["top1_mean"] == pytest.approx(statistics.fmean(tops))
         assert r["top1_std"] == pytest.approx(statistics.stdev(tops))
         assert r["delta_uniform"] == pytest.approx(statistics.fmean(tops) - uni)
+        unis = [lines[f"eval/uniform/seed{s}"]["outputs"]["top1"] for s in (0, 1)]
+        if row != "uniform" and welch(tops, unis) is not None:
+            assert r["p_uniform"] == pytest.approx(welch(tops, unis)[2])
     direct = lines["search/morphnet/target"]
     half = lines["search/morphnet/half"]
     assert by_row["morphnet/half"]["search_macs"] == half["train_macs"] > 0
@@ -263,3 +269,24 @@ def test_one_driver_per_experiment_folder(tmp_path):
         with pytest.raises(ConfigError, match="another `wtc experiment` is running"):
             run_experiment(None, tmp_path, units=noop_units(1))
     assert run_experiment(None, tmp_path, units=noop_units(1)).ran == ["noop/0"]
+
+
+def test_rows_with_the_same_widths_share_one_training_per_seed(tmp_path):
+    """One block per stage stacks back alike under `last` and `average`: the second row's
+    training and evaluation are recorded as shared with the first, not run again."""
+    plan = resolve_plan({**PLAN, "proxies": {"shallow": {"depths": [1, 1],
+                                                          "stacking": ["last", "average"]}},
+                         "seeds": [0]})
+    units = [u for u in expand(plan) if "/shallow" in u.id]
+    res = run_experiment(None, tmp_path, units=units, threads=1)
+    last, avg = "morphnet/shallow/last/seed0", "morphnet/shallow/average/seed0"
+    assert res.reused == {f"train/{avg}": f"train/{last}", f"eval/{avg}": f"eval/{last}"}
+    assert f"train/{last}" in res.ran and f"train/{avg}" not in res.ran
+    lines = {r["unit"]: r for r in Ledger(tmp_path).units()}
+    for kind in ("train", "eval"):
+        a, b = lines[f"{kind}/{last}"], lines[f"{kind}/{avg}"]
+        assert a["outputs"] == b["outputs"] and a["artifacts"] == b["artifacts"]
+        assert b["reused"] == a["unit"] and b["seconds"] == 0 and b["train_macs"] == 0
+    assert lines[f"train/{last}"]["train_macs"] > 0
+    again = run_experiment(None, tmp_path, units=units, threads=1)
+    assert again.ran == [] and again.reused == {} and len(again.skipped) == len(units)

@@ -55,8 +55,10 @@ def register(app: typer.Typer) -> None:
             print_json({**res.to_json(), "report": None if report is None else
                         str(out_dir / "report.md")})
             return
+        shared = (f", {len(res.reused)} shared with a unit that computes the same"
+                  if res.reused else "")
         out.print(f"{len(res.ran)} unit(s) ran, {len(res.skipped)} skipped (already in the "
-                  f"ledger), {res.seconds:.1f} s; ledger {out_dir / 'ledger.jsonl'}")
+                  f"ledger){shared}, {res.seconds:.1f} s; ledger {out_dir / 'ledger.jsonl'}")
         if report is not None:
             out.print(f"[green]wrote[/green] {out_dir / 'report.md'}")
 

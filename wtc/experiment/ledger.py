@@ -101,6 +101,17 @@ class Ledger:
         self.append(row)
         return row
 
+    def reuse(self, unit: Any, input_hash: str, source: dict[str, Any]) -> dict[str, Any]:
+        """Record `unit` as computed by `source` (a line of a unit with the same content key):
+        same outputs and artifacts, no training MACs or seconds of its own."""
+        row = {"type": "unit", "unit": unit.id, "kind": unit.kind, "labels": unit.labels,
+               "deps": list(unit.deps), "input_hash": input_hash,
+               "output_hash": source["output_hash"], "outputs": source["outputs"],
+               "artifacts": dict(source.get("artifacts") or {}), "train_macs": 0,
+               "seconds": 0.0, "timing": {}, "reused": source["unit"], "time": now()}
+        self.append(row)
+        return row
+
     # ------------------------------------------------------------------ artifacts
 
     def store_artifact(self, blob: bytes, name: str) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 
 from wtc.errors import UserInputError
 from wtc.experiment.ledger import Ledger
+from wtc.experiment.stats import welch
 from wtc.widths import atomic_write, atomic_write_text
 
 FIGURES = "figures"
@@ -38,6 +39,10 @@ def collect(out_dir: str | Path) -> dict[str, Any]:
     for r in rows:
         direct = by_id.get(f"{r['method']}/direct")
         r["delta_uniform"] = _diff(r["top1_mean"], uniform)
+        r["p_uniform"] = (_p(r["top1"], by_id["uniform"]["top1"])
+                          if "uniform" in by_id and r["row"] != "uniform" else None)
+        r["p_direct"] = (_p(r["top1"], direct["top1"])
+                         if direct and r["source"] not in ("direct", "uniform") else None)
         r["delta_direct"] = (_diff(r["top1_mean"], direct["top1_mean"])
                              if direct and r["method"] != "uniform" else None)
         r["overhead_reduction"] = (_ratio(direct["search_macs"], r["search_macs"])
@@ -51,6 +56,7 @@ def collect(out_dir: str | Path) -> dict[str, Any]:
             "target": run.get("target"), "seeds": seeds, "methods": sorted(run.get("methods",
                                                                                   {})),
             "rows": rows, "complete": not missing, "missing": missing,
+            "same_widths": same_widths(rows),
             "groups": next((r["groups"] for r in rows if r["groups"]), [])}
 
 
@@ -69,12 +75,41 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int]) ->
         "top1_std": statistics.stdev(values) if len(values) > 1 else (0.0 if values else None),
         "search_macs": search["train_macs"] if search else None,
         "search_seconds": search["seconds"] if search else None,
-        "search_val_top1": details.get("val_top1"),
+        "search_val_top1": search_val_top1(details, search["outputs"] if search else {}),
         "macs": widths["outputs"]["macs"] if widths else None,
         "groups": [g for g, _, _ in profile],
         "ratios": [w / b for _, b, w in profile],
         "widths": [w for _, _, w in profile],
     }
+
+
+def search_val_top1(details: dict[str, Any], outputs: dict[str, Any]) -> float | None:
+    """The search's own held-out top-1, wherever its method records it: MorphNet's chosen λ
+    rung (`val_top1`), DMCP's supernet at the end (`dmcp.held_out_top1`), AutoSlim's chosen
+    greedy step (`trajectory[trajectory_step]`)."""
+    if details.get("val_top1") is not None:
+        return details["val_top1"]
+    if (details.get("dmcp") or {}).get("held_out_top1") is not None:
+        return details["dmcp"]["held_out_top1"]
+    step, trajectory = details.get("trajectory_step"), details.get("trajectory") or []
+    if step is not None and 0 <= step < len(trajectory):
+        return trajectory[step].get("top1")
+    return None
+
+
+def same_widths(rows: list[dict[str, Any]]) -> list[list[str]]:
+    """Groups of rows whose final widths are identical (their trainings are one computation
+    shared by the runner, so their numbers coincide)."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for r in rows:
+        if r["widths"]:
+            groups.setdefault(tuple(r["widths"]), []).append(r["row"])
+    return [g for g in groups.values() if len(g) > 1]
+
+
+def _p(a: list[float], b: list[float]) -> float | None:
+    res = welch(a, b)
+    return None if res is None else res[2]
 
 
 def _diff(a: float | None, b: float | None) -> float | None:
@@ -131,21 +166,29 @@ def markdown(data: dict[str, Any]) -> str:
              f"{t.get('base_macs', 0):,}); seeds {data['seeds']}. Top-1 is on the test set "
              "(read only by the evaluation units); every search decision used a held-out "
              "split of the training set. Rebuilt from `ledger.jsonl` by `wtc report`.", "",
-             "| method | source | top-1 % (mean ± std) | Δ uniform | Δ direct | search MACs | "
-             "search s | MACs reduction | wall-time reduction | profile corr. | "
+             "| method | source | top-1 % (mean ± std) | Δ uniform | p | Δ direct | p | "
+             "search MACs | search s | MACs reduction | wall-time reduction | profile corr. | "
              "search held-out top-1 % |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in data["rows"]:
         top = (f"{100 * r['top1_mean']:.2f} ± {100 * r['top1_std']:.2f} (n={len(r['top1'])})"
                if r["top1_mean"] is not None else "–")
         lines.append(
             f"| {r['method']} | {r['source']} | {top} | {_pct(r['delta_uniform'], True)} | "
-            f"{_pct(r['delta_direct'], True)} | {_num(r['search_macs'], '.3g')} | "
+            f"{_num(r.get('p_uniform'), '.2f')} | {_pct(r['delta_direct'], True)} | "
+            f"{_num(r.get('p_direct'), '.2f')} | {_num(r['search_macs'], '.3g')} | "
             f"{_num(r['search_seconds'], '.1f')} | {_num(r['overhead_reduction'], '.1f')}"
             f"{'x' if r['overhead_reduction'] else ''} | "
             f"{_num(r['walltime_reduction'], '.1f')}{'x' if r['walltime_reduction'] else ''} | "
             f"{_num(r['profile_corr'], '.3f')} | {_pct(r['search_val_top1'])} |")
-    lines.append("")
+    lines += ["", "p: two-sided Welch t-test over seeds against uniform and against direct "
+              "search; with few seeds a difference needs a small p before it means anything. "
+              "Search held-out top-1 is each method's own (MorphNet: the chosen λ's widths; "
+              "AutoSlim: the chosen widths in the supernet; DMCP: the supernet at the end).", ""]
+    for group in data.get("same_widths", []):
+        lines.append(f"Identical widths, so identical trainings: {', '.join(group)}.")
+    if data.get("same_widths"):
+        lines.append("")
     if not data["complete"]:
         lines += [f"**Incomplete**: {len(data['missing'])} unit(s) not finished yet "
                   f"(first: `{data['missing'][0]}`); rerun the plan to resume.", ""]

@@ -37,13 +37,14 @@ class RunSummary:
     out_dir: Path
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
+    reused: dict[str, str] = field(default_factory=dict)  # unit → the unit it shares outputs with
     seconds: float = 0.0
     unit_seconds: dict[str, float] = field(default_factory=dict)
     stopped: bool = False  # stopped early (max_units)
 
     def to_json(self) -> dict[str, Any]:
         return {"out": str(self.out_dir), "ran": self.ran, "skipped": self.skipped,
-                "seconds": round(self.seconds, 3), "stopped": self.stopped}
+                "reused": self.reused, "seconds": round(self.seconds, 3), "stopped": self.stopped}
 
 
 def cores() -> int:
@@ -142,7 +143,7 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
            device: str, max_units: int | None, display: _Display,
            on_unit: Callable[[dict[str, Any]], None] | None) -> None:
     done = ledger.done()
-    finished: dict[str, dict[str, Any]] = {}  # unit id → its ledger line
+    state = _State(ledger)
     pending = list(todo)
     users: dict[str, list[Unit]] = {}  # unit id → the units that consume its outputs
     for u in todo:
@@ -156,27 +157,36 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
         while changed:  # release ready units; skipping one may make others ready
             changed = False
             for u in sorted(pending, key=_priority):
-                if not all(d in finished for d in u.deps):
+                if not all(d in state.finished for d in u.deps):
                     continue
-                ih = u.input_hash({d: finished[d]["output_hash"] for d in u.deps})
+                ih, key = state.hashes(u)
                 row = done.get((u.id, ih))
+                twin = state.by_content.get(key)
                 if row is not None and (ledger.artifacts_present(row) or _consumed(
-                        u, row, users.get(u.id, []), done, finished)):
-                    finished[u.id] = row
-                    pending.remove(u)
+                        u, row, users.get(u.id, []), done, state.finished)):
+                    state.finish(u, row)
                     summary.skipped.append(u.id)
                     display.advance(u.id, skipped=True)
-                    changed = True
-                elif not stop and failure is None and len(running) < be.slots:
+                elif twin is not None:  # same computation as a finished unit: share it
+                    state.finish(u, ledger.reuse(u, ih, twin))
+                    summary.reused[u.id] = twin["unit"]
+                    display.advance(u.id, reused=True)
+                elif key in state.in_flight or stop or failure is not None or len(
+                        running) >= be.slots:
+                    continue  # a twin is running (reused when it ends), or no free slot
+                else:
                     display.started(u.id)
-                    running[be.submit(_payload(u, finished, ledger, threads, device,
+                    running[be.submit(_payload(u, state.finished, ledger, threads, device,
                                                be.shared_fs))] = (u, ih)
-                    pending.remove(u)
+                    state.in_flight.add(key)
+                pending.remove(u)
+                changed = True
         if not running:
             break
         ready, _ = wait(list(running), return_when=FIRST_COMPLETED)
         for fut in ready:
             u, ih = running.pop(fut)
+            state.in_flight.discard(state.hashes(u)[1])
             result = fut.result()
             if "error" in result:
                 failure = failure or (u, result["error"])
@@ -185,7 +195,7 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
             line = ledger.record(u, ih, result)
             if u.kind == "train":  # recorded: its resumable checkpoints are not needed now
                 shutil.rmtree(ledger.dir / "work" / ih, ignore_errors=True)
-            finished[u.id] = line
+            state.finish(u, line)
             summary.ran.append(u.id)
             summary.unit_seconds[u.id] = line["seconds"]
             display.advance(u.id)
@@ -196,6 +206,27 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
                 summary.stopped = True
     if failure is not None:
         _raise(failure, ledger.dir)
+
+
+class _State:
+    """What the driver knows while it runs: finished units' ledger lines, and which content
+    keys are finished (with artifacts on disk, so they can be shared) or running."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self.finished: dict[str, dict[str, Any]] = {}  # unit id → its ledger line
+        self.by_content: dict[str, dict[str, Any]] = {}  # content key → a finished line
+        self.in_flight: set[str] = set()
+
+    def hashes(self, u: Unit) -> tuple[str, str]:
+        lines = [self.finished[d] for d in u.deps]
+        return (u.input_hash({d: r["output_hash"] for d, r in zip(u.deps, lines, strict=True)}),
+                u.content_key({d: r["outputs"] for d, r in zip(u.deps, lines, strict=True)}))
+
+    def finish(self, u: Unit, line: dict[str, Any]) -> None:
+        self.finished[u.id] = line
+        if self.ledger.artifacts_present(line):
+            self.by_content.setdefault(self.hashes(u)[1], line)
 
 
 def _consumed(u: Unit, row: dict[str, Any], users: list[Unit],
@@ -282,12 +313,14 @@ class _Display:
         self._running.append(uid)
         self._update()
 
-    def advance(self, uid: str, skipped: bool = False, failed: bool = False) -> None:
+    def advance(self, uid: str, skipped: bool = False, failed: bool = False,
+                reused: bool = False) -> None:
         self.count += 1
         if uid in self._running:
             self._running.remove(uid)
         if self.mode == "plain":
-            what = "skipped" if skipped else "FAILED" if failed else "done"
+            what = ("skipped" if skipped else "FAILED" if failed else
+                    "reused (same computation as another unit)" if reused else "done")
             print(f"[{self.count}/{self.total}] {what} {uid}", flush=True)
         if self._bar is not None:
             self._bar.update(self._task, advance=1)

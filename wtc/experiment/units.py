@@ -36,6 +36,21 @@ class Unit:
         return digest({"protocol": PROTOCOL, "kind": self.kind, "params": self.params,
                        "deps": {d: upstream[d] for d in self.deps}})
 
+    def content_key(self, upstream: dict[str, dict[str, Any]]) -> str:
+        """Like the input hash, but of what the unit reads from its upstream outputs and blind
+        to the upstream units' names: two units with equal keys compute the same outputs (e.g.
+        the trainings of two rows whose transfers gave the same widths by different stacking
+        rules), so the driver runs one and shares it with the other."""
+        keys = CONSUMES.get(self.kind)
+        inputs = [digest({k: upstream[d].get(k) for k in keys} if keys else upstream[d])
+                  for d in self.deps]
+        return digest({"protocol": PROTOCOL, "kind": self.kind, "params": self.params,
+                       "inputs": inputs})
+
+
+# the upstream outputs a unit kind reads (other kinds: all of them); keep in step with execute
+CONSUMES = {"transfer": ("groups",), "train": ("groups",)}
+
 
 @dataclass(frozen=True)
 class Row:
