@@ -290,3 +290,27 @@ def test_rows_with_the_same_widths_share_one_training_per_seed(tmp_path):
     assert lines[f"train/{last}"]["train_macs"] > 0
     again = run_experiment(None, tmp_path, units=units, threads=1)
     assert again.ran == [] and again.reused == {} and len(again.skipped) == len(units)
+
+
+def test_a_second_plan_reuses_the_first_plans_searches(finished, cli, tmp_path):
+    """Only the final recipe changed: every search and transfer is copied from the first
+    experiment's ledger (with `imported`), every training and evaluation runs."""
+    _, first, _ = finished
+    plan = write_plan(tmp_path / "plan.yaml", train={"epochs": 1, "lr": 0.1})
+    out = tmp_path / "out"
+    code, stdout, err = cli("experiment", plan, "--out", out, "--threads", "1", "--json",
+                            "--reuse", first)
+    assert code == 0, err
+    res = json.loads(stdout)
+    kinds = {u.id: u.kind for u in expand(load_plan(plan))}
+    assert sorted(res["imported"]) == sorted(i for i, k in kinds.items()
+                                             if k in ("search", "transfer"))
+    assert all(kinds[i] in ("train", "eval") for i in res["ran"] + list(res["reused"]))
+    mine, theirs = Ledger(out).current(), Ledger(first).current()
+    for uid in res["imported"]:
+        assert mine[uid]["imported"] == str(first)
+        assert mine[uid]["outputs"] == theirs[uid]["outputs"]
+    assert collect(out)["complete"]
+    code, _, err = cli("experiment", plan, "--out", tmp_path / "o2", "--reuse", tmp_path)
+    assert code == 2 and "--reuse" in err and "no ledger.jsonl" in err
+    assert not (tmp_path / "o2").exists()

@@ -31,6 +31,9 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option("--device", help="cpu | cuda | auto")] = "cpu",
         progress: Annotated[str, typer.Option(
             "--progress", help="auto | rich | plain | none")] = "auto",
+        reuse: Annotated[list[Path] | None, typer.Option(
+            "--reuse", help="another experiment folder whose finished units (same id and "
+            "inputs) are copied instead of run; repeatable")] = None,
         no_report: Annotated[bool, typer.Option("--no-report",
                                                 help="do not write the report")] = False,
         as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
@@ -48,7 +51,7 @@ def register(app: typer.Typer) -> None:
             _print_dry_run(p, proj, summary(p, proj), as_json)
             return
         res = run_experiment(p, out_dir, backend=backend, jobs=jobs, threads=threads,
-                             device=device, address=address,
+                             device=device, address=address, reuse=reuse or (),
                              progress="none" if as_json else progress)
         report = None if no_report else write_report(out_dir)
         if as_json:
@@ -57,6 +60,7 @@ def register(app: typer.Typer) -> None:
             return
         shared = (f", {len(res.reused)} shared with a unit that computes the same"
                   if res.reused else "")
+        shared += f", {len(res.imported)} copied from --reuse" if res.imported else ""
         out.print(f"{len(res.ran)} unit(s) ran, {len(res.skipped)} skipped (already in the "
                   f"ledger){shared}, {res.seconds:.1f} s; ledger {out_dir / 'ledger.jsonl'}")
         if report is not None:

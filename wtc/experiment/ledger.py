@@ -112,6 +112,18 @@ class Ledger:
         self.append(row)
         return row
 
+    def import_line(self, row: dict[str, Any], source: Ledger) -> dict[str, Any]:
+        """Record another experiment's line for the same unit and inputs here (copying its
+        artifacts), so this ledger stays complete on its own; returns the new line."""
+        for rel in (row.get("artifacts") or {}).values():
+            if not (self.dir / rel).is_file():
+                blob = (source.dir / rel).read_bytes()
+                (self.dir / rel).parent.mkdir(parents=True, exist_ok=True)
+                atomic_write(self.dir / rel, lambda f, b=blob: f.write(b))
+        line = {**row, "imported": str(source.dir)}
+        self.append(line)
+        return line
+
     # ------------------------------------------------------------------ artifacts
 
     def store_artifact(self, blob: bytes, name: str) -> str:

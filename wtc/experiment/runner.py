@@ -38,13 +38,14 @@ class RunSummary:
     ran: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     reused: dict[str, str] = field(default_factory=dict)  # unit → the unit it shares outputs with
+    imported: list[str] = field(default_factory=list)  # from another experiment's ledger
     seconds: float = 0.0
     unit_seconds: dict[str, float] = field(default_factory=dict)
     stopped: bool = False  # stopped early (max_units)
 
     def to_json(self) -> dict[str, Any]:
         return {"out": str(self.out_dir), "ran": self.ran, "skipped": self.skipped,
-                "reused": self.reused, "seconds": round(self.seconds, 3), "stopped": self.stopped}
+                "reused": self.reused, "imported": self.imported, "seconds": round(self.seconds, 3), "stopped": self.stopped}
 
 
 def cores() -> int:
@@ -57,12 +58,15 @@ def cores() -> int:
 def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Unit] | None = None,
                    backend: str = "local", jobs: int = 1, threads: int | None = None,
                    device: str = "cpu", address: str | None = None, progress: str = "none",
-                   max_units: int | None = None,
+                   max_units: int | None = None, reuse: Sequence[str | Path] = (),
                    on_unit: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
     """Run `plan` (or explicit `units`) into `out_dir`; returns what ran and what was skipped.
 
     jobs: units in flight; threads: torch threads per unit (default: cores ÷ jobs).
     max_units: stop after running that many units (what a kill between units leaves).
+    reuse: other experiment folders; a unit recorded there with the same id and input hash
+    (and its artifacts) is copied into this ledger instead of run (a second plan that shares
+    the first's searches).
     on_unit(line): called after each ledger line is written (the progress display uses it).
     """
     if jobs < 1:
@@ -78,6 +82,7 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
+    imports = _imports(reuse, out)
     out.mkdir(parents=True, exist_ok=True)
     threads = threads or max(1, cores() // jobs)
     ledger = Ledger(out)
@@ -89,11 +94,30 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
         t0 = time.perf_counter()
         with _Display(progress, len(todo)) as display:
             try:
-                _drive(todo, ledger, be, summary, threads, device, max_units, display, on_unit)
+                _drive(todo, ledger, be, summary, threads, device, max_units, display, on_unit,
+                       imports)
             finally:
                 be.close()
         summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _imports(folders: Sequence[str | Path], out: Path
+             ) -> dict[tuple[str, str], tuple[dict[str, Any], Ledger]]:
+    """(unit, input hash) → (line, its ledger) over the `reuse` folders, first folder first;
+    lines whose artifacts are gone are left out (they could not be copied)."""
+    found: dict[tuple[str, str], tuple[dict[str, Any], Ledger]] = {}
+    for folder in folders:
+        other = Ledger(folder)
+        if not other.path.is_file():
+            raise ConfigError(f"--reuse {folder}: no ledger.jsonl there (not an experiment "
+                              "folder)")
+        if Path(folder).resolve() == out.resolve():
+            continue
+        for key, row in other.done().items():
+            if other.artifacts_present(row):
+                found.setdefault(key, (row, other))
+    return found
 
 
 @contextlib.contextmanager
@@ -141,7 +165,8 @@ def _run_info(plan: Plan | None, units: list[Unit], backend: str, jobs: int, thr
 
 def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threads: int,
            device: str, max_units: int | None, display: _Display,
-           on_unit: Callable[[dict[str, Any]], None] | None) -> None:
+           on_unit: Callable[[dict[str, Any]], None] | None,
+           imports: dict[tuple[str, str], tuple[dict[str, Any], Ledger]]) -> None:
     done = ledger.done()
     state = _State(ledger)
     pending = list(todo)
@@ -166,6 +191,10 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
                         u, row, users.get(u.id, []), done, state.finished)):
                     state.finish(u, row)
                     summary.skipped.append(u.id)
+                    display.advance(u.id, skipped=True)
+                elif (u.id, ih) in imports:  # done by another experiment: copy it here
+                    state.finish(u, ledger.import_line(*imports[(u.id, ih)]))
+                    summary.imported.append(u.id)
                     display.advance(u.id, skipped=True)
                 elif twin is not None:  # same computation as a finished unit: share it
                     state.finish(u, ledger.reuse(u, ih, twin))
