@@ -45,7 +45,8 @@ class RunSummary:
 
     def to_json(self) -> dict[str, Any]:
         return {"out": str(self.out_dir), "ran": self.ran, "skipped": self.skipped,
-                "reused": self.reused, "imported": self.imported, "seconds": round(self.seconds, 3), "stopped": self.stopped}
+                "reused": self.reused, "imported": self.imported,
+                "seconds": round(self.seconds, 3), "stopped": self.stopped}
 
 
 def cores() -> int:
