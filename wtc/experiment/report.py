@@ -211,6 +211,22 @@ def _save(fig: Any, path: Path) -> Path:
     return path
 
 
+def _distinct(rows: list[dict[str, Any]], key: str) -> list[tuple[dict[str, Any], str]]:
+    """Rows with equal `key` values drawn once, labelled with every source they stand for
+    (e.g. "one_block/last = one_block/average": one block per stage stacks back alike)."""
+    out: dict[Any, tuple[dict[str, Any], list[str]]] = {}
+    for r in rows:
+        k = (r["method"], json.dumps(r[key]))
+        if k in out:
+            out[k][1].append(r["source"])
+        else:
+            out[k] = (r, [r["source"]])
+    return [(r, " = ".join(sources)) for r, sources in out.values()]
+
+
+_MARKERS = "osD^vP*Xhp"
+
+
 def plot_profiles(data: dict[str, Any], folder: Path) -> list[Path]:
     """One PNG per method: width ÷ base per group (network order), one line per source."""
     plt = _pyplot()
@@ -221,17 +237,18 @@ def plot_profiles(data: dict[str, Any], folder: Path) -> list[Path]:
         if not rows:
             continue
         groups = rows[0]["groups"]
-        fig, ax = plt.subplots(figsize=(max(6.0, 0.4 * len(groups)), 4.0))
+        fig, ax = plt.subplots(figsize=(max(7.5, 0.4 * len(groups) + 2.5), 4.0))
         if uniform and uniform["ratios"]:
             ax.plot(range(len(groups)), uniform["ratios"], "k--", linewidth=1, label="uniform")
-        for r in rows:
-            style = "-o" if r["source"] == "direct" else "-"
-            ax.plot(range(len(groups)), r["ratios"], style, markersize=3, label=r["source"])
+        for r, label in _distinct(rows, "ratios"):
+            direct = r["source"] == "direct"
+            ax.plot(range(len(groups)), r["ratios"], "-o" if direct else "-",
+                    linewidth=2.2 if direct else 1.2, markersize=3, label=label)
         ax.set_xticks(range(len(groups)))
         ax.set_xticklabels(groups, rotation=70, ha="right", fontsize=7)
         ax.set_ylabel("width / base width")
         ax.set_title(f"{m}: width profiles on {(data.get('target') or {}).get('spec')}")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
         paths.append(_save(fig, folder / f"widths_{m}.png"))
         plt.close(fig)
@@ -239,25 +256,31 @@ def plot_profiles(data: dict[str, Any], folder: Path) -> list[Path]:
 
 
 def plot_top1_vs_macs(data: dict[str, Any], folder: Path) -> list[Path]:
-    """Top-1 against search training MACs (log x) with std error bars; uniform as a band."""
+    """Top-1 against search training MACs (log x) with std error bars; uniform as a band.
+    One colour per method, one marker per source; rows with the same widths drawn once."""
     plt = _pyplot()
     pts = [r for r in data["rows"] if r["top1_mean"] is not None and r["search_macs"]]
     if not pts:
         return []
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    fig, ax = plt.subplots(figsize=(9.0, 4.5))
     uniform = next((r for r in data["rows"] if r["row"] == "uniform"), None)
     if uniform and uniform["top1_mean"] is not None:
         mu, sd = 100 * uniform["top1_mean"], 100 * (uniform["top1_std"] or 0.0)
-        ax.axhline(mu, color="black", linestyle="--", linewidth=1, label="uniform")
+        ax.axhline(mu, color="black", linestyle="--", linewidth=1, label="uniform (± std)")
         ax.axhspan(mu - sd, mu + sd, color="grey", alpha=0.2)
-    for r in pts:
+    colours = {m: f"C{i}" for i, m in enumerate(data["methods"])}
+    sources = list(dict.fromkeys(r["source"].split("/")[0] for r in pts))
+    for r, label in _distinct(pts, "widths"):
+        marker = _MARKERS[sources.index(r["source"].split("/")[0]) % len(_MARKERS)]
         ax.errorbar(r["search_macs"], 100 * r["top1_mean"], yerr=100 * (r["top1_std"] or 0),
-                    fmt="o" if r["source"] == "direct" else "s", capsize=3, label=r["row"])
+                    fmt=marker, color=colours.get(r["method"], "k"), capsize=3,
+                    markersize=7 if r["source"] == "direct" else 5,
+                    label=f"{r['method']}/{label}")
     ax.set_xscale("log")
     ax.set_xlabel("search training MACs")
     ax.set_ylabel("test top-1 (%)")
     ax.set_title("top-1 against search cost")
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     path = _save(fig, folder / "top1_vs_search_macs.png")
     plt.close(fig)
