@@ -92,23 +92,19 @@ class Ledger:
         for name, blob in (result.get("artifacts") or {}).items():
             stored[name] = self.store_artifact(blob, name)
         outputs = result["outputs"]
-        row = {"type": "unit", "unit": unit.id, "kind": unit.kind, "labels": unit.labels,
-               "deps": list(unit.deps), "input_hash": input_hash,
-               "output_hash": output_hash(outputs), "outputs": outputs,
-               "artifacts": stored, "train_macs": int(result.get("train_macs") or 0),
-               "seconds": round(float(result.get("seconds") or 0.0), 3),
-               "timing": result.get("timing") or {}, "time": now()}
+        row = _unit_line(unit, input_hash, output_hash=output_hash(outputs), outputs=outputs,
+                         artifacts=stored, train_macs=int(result.get("train_macs") or 0),
+                         seconds=round(float(result.get("seconds") or 0.0), 3),
+                         timing=result.get("timing") or {})
         self.append(row)
         return row
 
     def reuse(self, unit: Any, input_hash: str, source: dict[str, Any]) -> dict[str, Any]:
         """Record `unit` as computed by `source` (a line of a unit with the same content key):
         same outputs and artifacts, no training MACs or seconds of its own."""
-        row = {"type": "unit", "unit": unit.id, "kind": unit.kind, "labels": unit.labels,
-               "deps": list(unit.deps), "input_hash": input_hash,
-               "output_hash": source["output_hash"], "outputs": source["outputs"],
-               "artifacts": dict(source.get("artifacts") or {}), "train_macs": 0,
-               "seconds": 0.0, "timing": {}, "reused": source["unit"], "time": now()}
+        row = _unit_line(unit, input_hash, output_hash=source["output_hash"],
+                         outputs=source["outputs"], artifacts=dict(source.get("artifacts") or {}),
+                         train_macs=0, seconds=0.0, timing={}, reused=source["unit"])
         self.append(row)
         return row
 
@@ -142,6 +138,11 @@ class Ledger:
     def read_artifacts(self, row: dict[str, Any]) -> dict[str, bytes]:
         return {name: (self.dir / rel).read_bytes()
                 for name, rel in (row.get("artifacts") or {}).items()}
+
+
+def _unit_line(unit: Any, input_hash: str, **fields: Any) -> dict[str, Any]:
+    return {"type": "unit", "unit": unit.id, "kind": unit.kind, "labels": unit.labels,
+            "deps": list(unit.deps), "input_hash": input_hash, **fields, "time": now()}
 
 
 def output_hash(outputs: dict[str, Any]) -> str:

@@ -175,7 +175,7 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
     for u in todo:
         for d in u.deps:
             users.setdefault(d, []).append(u)
-    running: dict[Future[dict[str, Any]], tuple[Unit, str]] = {}
+    running: dict[Future[dict[str, Any]], tuple[Unit, str, str]] = {}  # unit, hash, key
     failure: tuple[Unit, dict[str, Any]] | None = None
     stop = False
     while True:
@@ -190,15 +190,15 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
                 twin = state.by_content.get(key)
                 if row is not None and (ledger.artifacts_present(row) or _consumed(
                         u, row, users.get(u.id, []), done, state.finished)):
-                    state.finish(u, row)
+                    state.finish(u, row, key)
                     summary.skipped.append(u.id)
                     display.advance(u.id, skipped=True)
                 elif (u.id, ih) in imports:  # done by another experiment: copy it here
-                    state.finish(u, ledger.import_line(*imports[(u.id, ih)]))
+                    state.finish(u, ledger.import_line(*imports[(u.id, ih)]), key)
                     summary.imported.append(u.id)
                     display.advance(u.id, skipped=True)
                 elif twin is not None:  # same computation as a finished unit: share it
-                    state.finish(u, ledger.reuse(u, ih, twin))
+                    state.finish(u, ledger.reuse(u, ih, twin), key)
                     summary.reused[u.id] = twin["unit"]
                     display.advance(u.id, reused=True)
                 elif key in state.in_flight or stop or failure is not None or len(
@@ -207,7 +207,7 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
                 else:
                     display.started(u.id)
                     running[be.submit(_payload(u, state.finished, ledger, threads, device,
-                                               be.shared_fs))] = (u, ih)
+                                               be.shared_fs))] = (u, ih, key)
                     state.in_flight.add(key)
                 pending.remove(u)
                 changed = True
@@ -215,8 +215,8 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
             break
         ready, _ = wait(list(running), return_when=FIRST_COMPLETED)
         for fut in ready:
-            u, ih = running.pop(fut)
-            state.in_flight.discard(state.hashes(u)[1])
+            u, ih, key = running.pop(fut)
+            state.in_flight.discard(key)
             result = fut.result()
             if "error" in result:
                 failure = failure or (u, result["error"])
@@ -225,7 +225,7 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
             line = ledger.record(u, ih, result)
             if u.kind == "train":  # recorded: its resumable checkpoints are not needed now
                 shutil.rmtree(ledger.dir / "work" / ih, ignore_errors=True)
-            state.finish(u, line)
+            state.finish(u, line, key)
             summary.ran.append(u.id)
             summary.unit_seconds[u.id] = line["seconds"]
             display.advance(u.id)
@@ -253,10 +253,10 @@ class _State:
         return (u.input_hash({d: r["output_hash"] for d, r in zip(u.deps, lines, strict=True)}),
                 u.content_key({d: r["outputs"] for d, r in zip(u.deps, lines, strict=True)}))
 
-    def finish(self, u: Unit, line: dict[str, Any]) -> None:
+    def finish(self, u: Unit, line: dict[str, Any], key: str) -> None:
         self.finished[u.id] = line
         if self.ledger.artifacts_present(line):
-            self.by_content.setdefault(self.hashes(u)[1], line)
+            self.by_content.setdefault(key, line)
 
 
 def _consumed(u: Unit, row: dict[str, Any], users: list[Unit],
