@@ -314,3 +314,18 @@ def test_a_second_plan_reuses_the_first_plans_searches(finished, cli, tmp_path):
     code, _, err = cli("experiment", plan, "--out", tmp_path / "o2", "--reuse", tmp_path)
     assert code == 2 and "--reuse" in err and "no ledger.jsonl" in err
     assert not (tmp_path / "o2").exists()
+
+
+def test_a_proxy_can_search_longer_than_the_target():
+    plan = resolve_plan({**PLAN, "proxies": {"half": {"width": 0.5},
+                                             "half_long": {"width": 0.5, "search_epochs": 3}}})
+    units = {u.id: u for u in expand(plan)}
+    epochs = {k: units[f"search/morphnet/{k}"].params["settings"]["epochs"]
+              for k in ("target", "half", "half_long")}
+    assert epochs == {"target": 1, "half": 1, "half_long": 3}
+    assert units["search/morphnet/half_long"].params["projection"] == {"width": 0.5}
+    cost = {p.unit: p.train_macs for p in project(plan)}
+    ratio = cost["search/morphnet/half_long"] / cost["search/morphnet/half"]
+    assert 2.0 < ratio <= 3.0  # the λ ladder's scoring epochs are not scaled
+    with pytest.raises(PlanError, match="search_epochs"):
+        resolve_plan({**PLAN, "proxies": {"bad": {"width": 0.5, "search_epochs": 0}}})

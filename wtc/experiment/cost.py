@@ -51,7 +51,7 @@ def search_macs(plan: Plan, method: str, src: Source) -> int:
     from wtc.optimizers import get_optimizer, validate_settings
 
     cls = get_optimizer(method)
-    settings = validate_settings(method, plan.methods[method])
+    settings = validate_settings(method, src.settings(plan.methods[method]))
     images = search_images(plan, src)
     estimate = getattr(cls, "estimate_train_macs", None)
     if estimate is not None:

@@ -16,7 +16,9 @@ optimizer registry, so that every bad key fails before any unit runs.
     seeds: [0, 1, 2]
 
 Uniform widths at the target MACs are always included as the baseline. A proxy's `fraction`
-multiplies the search fraction; `classes: k` keeps the first k classes (spec and data).
+multiplies the search fraction; `classes: k` keeps the first k classes (spec and data);
+`search_epochs: k` multiplies every method's `epochs` on that proxy (a proxy hundreds of times
+cheaper than the target can afford a longer search).
 """
 
 from __future__ import annotations
@@ -63,6 +65,9 @@ class ProxySection(_Strict):
     fraction: float | None = Field(None, gt=0.0, le=1.0, description="share of the images")
     classes: int | None = Field(None, ge=2, description="keep the first k classes")
     stacking: list[str] | None = Field(None, description="rules for this proxy (depth only)")
+    search_epochs: float | None = Field(
+        None, gt=0.0, le=1000.0, description="multiplies every method's `epochs` on this proxy "
+        "(spend a cheap proxy's savings on a longer search)")
 
     @model_validator(mode="after")
     def _something(self) -> ProxySection:
@@ -73,7 +78,8 @@ class ProxySection(_Strict):
         return self
 
     def projection(self) -> dict[str, Any]:
-        return {k: v for k, v in self.model_dump().items() if v is not None and k != "stacking"}
+        return {k: v for k, v in self.model_dump().items()
+                if v is not None and k not in ("stacking", "search_epochs")}
 
 
 class SearchSection(_Strict):
@@ -121,6 +127,14 @@ class Source:
     data: dict[str, Any]  # the data mapping of its searches
     projection: dict[str, Any] = field(default_factory=dict)
     stacking: tuple[str, ...] = ("last",)  # transfer rules (one when depths are equal)
+    search_epochs: float = 1.0  # multiplies the methods' `epochs` on this source
+
+    def settings(self, method_settings: dict[str, Any]) -> dict[str, Any]:
+        """A method's settings for searches on this source (epochs scaled)."""
+        if self.search_epochs == 1.0 or "epochs" not in method_settings:
+            return method_settings
+        scaled = max(1, round(method_settings["epochs"] * self.search_epochs))
+        return {**method_settings, "epochs": scaled}
 
     @property
     def is_target(self) -> bool:
@@ -354,7 +368,7 @@ def _proxy(name: str, proxy: ProxySection, spec: Spec, share: float,
     deeper = [s.depth for s in pspec.stages] != [s.depth for s in spec.stages]
     own = _rules(proxy.stacking, f"{key}.stacking", file) if proxy.stacking else rules
     return Source(name, pspec, pgraph, ptarget, data, proxy.projection(),
-                  own if deeper else ("last",))
+                  own if deeper else ("last",), proxy.search_epochs or 1.0)
 
 
 def _recipe(model: PlanModel, file: str | None) -> tuple[dict[str, Any], dict[str, Any]]:

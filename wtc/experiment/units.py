@@ -98,7 +98,7 @@ def expand(plan: Plan) -> list[Unit]:
     for m, settings in plan.methods.items():
         for src in plan.sources:
             units.append(Unit(f"search/{m}/{src.name}", "search", {
-                "method": m, "settings": settings, "spec": src.spec_text,
+                "method": m, "settings": src.settings(settings), "spec": src.spec_text,
                 "target_macs": src.target_macs, "data": src.data,
                 "seed": plan.model.search.seed, "projection": src.projection,
             }, labels={"method": m, "source": src.name}))
