@@ -40,11 +40,11 @@ def test_welch_statistic_and_degrees_of_freedom():
 
 
 def test_each_methods_search_accuracy_is_found_where_it_records_it():
-    assert search_val_top1({"val_top1": 0.7}, {}) == 0.7  # MorphNet
-    assert search_val_top1({"dmcp": {"held_out_top1": 0.65}}, {}) == 0.65  # DMCP
+    assert search_val_top1({"val_top1": 0.7}) == 0.7  # MorphNet
+    assert search_val_top1({"dmcp": {"held_out_top1": 0.65}}) == 0.65  # DMCP
     trajectory = [{"top1": 0.9}, {"top1": 0.8}, {"top1": 0.6}]
-    assert search_val_top1({"trajectory": trajectory, "trajectory_step": 1}, {}) == 0.8
-    assert search_val_top1({}, {}) is None
+    assert search_val_top1({"trajectory": trajectory, "trajectory_step": 1}) == 0.8
+    assert search_val_top1({}) is None
 
 
 def test_rows_with_identical_widths_are_grouped():

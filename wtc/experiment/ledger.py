@@ -113,9 +113,7 @@ class Ledger:
         artifacts), so this ledger stays complete on its own; returns the new line."""
         for rel in (row.get("artifacts") or {}).values():
             if not (self.dir / rel).is_file():
-                blob = (source.dir / rel).read_bytes()
-                (self.dir / rel).parent.mkdir(parents=True, exist_ok=True)
-                atomic_write(self.dir / rel, lambda f, b=blob: f.write(b))
+                self._write_artifact(rel, (source.dir / rel).read_bytes())
         line = {**row, "imported": str(source.dir)}
         self.append(line)
         return line
@@ -126,11 +124,14 @@ class Ledger:
         """Write `blob` under artifacts/ named by its hash; returns the relative path."""
         h = hashlib.sha256(blob).hexdigest()[:16]
         rel = f"{ARTIFACTS}/{h}-{name}"
-        path = self.dir / rel
-        if not path.is_file():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write(path, lambda f: f.write(blob))
+        if not (self.dir / rel).is_file():
+            self._write_artifact(rel, blob)
         return rel
+
+    def _write_artifact(self, rel: str, blob: bytes) -> None:
+        path = self.dir / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(path, lambda f: f.write(blob))
 
     def artifacts_present(self, row: dict[str, Any]) -> bool:
         return all((self.dir / rel).is_file() for rel in (row.get("artifacts") or {}).values())

@@ -75,7 +75,7 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int]) ->
         "top1_std": statistics.stdev(values) if len(values) > 1 else (0.0 if values else None),
         "search_macs": search["train_macs"] if search else None,
         "search_seconds": search["seconds"] if search else None,
-        "search_val_top1": search_val_top1(details, search["outputs"] if search else {}),
+        "search_val_top1": search_val_top1(details),
         "macs": widths["outputs"]["macs"] if widths else None,
         "groups": [g for g, _, _ in profile],
         "ratios": [w / b for _, b, w in profile],
@@ -83,7 +83,7 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int]) ->
     }
 
 
-def search_val_top1(details: dict[str, Any], outputs: dict[str, Any]) -> float | None:
+def search_val_top1(details: dict[str, Any]) -> float | None:
     """The search's own held-out top-1, wherever its method records it: MorphNet's chosen λ
     rung (`val_top1`), DMCP's supernet at the end (`dmcp.held_out_top1`), AutoSlim's chosen
     greedy step (`trajectory[trajectory_step]`)."""
@@ -100,11 +100,16 @@ def search_val_top1(details: dict[str, Any], outputs: dict[str, Any]) -> float |
 def same_widths(rows: list[dict[str, Any]]) -> list[list[str]]:
     """Groups of rows whose final widths are identical (their trainings are one computation
     shared by the runner, so their numbers coincide)."""
-    groups: dict[tuple[int, ...], list[str]] = {}
+    groups = _groups([r for r in rows if r["widths"]], lambda r: tuple(r["widths"]))
+    return [[r["row"] for r in g] for g in groups if len(g) > 1]
+
+
+def _groups(rows: list[dict[str, Any]], key: Any) -> list[list[dict[str, Any]]]:
+    """Rows grouped by `key(row)`, groups and rows in first-seen order."""
+    out: dict[Any, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["widths"]:
-            groups.setdefault(tuple(r["widths"]), []).append(r["row"])
-    return [g for g in groups.values() if len(g) > 1]
+        out.setdefault(key(r), []).append(r)
+    return list(out.values())
 
 
 def _p(a: list[float], b: list[float]) -> float | None:
@@ -214,14 +219,8 @@ def _save(fig: Any, path: Path) -> Path:
 def _distinct(rows: list[dict[str, Any]], key: str) -> list[tuple[dict[str, Any], str]]:
     """Rows with equal `key` values drawn once, labelled with every source they stand for
     (e.g. "one_block/last = one_block/average": one block per stage stacks back alike)."""
-    out: dict[Any, tuple[dict[str, Any], list[str]]] = {}
-    for r in rows:
-        k = (r["method"], json.dumps(r[key]))
-        if k in out:
-            out[k][1].append(r["source"])
-        else:
-            out[k] = (r, [r["source"]])
-    return [(r, " = ".join(sources)) for r, sources in out.values()]
+    groups = _groups(rows, lambda r: (r["method"], json.dumps(r[key])))
+    return [(g[0], " = ".join(r["source"] for r in g)) for g in groups]
 
 
 _MARKERS = "osD^vP*Xhp"
