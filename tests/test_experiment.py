@@ -63,14 +63,68 @@ def results(out: Path) -> dict[str, tuple]:
             for r in Ledger(out).units()}
 
 
+class EvalOnlyTestSet:
+    """Makes the synthetic test loader raise when it is read outside an `eval` unit, and counts
+    the reads inside them (so a search or a training that evaluated on the test set fails the
+    run instead of passing unnoticed)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        from wtc.data import DATASETS
+        from wtc.experiment import execute
+
+        self.in_eval = False
+        self.reads = 0
+        make, run_eval = DATASETS.get("synthetic"), execute._KINDS["eval"]
+        guard = self
+
+        class Guarded:
+            def __init__(self, loader):
+                self._loader = loader
+
+            def __getattr__(self, name):
+                if name in ("images", "labels"):
+                    guard.check()
+                return getattr(self._loader, name)
+
+            def __len__(self):
+                return len(self._loader)
+
+            def __iter__(self):
+                guard.check()
+                return iter(self._loader)
+
+        def guarded_make(*args):
+            bundle = make(*args)
+            bundle.test = Guarded(bundle.test)
+            return bundle
+
+        def guarded_eval(payload):
+            self.in_eval = True
+            try:
+                return run_eval(payload)
+            finally:
+                self.in_eval = False
+
+        monkeypatch.setitem(DATASETS._items, "synthetic", guarded_make)
+        monkeypatch.setitem(execute._KINDS, "eval", guarded_eval)
+
+    def check(self) -> None:
+        if not self.in_eval:
+            raise AssertionError("the test set was read outside an eval unit")
+        self.reads += 1
+
+
 @pytest.fixture(scope="module")
 def finished(tmp_path_factory):
-    """One uninterrupted run of the tiny plan (shared by the tests that only read it)."""
+    """One uninterrupted run of the tiny plan (shared by the tests that only read it), with the
+    test set readable only inside eval units."""
     folder = tmp_path_factory.mktemp("exp")
     plan = load_plan(write_plan(folder / "plan.yaml"))
     out = folder / "out"
-    summary = run_experiment(plan, out, threads=1)
-    return plan, out, summary
+    with pytest.MonkeyPatch.context() as mp:
+        guard = EvalOnlyTestSet(mp)
+        summary = run_experiment(plan, out, threads=1)
+    return plan, out, summary, guard
 
 
 def test_expansion_is_a_dag_with_one_row_per_method_and_source():
@@ -108,18 +162,34 @@ def test_tiny_plan_end_to_end_through_the_cli_and_a_second_run_executes_nothing(
     second = json.loads(stdout)
     assert second["ran"] == [] and len(second["skipped"]) == len(expand(load_plan(plan)))
     code, stdout, err = cli("report", out)
-    assert code == 0, err and "morphnet" in stdout
+    assert code == 0, err
+    assert "morphnet" in stdout
 
 
 def test_the_test_set_is_read_by_eval_units_only(finished):
-    _, out, _ = finished
+    """The run behind `finished` had a test loader that raises outside eval units; it finished,
+    so no search or training read the test set. Every eval unit did read it."""
+    _, out, summary, guard = finished
+    evals = [u for u in summary.ran if u.startswith("eval/")]
+    assert evals and guard.reads >= len(evals)
     for r in Ledger(out).units():
         has_top1 = "top1" in r["outputs"]
         assert has_top1 == (r["kind"] == "eval"), r["unit"]
 
 
+def test_the_test_set_guard_catches_a_read_outside_eval(monkeypatch):
+    from wtc.data import DataConfig, make_data
+
+    guard = EvalOnlyTestSet(monkeypatch)
+    bundle = make_data(DataConfig(data="synthetic", synthetic_size=8, synthetic_test_size=8),
+                       channels=3, resolution=8, num_classes=2)
+    with pytest.raises(AssertionError, match="outside an eval unit"):
+        next(iter(bundle.test))
+    assert guard.reads == 0
+
+
 def test_kill_between_units_then_rerun_gives_the_uninterrupted_results(finished, tmp_path):
-    plan, full, _ = finished
+    plan, full, _, _ = finished
     out = tmp_path / "out"
     part = run_experiment(plan, out, threads=1, max_units=5)
     assert part.stopped and len(part.ran) == 5
@@ -135,7 +205,7 @@ def test_a_ledger_without_its_weights_reruns_only_what_still_needs_them(finished
     evaluations are recorded are done; one whose evaluation is missing trains again."""
     import shutil
 
-    plan, src, _ = finished
+    plan, src, _, _ = finished
     out = tmp_path / "clone"
     out.mkdir()
     lines = (src / "ledger.jsonl").read_text().splitlines()
@@ -152,7 +222,7 @@ def test_a_ledger_without_its_weights_reruns_only_what_still_needs_them(finished
 
 
 def test_changing_one_proxy_reruns_only_its_downstream_units(finished, tmp_path):
-    _, full, _ = finished
+    _, full, _, _ = finished
     out = tmp_path / "out"
     shutil.copytree(full, out)
     changed = load_plan(write_plan(tmp_path / "plan.yaml",
@@ -187,7 +257,7 @@ def test_a_bad_plan_fails_before_any_unit_runs_naming_the_key(cli, tmp_path, cha
 
 
 def test_report_numbers_are_recomputed_from_the_ledger(finished):
-    _, out, _ = finished
+    _, out, _, _ = finished
     report = write_report(out)
     assert report == json.loads((out / "report.json").read_text())
     lines = {r["unit"]: r for r in Ledger(out).units()}
@@ -295,7 +365,7 @@ def test_rows_with_the_same_widths_share_one_training_per_seed(tmp_path):
 def test_a_second_plan_reuses_the_first_plans_searches(finished, cli, tmp_path):
     """Only the final recipe changed: every search and transfer is copied from the first
     experiment's ledger (with `imported`), every training and evaluation runs."""
-    _, first, _ = finished
+    _, first, _, _ = finished
     plan = write_plan(tmp_path / "plan.yaml", train={"epochs": 1, "lr": 0.1})
     out = tmp_path / "out"
     code, stdout, err = cli("experiment", plan, "--out", out, "--threads", "1", "--json",

@@ -1,0 +1,55 @@
+"""The committed experiments are promises: each ledger under examples/results/ resumes with zero
+units to run, and `wtc report` rebuilds its report.md and report.json byte for byte.
+
+No training: every unit kind is replaced by one that fails the test, and the dataset check is
+skipped (nothing reads the data when every unit is already recorded). Each run works on a copy
+in tmp_path, so the committed folders are never touched.
+"""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.conftest import ROOT
+from wtc.experiment import expand, load_plan, run_experiment
+
+RESULTS = sorted(p for p in (ROOT / "examples" / "results").iterdir()
+                 if (p / "ledger.jsonl").is_file())
+
+
+def test_every_committed_experiment_has_its_plan():
+    assert RESULTS, "no committed experiments found"
+    for folder in RESULTS:
+        assert (ROOT / "examples" / f"{folder.name}.yaml").is_file(), folder.name
+
+
+@pytest.mark.parametrize("folder", RESULTS, ids=lambda p: p.name)
+def test_committed_ledger_resumes_with_zero_units_to_run(folder, tmp_path, monkeypatch):
+    from wtc.experiment import execute, runner
+
+    def must_not_run(payload):
+        raise AssertionError(f"unit {payload['id']} would run again")
+
+    for kind in list(execute._KINDS):
+        monkeypatch.setitem(execute._KINDS, kind, must_not_run)
+    monkeypatch.setattr(runner, "check_data", lambda plan: None)
+    out = tmp_path / folder.name
+    shutil.copytree(folder, out)
+    plan = load_plan(ROOT / "examples" / f"{folder.name}.yaml")
+    res = run_experiment(plan, out, threads=1)
+    assert res.ran == [] and res.reused == {} and res.imported == [] and not res.stopped
+    assert sorted(res.skipped) == sorted(u.id for u in expand(plan))
+
+
+@pytest.mark.parametrize("folder", RESULTS, ids=lambda p: p.name)
+def test_committed_report_rebuilds_byte_identically(folder, cli, tmp_path):
+    out = tmp_path / folder.name
+    shutil.copytree(folder, out)
+    for name in ("report.md", "report.json"):
+        (out / name).unlink()
+    code, _, err = cli("report", out, "--json")
+    assert code == 0, err
+    for name in ("report.md", "report.json"):
+        assert (out / name).read_bytes() == (folder / name).read_bytes(), name
