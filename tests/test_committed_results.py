@@ -11,8 +11,8 @@ from __future__ import annotations
 import shutil
 
 import pytest
+from conftest import ROOT
 
-from tests.conftest import ROOT
 from wtc.experiment import expand, load_plan, run_experiment
 
 RESULTS = sorted(p for p in (ROOT / "examples" / "results").iterdir()

@@ -399,3 +399,17 @@ def test_a_proxy_can_search_longer_than_the_target():
     assert 2.0 < ratio <= 3.0  # the λ ladder's scoring epochs are not scaled
     with pytest.raises(PlanError, match="search_epochs"):
         resolve_plan({**PLAN, "proxies": {"bad": {"width": 0.5, "search_epochs": 0}}})
+
+
+def test_ray_backend_gives_the_local_backends_ledger_results(finished, tmp_path):
+    """The Ray backend runs the tiny plan on a local Ray instance with 2 CPUs and records the
+    same results as the local backend. About 10 s, most of it Ray's start-up."""
+    ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'wtc[ray]')")
+    plan, local_out, local, _ = finished
+    on_ray = run_experiment(plan, tmp_path / "ray", backend="ray", jobs=2, threads=1)
+    assert not ray.is_initialized()  # the backend shut down the instance it started
+    assert sorted(on_ray.ran) == sorted(local.ran)
+    assert results(tmp_path / "ray") == results(local_out)
+    # the driver alone wrote the ledger and the artifacts, resumable with the local backend
+    again = run_experiment(plan, tmp_path / "ray", threads=1)
+    assert again.ran == [] and len(again.skipped) == len(local.ran) + len(local.reused)
