@@ -40,14 +40,30 @@ def test_welch_statistic_and_degrees_of_freedom():
 
 
 def test_each_methods_search_accuracy_is_found_where_it_records_it():
-    assert search_val_top1({"val_top1": 0.7}) == 0.7  # MorphNet
-    assert search_val_top1({"dmcp": {"held_out_top1": 0.65}}) == 0.65  # DMCP
+    assert search_val_top1("morphnet", {"val_top1": 0.7}) == 0.7
+    assert search_val_top1("dmcp", {"dmcp": {"held_out_top1": 0.65}}) == 0.65
     trajectory = [{"top1": 0.9}, {"top1": 0.8}, {"top1": 0.6}]
-    assert search_val_top1({"trajectory": trajectory, "trajectory_step": 1}) == 0.8
-    assert search_val_top1({}) is None
+    assert search_val_top1("autoslim", {"trajectory": trajectory, "trajectory_step": 1}) == 0.8
+    assert search_val_top1("morphnet", {}) is None
+    assert search_val_top1("uniform", {"val_top1": 0.7}) is None  # not its key
+    assert search_val_top1("no-such-method", {"val_top1": 0.7}) is None
 
 
 def test_rows_with_identical_widths_are_grouped():
     rows = [{"row": "uniform", "widths": [4, 8]}, {"row": "a/direct", "widths": [3, 9]},
             {"row": "a/p", "widths": [4, 8]}, {"row": "b", "widths": []}]
     assert same_widths(rows) == [["uniform", "a/p"]]
+
+
+def test_every_training_method_declares_its_cost_estimate_and_held_out_accuracy():
+    """A method that trains and forgets either protocol would get a lower-bound dry-run cost and
+    an empty accuracy column in the report, silently."""
+    from wtc.optimizers import OPTIMIZERS, Optimizer
+
+    for name in OPTIMIZERS:
+        cls = OPTIMIZERS.get(name)
+        if cls.needs_data:
+            assert cls.has_estimate(), name
+            assert cls.held_out_top1 is not Optimizer.held_out_top1, name
+        else:
+            assert cls.estimate_train_macs is Optimizer.estimate_train_macs, name

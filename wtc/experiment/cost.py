@@ -1,12 +1,13 @@
 """The dry run: every unit with its projected training MACs, before anything runs.
 
-Training MACs = 3 × forward MACs per image × images (DESIGN: forward + backward ≈ 3 × forward).
-A search's projection comes from its optimizer when it defines
-`estimate_train_macs(graph, settings, *, images, target_macs, val_images)` (MorphNet: its λ
-ladder and scoring runs); otherwise it is one training of the spec at its base widths for the
-method's `epochs` (1 if it has none). Images = training images × the search's fraction ×
-(1 − held-out share) × kept classes. No data is read, so this works for specs whose data is
-absent (give `data.train_images` in the plan for an ImageFolder tree).
+Training MACs = 3 × forward MACs per image × images (forward + backward ≈ 3 × forward).
+A search's projection comes from its optimizer's declared
+`Optimizer.estimate_train_macs(graph, settings, *, images, target_macs, val_images)` (MorphNet:
+its λ ladder and scoring runs); a method that returns None there is counted as one training of
+the spec at its base widths for the method's `epochs` (1 if it has none). Images = training
+images × the search's fraction × (1 − held-out share) × kept classes. No data is read, so this
+works for specs whose data is absent (give `data.train_images` in the plan for an ImageFolder
+tree).
 
 The overhead ratio of a proxy search is direct search MACs ÷ proxy search MACs (same method).
 """
@@ -53,12 +54,12 @@ def search_macs(plan: Plan, method: str, src: Source) -> int:
     cls = get_optimizer(method)
     settings = validate_settings(method, src.settings(plan.methods[method]))
     images = search_images(plan, src)
-    estimate = getattr(cls, "estimate_train_macs", None)
+    split = src.data.get("val_split", 0.0)
+    estimate = cls.estimate_train_macs(src.graph, settings, images=images,
+                                       target_macs=src.target_macs,
+                                       val_images=images * split / (1.0 - split))
     if estimate is not None:
-        split = src.data.get("val_split", 0.0)
-        val = images * split / (1.0 - split)
-        return int(estimate(src.graph, settings, images=images, target_macs=src.target_macs,
-                            val_images=val))
+        return int(estimate)
     epochs = int(getattr(settings, "epochs", 1) or 1)
     return int(3 * count_macs(src.graph) * images * epochs)
 
@@ -96,7 +97,7 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
 def has_estimate(method: str) -> bool:
     from wtc.optimizers import get_optimizer
 
-    return hasattr(get_optimizer(method), "estimate_train_macs")
+    return get_optimizer(method).has_estimate()
 
 
 def _train_images(plan: Plan) -> int:

@@ -75,7 +75,7 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int]) ->
         "top1_std": statistics.stdev(values) if len(values) > 1 else (0.0 if values else None),
         "search_macs": search["train_macs"] if search else None,
         "search_seconds": search["seconds"] if search else None,
-        "search_val_top1": search_val_top1(details),
+        "search_val_top1": search_val_top1(r["method"], details),
         "macs": widths["outputs"]["macs"] if widths else None,
         "groups": [g for g, _, _ in profile],
         "ratios": [w / b for _, b, w in profile],
@@ -83,18 +83,13 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int]) ->
     }
 
 
-def search_val_top1(details: dict[str, Any]) -> float | None:
-    """The search's own held-out top-1, wherever its method records it: MorphNet's chosen λ
-    rung (`val_top1`), DMCP's supernet at the end (`dmcp.held_out_top1`), AutoSlim's chosen
-    greedy step (`trajectory[trajectory_step]`)."""
-    if details.get("val_top1") is not None:
-        return details["val_top1"]
-    if (details.get("dmcp") or {}).get("held_out_top1") is not None:
-        return details["dmcp"]["held_out_top1"]
-    step, trajectory = details.get("trajectory_step"), details.get("trajectory") or []
-    if step is not None and 0 <= step < len(trajectory):
-        return trajectory[step].get("top1")
-    return None
+def search_val_top1(method: str, details: dict[str, Any]) -> float | None:
+    """The search's own held-out top-1, read by its method's declared
+    `Optimizer.held_out_top1` from the details the ledger recorded (None for a method that is
+    not registered here, or measures none)."""
+    from wtc.optimizers import OPTIMIZERS
+
+    return OPTIMIZERS.get(method).held_out_top1(details) if method in OPTIMIZERS else None
 
 
 def same_widths(rows: list[dict[str, Any]]) -> list[list[str]]:

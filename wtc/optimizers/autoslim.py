@@ -19,6 +19,7 @@ order. No torch at import; the torch side is in `greedy.py` and `sandwich.py`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -83,6 +84,14 @@ class AutoSlim(Optimizer):
                 f"{grid.macs(grid.min):,} MACs) are above the target {lowest:,}: "
                 "lower min_multiplier")
         self._data = held_out_data(ctx, settings.held_out)
+
+    @staticmethod
+    def held_out_top1(details: Mapping[str, Any]) -> float | None:
+        """The held-out top-1 of the chosen greedy step (`trajectory[trajectory_step]`)."""
+        step, trajectory = details.get("trajectory_step"), details.get("trajectory") or []
+        if step is not None and 0 <= step < len(trajectory):
+            return trajectory[step].get("top1")
+        return None
 
     @staticmethod
     def estimate_train_macs(graph: Any, s: AutoSlimSettings, *, images: float,

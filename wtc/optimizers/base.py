@@ -79,6 +79,25 @@ class Optimizer:
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:  # pragma: no cover
         raise NotImplementedError
 
+    @staticmethod
+    def estimate_train_macs(graph: StageGraph, settings: Any, *, images: float,
+                            target_macs: int, val_images: float = 0.0) -> int | None:
+        """Projected training MACs of one search, for dry runs (no data is read). None: the
+        method has no estimate, and the dry run counts one training at the base widths for
+        the method's `epochs` (a lower bound)."""
+        return None
+
+    @staticmethod
+    def held_out_top1(details: Mapping[str, Any]) -> float | None:
+        """The search's own held-out top-1, read from its `Outcome.details` (what a ledger or
+        a widths file records). None: the method measures none."""
+        return None
+
+    @classmethod
+    def has_estimate(cls) -> bool:
+        """Whether the method projects its own search cost (see `estimate_train_macs`)."""
+        return cls.estimate_train_macs is not Optimizer.estimate_train_macs
+
 
 OPTIMIZERS: Registry[type[Optimizer]] = Registry("search method")
 
@@ -115,6 +134,11 @@ class SearchResult:
     @property
     def macs(self) -> int:
         return int(self.widths.macs or 0)
+
+    @property
+    def val_top1(self) -> float | None:
+        """The search's own held-out top-1 (None for methods that measure none)."""
+        return get_optimizer(self.method).held_out_top1(self.details)
 
     def save(self, path: str | Path) -> None:
         """widths.json, written atomically."""

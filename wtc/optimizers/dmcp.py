@@ -141,6 +141,11 @@ class DMCP(Optimizer):
         self._data: Any = None
 
     @staticmethod
+    def held_out_top1(details: Mapping[str, Any]) -> float | None:
+        """The supernet's held-out top-1 at the end of the search (`dmcp.held_out_top1`)."""
+        return (details.get("dmcp") or {}).get("held_out_top1")
+
+    @staticmethod
     def estimate_train_macs(graph: StageGraph, s: DMCPSettings, *, images: float,
                             target_macs: int, val_images: float = 0.0) -> int:
         """Projected cost (dry runs): per trained image and epoch, the sandwich widths' forward

@@ -19,6 +19,7 @@ the held-out top-1 after BN recalibration.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -90,6 +91,11 @@ class MorphNet(Optimizer):
         lam = MorphNet.lam(ctx, s)
         mid = (s.ladder - 1) / 2
         return [lam * s.ladder_factor ** (i - mid) for i in range(s.ladder)]
+
+    @staticmethod
+    def held_out_top1(details: Mapping[str, Any]) -> float | None:
+        """The chosen λ rung's held-out top-1 (`val_top1`)."""
+        return details.get("val_top1")
 
     @staticmethod
     def estimate_train_macs(graph: Any, s: MorphNetSettings, *, images: float,
