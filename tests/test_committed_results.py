@@ -9,6 +9,7 @@ in tmp_path, so the committed folders are never touched.
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace
 
 import pytest
 from conftest import ROOT
@@ -32,8 +33,9 @@ def test_committed_ledger_resumes_with_zero_units_to_run(folder, tmp_path, monke
     def must_not_run(payload):
         raise AssertionError(f"unit {payload['id']} would run again")
 
-    for kind in list(execute._KINDS):
-        monkeypatch.setitem(execute._KINDS, kind, must_not_run)
+    for name in execute.UNIT_KINDS:
+        kind = execute.UNIT_KINDS.get(name)
+        monkeypatch.setitem(execute.UNIT_KINDS._items, name, replace(kind, run=must_not_run))
     monkeypatch.setattr(runner, "check_data", lambda plan: None)
     out = tmp_path / folder.name
     shutil.copytree(folder, out)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import shutil
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,7 @@ class EvalOnlyTestSet:
 
         self.in_eval = False
         self.reads = 0
-        make, run_eval = DATASETS.get("synthetic"), execute._KINDS["eval"]
+        make, run_eval = DATASETS.get("synthetic"), execute.UNIT_KINDS.get("eval").run
         guard = self
 
         class Guarded:
@@ -106,7 +107,8 @@ class EvalOnlyTestSet:
                 self.in_eval = False
 
         monkeypatch.setitem(DATASETS._items, "synthetic", guarded_make)
-        monkeypatch.setitem(execute._KINDS, "eval", guarded_eval)
+        monkeypatch.setitem(execute.UNIT_KINDS._items, "eval",
+                            replace(execute.UNIT_KINDS.get("eval"), run=guarded_eval))
 
     def check(self) -> None:
         if not self.in_eval:
@@ -413,3 +415,10 @@ def test_ray_backend_gives_the_local_backends_ledger_results(finished, tmp_path)
     # the driver alone wrote the ledger and the artifacts, resumable with the local backend
     again = run_experiment(plan, tmp_path / "ray", threads=1)
     assert again.ran == [] and len(again.skipped) == len(local.ran) + len(local.reused)
+
+
+def test_an_unknown_backend_is_refused_before_the_folder_is_made(cli, tmp_path):
+    plan = write_plan(tmp_path / "plan.yaml")
+    code, _, err = cli("experiment", plan, "--out", tmp_path / "out", "--backend", "nope")
+    assert code == 2 and "unknown backend 'nope'; choose one of: local, ray" in err
+    assert not (tmp_path / "out").exists()

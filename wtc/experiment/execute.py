@@ -16,17 +16,31 @@ import hashlib
 import io
 import time
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from wtc.errors import UserInputError
+from wtc.registry import Registry
+
+
+@dataclass(frozen=True)
+class UnitKind:
+    """Everything the driver and the workers know about one kind of unit, in one place."""
+
+    name: str
+    run: Callable[[dict[str, Any]], dict[str, Any]]  # payload → result, in a worker
+    consumes: tuple[str, ...] | None = None  # the upstream outputs it reads (None: all)
+    priority: int = 4  # among ready units, the lower starts first
+    keeps_work: bool = False  # a work folder for resumable checkpoints, removed once recorded
 
 
 def run_unit(payload: dict[str, Any]) -> dict[str, Any]:
     """Execute one unit; never raises (errors are returned under "error")."""
     t0 = time.perf_counter()
     try:
-        fn = _KINDS[payload["kind"]]
+        fn = UNIT_KINDS.get(payload["kind"]).run
         result = fn(payload)
     except UserInputError as e:
         return {"error": {"type": type(e).__name__, "message": str(e), "user": True},
@@ -168,5 +182,12 @@ def weights_hash(state: dict[str, Any]) -> str:
     return h.hexdigest()[:16]
 
 
-_KINDS = {"noop": _noop, "search": _search, "transfer": _transfer, "train": _train,
-          "eval": _eval}
+# finish rows before starting new searches (eval, then train, then transfer, then search): an
+# interrupted or partial run then holds complete rows (widths → trainings → evaluations)
+UNIT_KINDS: Registry[UnitKind] = Registry("unit kind")
+for _kind in (UnitKind("search", _search, priority=3),
+              UnitKind("transfer", _transfer, consumes=("groups",), priority=2),
+              UnitKind("train", _train, consumes=("groups",), priority=1, keeps_work=True),
+              UnitKind("eval", _eval, priority=0),
+              UnitKind("noop", _noop)):
+    UNIT_KINDS.add(_kind.name, _kind)

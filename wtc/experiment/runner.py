@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from wtc.errors import ConfigError, PlanError, UserInputError, WtcError
-from wtc.experiment.backends import make_backend
+from wtc.experiment.backends import BACKENDS, make_backend
+from wtc.experiment.execute import UNIT_KINDS
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.plan import Plan
 from wtc.experiment.units import Unit, check_dag, expand, rows
@@ -76,6 +77,7 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
         raise ConfigError(f"threads must be at least 1, got {threads}")
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"device must be cpu, cuda or auto, not {device!r}")
+    BACKENDS.get(backend)  # an unknown name fails before the folder is made
     todo = list(units) if units is not None else expand(plan)  # type: ignore[arg-type]
     if plan is not None and units is None:
         check_data(plan)
@@ -223,7 +225,7 @@ def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threa
                 display.advance(u.id, failed=True)
                 continue
             line = ledger.record(u, ih, result)
-            if u.kind == "train":  # recorded: its resumable checkpoints are not needed now
+            if UNIT_KINDS.get(u.kind).keeps_work:  # recorded: its checkpoints are not needed
                 shutil.rmtree(ledger.dir / "work" / ih, ignore_errors=True)
             state.finish(u, line, key)
             summary.ran.append(u.id)
@@ -277,14 +279,11 @@ def _consumed(u: Unit, row: dict[str, Any], users: list[Unit],
     return True
 
 
-# among ready units, finish rows before starting new searches, and search on the target before
-# the proxies: an interrupted or partial run then holds complete rows (widths → trainings →
-# evaluations), the direct ones (which every proxy row is compared with) first
-_KIND_RANK = {"eval": 0, "train": 1, "transfer": 2, "search": 3}
-
-
 def _priority(u: Unit) -> tuple[int, int]:
-    return _KIND_RANK.get(u.kind, 4), 0 if u.id.endswith("/target") else 1
+    """Among ready units: by kind (`UnitKind.priority`: rows finish before new searches
+    start), then the target before the proxies (the direct rows, which every proxy row is
+    compared with, complete first)."""
+    return UNIT_KINDS.get(u.kind).priority, 0 if u.id.endswith("/target") else 1
 
 
 def _payload(u: Unit, finished: dict[str, dict[str, Any]], ledger: Ledger, threads: int,
@@ -293,7 +292,7 @@ def _payload(u: Unit, finished: dict[str, dict[str, Any]], ledger: Ledger, threa
     artifacts = {d: ledger.read_artifacts(finished[d]) for d in u.deps
                  if finished[d].get("artifacts")}
     work = None
-    if shared_fs and u.kind == "train":  # checkpoints, so a killed training continues
+    if shared_fs and UNIT_KINDS.get(u.kind).keeps_work:  # so a killed training continues
         ih = u.input_hash({d: finished[d]["output_hash"] for d in u.deps})
         work = str((ledger.dir / "work" / ih).resolve())
     return {"id": u.id, "kind": u.kind, "params": u.params, "inputs": inputs,

@@ -17,10 +17,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from wtc.experiment.execute import UNIT_KINDS
 from wtc.experiment.plan import Plan, Source, digest
 
 PROTOCOL = "wtc.experiment/1"  # bump when a unit's meaning changes: every hash changes
-KINDS = ("search", "transfer", "train", "eval", "noop")
 
 
 @dataclass(frozen=True)
@@ -41,15 +41,11 @@ class Unit:
         to the upstream units' names: two units with equal keys compute the same outputs (e.g.
         the trainings of two rows whose transfers gave the same widths by different stacking
         rules), so the driver runs one and shares it with the other."""
-        keys = CONSUMES.get(self.kind)
+        keys = UNIT_KINDS.get(self.kind).consumes
         inputs = [digest({k: upstream[d].get(k) for k in keys} if keys else upstream[d])
                   for d in self.deps]
         return digest({"protocol": PROTOCOL, "kind": self.kind, "params": self.params,
                        "inputs": inputs})
-
-
-# the upstream outputs a unit kind reads (other kinds: all of them); keep in step with execute
-CONSUMES = {"transfer": ("groups",), "train": ("groups",)}
 
 
 @dataclass(frozen=True)
@@ -137,7 +133,7 @@ def check_dag(units: list[Unit]) -> None:
     for u in units:
         if u.id in seen:
             raise ValueError(f"unit '{u.id}' appears twice")
-        if u.kind not in KINDS:
+        if u.kind not in UNIT_KINDS:
             raise ValueError(f"unit '{u.id}' has unknown kind '{u.kind}'")
         missing = [d for d in u.deps if d not in seen]
         if missing:

@@ -7,10 +7,12 @@ of its result; the driver waits on those futures and alone writes the ledger.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future
 from typing import Any, Protocol
 
-BACKENDS = ("local", "ray")
+from wtc.errors import ConfigError
+from wtc.registry import Registry
 
 
 class Backend(Protocol):
@@ -23,18 +25,26 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
+def _local(*, jobs: int, threads: int, address: str | None, gpus: float) -> Backend:
+    if address:
+        raise ConfigError("--address is for the ray backend (use --backend ray)")
+    from wtc.experiment.backends.local import LocalBackend
+
+    return LocalBackend(jobs=jobs, threads=threads)
+
+
+def _ray(*, jobs: int, threads: int, address: str | None, gpus: float) -> Backend:
+    from wtc.experiment.backends.ray import RayBackend
+
+    return RayBackend(jobs=jobs, threads=threads, address=address, gpus=gpus)
+
+
+# backend name → make(jobs=, threads=, address=, gpus=) (the backend module loads on first use)
+BACKENDS: Registry[Callable[..., Backend]] = Registry("backend")
+BACKENDS.add("local", _local)
+BACKENDS.add("ray", _ray)
+
+
 def make_backend(name: str, *, jobs: int, threads: int, address: str | None = None,
                  gpus: float = 0.0) -> Backend:
-    from wtc.errors import ConfigError
-
-    if name == "local":
-        if address:
-            raise ConfigError("--address is for the ray backend (use --backend ray)")
-        from wtc.experiment.backends.local import LocalBackend
-
-        return LocalBackend(jobs=jobs, threads=threads)
-    if name == "ray":
-        from wtc.experiment.backends.ray import RayBackend
-
-        return RayBackend(jobs=jobs, threads=threads, address=address, gpus=gpus)
-    raise ConfigError(f"unknown backend '{name}'; choose one of: {', '.join(BACKENDS)}")
+    return BACKENDS.get(name)(jobs=jobs, threads=threads, address=address, gpus=gpus)
