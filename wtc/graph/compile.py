@@ -6,7 +6,7 @@ the stage view, the width groups, cost, the torch build and transfer all read on
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,6 +77,13 @@ class StageGraph:
                 for name, r in rows.items()
             ]
         return self._cache["stages"]
+
+    def derived(self, key: str, make: Callable[[], Any]) -> Any:
+        """A value computed from this graph once and kept with it (the graph is not changed
+        after compilation): the cost model's terms, for instance. `key` names its owner."""
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     def node(self, name: str) -> dict[str, Any]:
         return self.nx.nodes[name]

@@ -24,14 +24,17 @@ from typing import Any
 from wtc.errors import SpecError
 from wtc.graph.compile import StageGraph
 from wtc.limits import human_bytes, max_memory
+from wtc.registry import Registry
 from wtc.spec.ops import OPS
 
-COST: dict[str, tuple[str, int]] = {
+COST: Registry[tuple[str, int]] = Registry("cost rule")  # op → (rule, affine parameters)
+for _op, _rule in {
     "conv": ("dense", 0), "linear": ("dense", 0), "dwconv": ("grouped", 0),
     "gconv": ("grouped", 0), "bn": ("affine", 2), "ln": ("affine", 2), "scale": ("affine", 1),
     **dict.fromkeys(("act", "droppath", "maxpool", "avgpool", "gap", "flatten", "dropout",
                      "identity", "add", "mul", "concat", "split", "shuffle"), ("free", 0)),
-}
+}.items():
+    COST.add(_op, _rule)
 if set(COST) != set(OPS.names()):  # pragma: no cover - a new op without a cost rule
     raise RuntimeError(f"ops without a cost rule: {sorted(set(OPS.names()) - set(COST))}; "
                        f"cost rules without an op: {sorted(set(COST) - set(OPS.names()))}")
@@ -52,22 +55,24 @@ class _Term:
 
 
 def _terms(graph: StageGraph) -> list[_Term]:
-    if "terms" not in graph._cache:
-        terms = []
-        for n in graph.order[1:]:
-            a = graph.nx.nodes[n]
-            kind, n_affine = COST[a["op"]]
-            if kind == "free":
-                continue
-            area = a["kernel"] ** 2 if "kernel" in a else 1
-            hw = a["out_hw"][0] * a["out_hw"][1] if a["out_hw"] is not None else 1
-            gw = a.get("group_width", 1)
-            coef, weights = {"dense": (area * hw, area), "grouped": (area * hw * gw, area * gw),
-                             "affine": (0, n_affine)}[kind]
-            terms.append(_Term(n, kind, coef, a["in_groups"], a["groups"], weights,
-                               a.get("num_groups", 1), bool(a.get("bias", False))))
-        graph._cache["terms"] = terms
-    return graph._cache["terms"]
+    return graph.derived("cost.terms", lambda: _make_terms(graph))
+
+
+def _make_terms(graph: StageGraph) -> list[_Term]:
+    terms = []
+    for n in graph.order[1:]:
+        a = graph.nx.nodes[n]
+        kind, n_affine = COST.get(a["op"])
+        if kind == "free":
+            continue
+        area = a["kernel"] ** 2 if "kernel" in a else 1
+        hw = a["out_hw"][0] * a["out_hw"][1] if a["out_hw"] is not None else 1
+        gw = a.get("group_width", 1)
+        coef, weights = {"dense": (area * hw, area), "grouped": (area * hw * gw, area * gw),
+                         "affine": (0, n_affine)}[kind]
+        terms.append(_Term(n, kind, coef, a["in_groups"], a["groups"], weights,
+                           a.get("num_groups", 1), bool(a.get("bias", False))))
+    return terms
 
 
 @dataclass(frozen=True)
