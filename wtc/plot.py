@@ -8,9 +8,20 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from wtc.graph import StageGraph
 from wtc.widths import Widths, atomic_write
+
+
+def figure(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Any, Any]:
+    """(figure, axes) like `pyplot.subplots`, but without pyplot: the figure is drawn by Agg
+    when saved, so no process-wide matplotlib backend is chosen (a library must not), and
+    nothing needs closing."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize)
+    return fig, fig.subplots(*args, **kwargs)
 
 
 def ratio_rows(graph: StageGraph, widths: Sequence[Widths]) -> list[dict[str, object]]:
@@ -24,14 +35,9 @@ def plot_widths(graph: StageGraph, widths: Sequence[Widths], labels: Sequence[st
                 path: str | Path) -> Path:
     """Grouped bars of width/base per group (groups in network order), one bar per widths file;
     written atomically as PNG, PDF or SVG by the file's suffix."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = ratio_rows(graph, widths)
     n = len(widths)
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.32 * len(rows) * max(1, n)), 4.2))
+    fig, ax = figure(figsize=(max(6.0, 0.32 * len(rows) * max(1, n)), 4.2))
     bar = 0.8 / max(1, n)
     for k, label in enumerate(labels):
         xs = [i + (k - (n - 1) / 2) * bar for i in range(len(rows))]
@@ -46,5 +52,4 @@ def plot_widths(graph: StageGraph, widths: Sequence[Widths], labels: Sequence[st
     out = Path(path)
     fmt = out.suffix.lstrip(".").lower() or "png"
     atomic_write(out, lambda f: fig.savefig(f, format=fmt, dpi=120))
-    plt.close(fig)
     return out

@@ -18,6 +18,7 @@ from typing import Any
 from wtc.errors import UserInputError
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.stats import welch
+from wtc.plot import figure
 from wtc.widths import atomic_write, atomic_write_text
 
 FIGURES = "figures"
@@ -197,15 +198,6 @@ def markdown(data: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _pyplot() -> Any:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig: Any, path: Path) -> Path:
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     return path
@@ -223,7 +215,6 @@ _MARKERS = "osD^vP*Xhp"
 
 def plot_profiles(data: dict[str, Any], folder: Path) -> list[Path]:
     """One PNG per method: width ÷ base per group (network order), one line per source."""
-    plt = _pyplot()
     paths = []
     uniform = next((r for r in data["rows"] if r["row"] == "uniform"), None)
     for m in data["methods"]:
@@ -231,7 +222,7 @@ def plot_profiles(data: dict[str, Any], folder: Path) -> list[Path]:
         if not rows:
             continue
         groups = rows[0]["groups"]
-        fig, ax = plt.subplots(figsize=(max(7.5, 0.4 * len(groups) + 2.5), 4.0))
+        fig, ax = figure(figsize=(max(7.5, 0.4 * len(groups) + 2.5), 4.0))
         if uniform and uniform["ratios"]:
             ax.plot(range(len(groups)), uniform["ratios"], "k--", linewidth=1, label="uniform")
         for r, label in _distinct(rows, "ratios"):
@@ -245,18 +236,16 @@ def plot_profiles(data: dict[str, Any], folder: Path) -> list[Path]:
         ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
         fig.tight_layout()
         paths.append(_save(fig, folder / f"widths_{m}.png"))
-        plt.close(fig)
     return paths
 
 
 def plot_top1_vs_macs(data: dict[str, Any], folder: Path) -> list[Path]:
     """Top-1 against search training MACs (log x) with std error bars; uniform as a band.
     One colour per method, one marker per source; rows with the same widths drawn once."""
-    plt = _pyplot()
     pts = [r for r in data["rows"] if r["top1_mean"] is not None and r["search_macs"]]
     if not pts:
         return []
-    fig, ax = plt.subplots(figsize=(9.0, 4.5))
+    fig, ax = figure(figsize=(9.0, 4.5))
     uniform = next((r for r in data["rows"] if r["row"] == "uniform"), None)
     if uniform and uniform["top1_mean"] is not None:
         mu, sd = 100 * uniform["top1_mean"], 100 * (uniform["top1_std"] or 0.0)
@@ -276,6 +265,4 @@ def plot_top1_vs_macs(data: dict[str, Any], folder: Path) -> list[Path]:
     ax.set_title("top-1 against search cost")
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    path = _save(fig, folder / "top1_vs_search_macs.png")
-    plt.close(fig)
-    return [path]
+    return [_save(fig, folder / "top1_vs_search_macs.png")]

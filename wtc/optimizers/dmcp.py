@@ -212,14 +212,12 @@ def plot_marginals(graph: StageGraph, marginals: Mapping[str, list[float]],
     MACs / target over the architecture steps, with the MACs loss's dead zone. PNG, atomic."""
     import matplotlib
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    from wtc.plot import figure
     from wtc.widths import atomic_write
 
     groups = [g for g in graph.free_groups if g in layout]
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(11.0, 4.2), width_ratios=(3, 2))
-    cmap = plt.get_cmap("viridis")
+    fig, (ax, bx) = figure(1, 2, figsize=(11.0, 4.2), width_ratios=(3, 2))
+    cmap = matplotlib.colormaps["viridis"]
     for i, g in enumerate(groups):
         prefix, sizes = layout[g]
         width = prefix + sum(sizes)
@@ -243,5 +241,4 @@ def plot_marginals(graph: StageGraph, marginals: Mapping[str, list[float]],
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=120))
-    plt.close(fig)
     return path
