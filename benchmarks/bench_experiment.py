@@ -115,7 +115,9 @@ t0 = time.perf_counter()
 from wtc.graph import compile_spec
 from wtc.optimizers import search
 from wtc.spec import load_spec
+from wtc.trainer import set_process_threads
 from wtc.widthtransfer import project_spec
+set_process_threads(1)
 spec = load_spec(sys.argv[1])
 proxy = project_spec(spec, width=0.5, resolution=14, depths=[1, 1, 1], name="proxy")
 graph = compile_spec(proxy if sys.argv[2] == "proxy" else spec)
@@ -134,8 +136,10 @@ def search_walltime() -> None:
     from wtc.graph import compile_spec
     from wtc.optimizers import search
     from wtc.spec import load_spec
+    from wtc.trainer import set_process_threads
     from wtc.widthtransfer import project_spec
 
+    set_process_threads(1)
     spec = load_spec(ROOT / "specs" / "resnet20_fmnist.yaml")
     graphs = {"direct": compile_spec(spec),
               "proxy": compile_spec(project_spec(spec, width=0.5, resolution=14,

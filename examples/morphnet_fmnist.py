@@ -49,8 +49,9 @@ def main(argv: list[str] | None = None) -> int:
 
     import wtc
     from wtc.optimizers import resolve_target
-    from wtc.trainer import TrainConfig, train
+    from wtc.trainer import TrainConfig, set_process_threads, train
 
+    set_process_threads(args.threads)  # this script owns its process
     t_all = time.perf_counter()
     graph = wtc.compile_spec(wtc.load_spec(args.spec))
     target = resolve_target(graph, args.target_macs)

@@ -132,6 +132,10 @@ def register(app: typer.Typer) -> None:
             fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
             settings_source=str(config) if config else None, run_dir=run_dir, resume=resume)
+        if opt.needs_data:
+            from wtc.trainer import set_process_threads
+
+            set_process_threads(threads, device)
         if not json_out and opt.needs_data:
             shown = ", ".join(f"{t:,}" for t in targets)
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "

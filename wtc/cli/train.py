@@ -75,8 +75,9 @@ def register(app: typer.Typer) -> None:
                       out=str(out_dir) if out_dir else None)
         if cfg.out is None:
             cfg = cfg.model_copy(update={"out": str(Path("runs") / spec.stem)})
-        from wtc.trainer import dist_info, train
+        from wtc.trainer import dist_info, set_process_threads, train
 
+        set_process_threads(cfg.threads, cfg.device)
         res = train(spec, widths, cfg, resume=resume,
                     progress="none" if json_out else "auto")
         if dist_info()[0] != 0:

@@ -14,7 +14,7 @@ The public call is `wtc.train(...)` (this package is deliberately not named `tra
 """
 
 from wtc.trainer.config import TrainConfig, TrainResult
-from wtc.trainer.distributed import dist_info, resolve_device
+from wtc.trainer.distributed import dist_info, resolve_device, set_process_threads
 from wtc.trainer.evaluation import evaluate, torch_forward_macs
 from wtc.trainer.hooks import CallbackHooks, TrainHooks
 from wtc.trainer.loop import fit, lr_factor, param_groups
@@ -31,5 +31,5 @@ __all__ = [
     "CHECKPOINT", "CHECKPOINT_FORMAT", "CallbackHooks", "TrainConfig", "TrainHooks",
     "TrainResult", "dist_info", "evaluate", "evaluate_checkpoint", "fit", "load_checkpoint",
     "lr_factor", "param_groups", "resolve_device", "save_checkpoint", "seed_everything",
-    "torch_forward_macs", "train",
+    "set_process_threads", "torch_forward_macs", "train",
 ]

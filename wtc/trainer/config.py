@@ -30,7 +30,8 @@ class TrainConfig(DataConfig):
     amp: bool = True
     amp_dtype: Literal["bf16", "fp16"] = "bf16"
     channels_last: bool = True
-    threads: int | None = Field(None, ge=1, description="CPU threads (default: cores per rank)")
+    threads: int | None = Field(None, ge=1, description="CPU threads (default: cores per rank); "
+                                "set by the process's entry point (`set_process_threads`)")
     eval_every: int = Field(1, ge=1, description="test-set evaluation every N epochs (and last)")
     out: str | None = None
 

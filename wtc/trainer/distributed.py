@@ -33,6 +33,16 @@ def cpu_cores() -> int:
         return os.cpu_count() or 1
 
 
+def set_process_threads(threads: int | None, device: str = "cpu") -> None:
+    """Set this process's torch CPU threads, once, from the process's entry point (the CLI, a
+    unit worker, a script): `threads`, else the cores split between torchrun's local ranks.
+    Nothing is set for a GPU run. Library calls (`fit`, `train`, `search`) never set it."""
+    if resolve_device(device).type != "cpu":
+        return
+    local = int(os.environ.get("LOCAL_WORLD_SIZE", os.environ.get("WORLD_SIZE", 1)))
+    torch.set_num_threads(threads or max(1, cpu_cores() // max(1, local)))
+
+
 def init_distributed(device: torch.device) -> bool:
     """Join torchrun's process group when WORLD_SIZE > 1; True if this call created it."""
     import torch.distributed as dist

@@ -1,6 +1,6 @@
 """`fit`: the one training loop every caller reuses (wtc train, the width optimizers).
 
-fit owns the runtime: device and threads, AMP, channels_last, DDP, SGD with a per-step
+fit owns the runtime: device, AMP, channels_last, DDP, SGD with a per-step
 schedule, checkpoints every epoch that resume bit-exactly (weights, optimizer, scheduler, every
 rank's RNG streams, the hooks' state), metrics as JSON lines, progress. What a method changes
 goes through `TrainHooks` (hooks.py).
@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -25,7 +24,6 @@ from wtc.data import DataBundle
 from wtc.errors import CheckpointError, ConfigError
 from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import (
-    cpu_cores,
     dist_info,
     gather_rng,
     init_distributed,
@@ -134,10 +132,7 @@ class _Loop:
         self.data, self.cfg, self.hooks, self.device = data, cfg, hooks, device
         self.rank, self.world, self.main = rank, world, rank == 0
         self.evaluate_test, self.meta = evaluate_test, meta
-        if device.type == "cpu":
-            local = int(os.environ.get("LOCAL_WORLD_SIZE", world))
-            torch.set_num_threads(cfg.threads or max(1, cpu_cores() // max(1, local)))
-        else:
+        if device.type != "cpu":  # CPU threads: the process's entry point sets them
             torch.cuda.set_device(device)
         self.use_amp = cfg.amp and device.type == "cuda"
         self.channels_last = cfg.channels_last and device.type == "cuda"
