@@ -202,3 +202,62 @@ def test_public_calls_survive_importing_every_submodule_first():
                          text=True, check=False)
     assert res.returncode == 0, res.stderr
     assert "ok" in res.stdout
+
+
+def _calls(module: str):
+    """(dotted callee, call node) of every call in `module`'s code, e.g. ("torch.set_num_threads",
+    node) or ("getattr", node)."""
+    tree = ast.parse(MODULES[module].read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield ast.unparse(node.func), node
+
+
+def test_nothing_outside_the_cli_imports_the_cli():
+    bad = [f"{m} imports {t}" for m, targets in GRAPH.items()
+           if not (m == "wtc.cli" or m.startswith("wtc.cli."))
+           for t in targets if t == "wtc.cli" or t.startswith("wtc.cli.")]
+    assert not bad, "\n".join(bad)
+
+
+# process-wide settings belong to the process's entry point, not to a library call
+THREAD_SETTERS = {"wtc.trainer.distributed",  # set_process_threads, which entry points call
+                  "wtc.experiment.execute"}  # a unit worker's entry (pool process, Ray task)
+
+
+def test_process_wide_state_is_set_by_entry_points_only():
+    bad = []
+    for m in MODULES:
+        for callee, node in _calls(m):
+            if callee.endswith("matplotlib.use") or callee == "mpl.use":
+                bad.append(f"{m}:{node.lineno} chooses matplotlib's backend (draw on a "
+                           "matplotlib Figure instead: wtc.plot.figure)")
+            if callee.endswith("set_num_threads") and m not in THREAD_SETTERS:
+                bad.append(f"{m}:{node.lineno} sets torch's threads (the process's entry point "
+                           "does, with wtc.trainer.set_process_threads)")
+            if (callee.endswith("set_process_threads") and not m.startswith("wtc.cli.")
+                    and m not in THREAD_SETTERS):
+                bad.append(f"{m}:{node.lineno} sets the process's threads from a library call")
+    assert not bad, "\n".join(bad)
+
+
+def test_optimizer_methods_are_called_not_looked_up():
+    """The experiment, the report and the CLI call the methods `Optimizer` declares; a
+    `getattr(cls, "estimate_train_macs", None)` would let a method that lacks one pass
+    silently."""
+    base = ast.parse(MODULES["wtc.optimizers.base"].read_text(encoding="utf-8"))
+    declared = next(n for n in base.body if isinstance(n, ast.ClassDef) and n.name == "Optimizer")
+    names = {n.name for n in declared.body if isinstance(n, ast.FunctionDef)}
+    names |= {t.target.id for t in declared.body
+              if isinstance(t, ast.AnnAssign) and isinstance(t.target, ast.Name)}
+    assert {"estimate_train_macs", "held_out_top1", "run", "check"} <= names
+    bad = []
+    for m in MODULES:
+        if m == "wtc.optimizers.base":
+            continue
+        for callee, node in _calls(m):
+            if callee in ("getattr", "hasattr") and len(node.args) >= 2:
+                key = node.args[1]
+                if isinstance(key, ast.Constant) and key.value in names - {"name"}:
+                    bad.append(f"{m}:{node.lineno} looks up {key.value!r} by name")
+    assert not bad, "\n".join(bad)

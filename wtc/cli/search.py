@@ -119,13 +119,8 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
         if output.is_dir():
             raise ConfigError(f"--output {output} is a folder; give a file name")
-        data_cfg: dict[str, Any] = {"data": data}
-        if data_root is not None:
-            data_cfg["data_root"] = data_root
-        if batch_size is not None:
-            data_cfg["batch_size"] = batch_size
-        if val_split is not None:
-            data_cfg["val_split"] = val_split
+        data_cfg = {"data": data, **{k: v for k, v in (("data_root", data_root), (
+            "batch_size", batch_size), ("val_split", val_split)) if v is not None}}
         opt, ctx, cfg = sb.prepare(
             graph, method, targets if len(targets) > 1 else target,
             read_settings(config, sets), data_cfg, seed, epochs=epochs,
