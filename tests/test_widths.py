@@ -9,7 +9,7 @@ import torch
 from conftest import SPECS, spec_id
 
 import wtc
-from wtc.errors import TargetError, WidthsError
+from wtc.errors import OutputError, TargetError, WidthsError
 from wtc.widths import make_divisible, scale_to_macs, steps
 
 
@@ -65,7 +65,7 @@ def test_save_load_round_trip(tmp_path):
 
 def test_failed_save_leaves_no_file(tmp_path):
     graph = wtc.compile_spec(wtc.load_spec("specs/tiny/resnet_tiny.yaml"))
-    with pytest.raises(WidthsError, match="does not exist"):
+    with pytest.raises(OutputError, match="does not exist"):
         wtc.save_widths(wtc.base_widths(graph), tmp_path / "missing" / "w.json")
     assert list(tmp_path.iterdir()) == []
 

@@ -62,6 +62,15 @@ class TransferError(UserInputError):
     """Source and target specs that cannot be matched (stages, roles)."""
 
 
+class OutputError(UserInputError):
+    """A file that cannot be written (its folder is missing, not writable, the disk is full);
+    `path` is the file."""
+
+    def __init__(self, message: str, *, path: object = None) -> None:
+        self.path = path
+        super().__init__(message)
+
+
 class PlanError(UserInputError):
     """An experiment plan that does not validate; the message names the plan key at fault."""
 

@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from wtc.atomic import atomic_write
 from wtc.graph import StageGraph
-from wtc.widths import Widths, atomic_write
+from wtc.widths import Widths
 
 
 def figure(*args: Any, figsize: tuple[float, float], **kwargs: Any) -> tuple[Any, Any]:

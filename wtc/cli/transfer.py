@@ -108,11 +108,11 @@ def proxy_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
 ) -> None:
     """Write a cheap proxy of a spec: narrower, shallower, smaller images."""
+    from wtc.atomic import atomic_write_text
     from wtc.errors import ConfigError
     from wtc.graph import compile_spec, count_macs
     from wtc.spec import load_spec
     from wtc.spec.load import dump_spec, parse_spec
-    from wtc.widths import atomic_write_text
     from wtc.widthtransfer import project_spec
 
     original = load_spec(spec)

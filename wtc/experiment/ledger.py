@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wtc.widths import atomic_write
+from wtc.atomic import atomic_write
 
 LEDGER = "ledger.jsonl"
 ARTIFACTS = "artifacts"

@@ -15,11 +15,11 @@ import statistics
 from pathlib import Path
 from typing import Any
 
+from wtc.atomic import atomic_write, atomic_write_text
 from wtc.errors import UserInputError
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.stats import welch
 from wtc.plot import figure
-from wtc.widths import atomic_write, atomic_write_text
 
 FIGURES = "figures"
 

@@ -304,7 +304,7 @@ def _raise(failure: tuple[Unit, dict[str, Any]], out: Path) -> None:
     if err.get("user"):
         raise UserInputError(f"unit '{u.id}' failed: {err['message']}")
     log = out / "failed.log"
-    from wtc.widths import atomic_write_text
+    from wtc.atomic import atomic_write_text
 
     atomic_write_text(log, f"unit {u.id}\n{err.get('traceback', '')}")
     raise UnitFailed(f"unit '{u.id}' failed with {err['type']}: {err['message']} (traceback "

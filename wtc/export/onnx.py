@@ -26,7 +26,6 @@ import contextlib
 import io
 import logging
 import os
-import tempfile
 import time
 import warnings
 from collections.abc import Iterator, Mapping
@@ -36,8 +35,8 @@ from typing import Any, Literal
 
 import torch
 
+from wtc.atomic import atomic_path
 from wtc.errors import ConfigError, ExportError, WidthsError
-from wtc.widths import chmod_like_new_file
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -246,20 +245,15 @@ def _compare(sess: Any, model: torch.nn.Module, batches: list[int], c: int, r: i
 def _write_verified(model: torch.nn.Module, example: torch.Tensor, out: Path,
                     batches: list[int], gen: torch.Generator, *, opset: int, dynamic: bool,
                     exporter: Exporter, atol: float, rtol: float) -> tuple[Any, ...]:
-    """Export to a temporary file next to `out`, check it with onnx.checker, compare it with
-    torch in onnxruntime, and only then rename it over `out` (a failure leaves no file).
+    """Export to a temporary file next to `out` (`wtc.atomic.atomic_path`), check it with
+    onnx.checker, compare it with torch in onnxruntime, and only then rename it over `out` (a
+    failure leaves no file).
     Returns (exporter used, opset written, input shape, output shape, max diff, output scale,
     relative diff)."""
     import onnx
 
     c, r = example.shape[1], example.shape[-1]
-    try:
-        fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    except OSError as e:
-        raise ConfigError(f"cannot write {out}: {e.strerror or e}") from None
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
+    with atomic_path(out) as tmp:
         used = _export(model, example, tmp, opset, dynamic, exporter)
         try:
             onnx.checker.check_model(str(tmp), full_check=True)
@@ -281,12 +275,6 @@ def _write_verified(model: torch.nn.Module, example: torch.Tensor, out: Path,
             raise ExportError(f"onnxruntime output differs from torch by {max_diff:.3g} "
                               f"(output scale {scale:.3g}, relative {rel:.3g}); allowed "
                               f"max(atol={atol:g}, rtol={rtol:g} x scale)")
-        chmod_like_new_file(tmp)
-        os.replace(tmp, out)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
     return used, opset_written, in_shape, out_shape, max_diff, scale, rel
 
 

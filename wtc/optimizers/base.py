@@ -352,9 +352,10 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
                             fraction=fraction, init=init, device=device, threads=threads,
                             progress=progress, run_dir=run_dir, resume=resume)
     if out is not None and not Path(out).parent.exists():
-        from wtc.errors import WidthsError
+        from wtc.errors import OutputError
 
-        raise WidthsError(f"cannot write {out}: folder {Path(out).parent} does not exist")
+        raise OutputError(f"cannot write {out}: folder {Path(out).parent} does not exist",
+                          path=Path(out))
     result = run_prepared(opt, ctx, cfg)
     if out is not None:
         result.save(out)

@@ -195,7 +195,7 @@ def write_record(run_dir: Path, graph: StageGraph, target_macs: int,
     `marginals.png` (the marginals per group, and the trace against the target)."""
     import json
 
-    from wtc.widths import atomic_write_text
+    from wtc.atomic import atomic_write_text
 
     keep = ("marginals", "layout", "trace", "expected_channels", "expected_macs", "max_widths")
     atomic_write_text(run_dir / "dmcp.json", json.dumps(
@@ -212,8 +212,8 @@ def plot_marginals(graph: StageGraph, marginals: Mapping[str, list[float]],
     MACs / target over the architecture steps, with the MACs loss's dead zone. PNG, atomic."""
     import matplotlib
 
+    from wtc.atomic import atomic_write
     from wtc.plot import figure
-    from wtc.widths import atomic_write
 
     groups = [g for g in graph.free_groups if g in layout]
     fig, (ax, bx) = figure(1, 2, figsize=(11.0, 4.2), width_ratios=(3, 2))

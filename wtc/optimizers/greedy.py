@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from wtc.atomic import atomic_write_text
 from wtc.nn.slimmable import Supernet
 from wtc.optimizers.base import Outcome, SearchContext
 from wtc.optimizers.sandwich import HeldOut, SandwichHooks
@@ -20,7 +21,7 @@ from wtc.optimizers.training import fit_or_resume, train_config
 from wtc.optimizers.widthgrid import WidthGrid
 from wtc.trainer import dist_info, resolve_device, seed_everything
 from wtc.trainer.progress import Progress
-from wtc.widths import atomic_write_text, scale_to_macs
+from wtc.widths import scale_to_macs
 
 GREEDY_FILE = "greedy.json"
 

@@ -13,6 +13,7 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from wtc.atomic import atomic_write
 from wtc.data import make_data
 from wtc.errors import CheckpointError, ConfigError
 from wtc.graph import compile_spec, count_macs
@@ -23,7 +24,7 @@ from wtc.trainer.distributed import dist_info, resolve_device
 from wtc.trainer.evaluation import evaluate, torch_forward_macs
 from wtc.trainer.loop import fit
 from wtc.trainer.state import load_checkpoint, seed_everything
-from wtc.widths import atomic_write, base_widths, load_widths, save_widths
+from wtc.widths import base_widths, load_widths, save_widths
 
 
 def _build(graph: Any, widths: Any) -> nn.Module:

@@ -14,9 +14,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
+from wtc.atomic import atomic_write
 from wtc.errors import CheckpointError
 from wtc.nn.weights import load_state_checked
-from wtc.widths import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
 CHECKPOINT_FORMAT = "wtc.checkpoint/1"

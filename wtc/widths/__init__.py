@@ -1,14 +1,12 @@
 """The widths layer: `Widths` and widths.json (file.py), uniform scaling to a MACs target
 (scale.py), channel rounding (re-exported from the spec layer). No torch here."""
 
+from wtc.atomic import atomic_write, atomic_write_text, chmod_like_new_file  # (moved: wtc.atomic)
 from wtc.spec.rounding import make_divisible
 from wtc.widths.file import (
     FORMAT,
     Widths,
-    atomic_write,
-    atomic_write_text,
     check_widths,
-    chmod_like_new_file,
     load_widths,
     new_widths,
     read_widths_json,

@@ -1,21 +1,18 @@
 """Widths: the width annotation of a spec (group id → channels, plus provenance) and its file
-format (`widths.json`, "wtc.widths/1"), validated against a graph and written atomically.
-The atomic writers here are the one way wtc writes any file (widths, checkpoints, metrics,
-ONNX, plots). No torch here.
+format (`widths.json`, "wtc.widths/1"), validated against a graph and written atomically
+(`wtc.atomic`). No torch here.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
-import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from wtc.atomic import atomic_write_text
 from wtc.errors import WidthsError
 from wtc.graph import StageGraph, count_macs
 from wtc.limits import MAX_CHANNELS, LimitError, read_limited_text
@@ -106,29 +103,6 @@ def save_widths(widths: Widths, path: str | Path) -> None:
     atomic_write_text(path, json.dumps(widths.to_json(), indent=2) + "\n")
 
 
-def atomic_write_text(path: str | Path, text: str) -> None:
-    atomic_write(path, lambda f: f.write(text.encode()))
-
-
-def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> None:
-    """Write through a temporary file in the target folder, then rename it into place."""
-    p = Path(path)
-    if not p.parent.exists():
-        raise WidthsError(f"cannot write {p}: folder {p.parent} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    except OSError as e:
-        raise WidthsError(f"cannot write {p}: {e.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        chmod_like_new_file(Path(tmp))
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def read_widths_json(path: str | Path, max_bytes: int | None = None) -> Any:
     """The parsed JSON of a widths file, or a WidthsError that says why it cannot be read:
     missing, not a regular file, over the size limit (`wtc.limits`, 1 MB by default), not
@@ -174,14 +148,6 @@ def _line_of_second_key(text: str, key: str) -> int:
     found = [m.start() for m in re.finditer(re.escape(json.dumps(key)) + r"\s*:", text)]
     at = found[1] if len(found) > 1 else (found[0] if found else 0)
     return text.count("\n", 0, at) + 1
-
-
-def chmod_like_new_file(path: Path) -> None:
-    """mkstemp makes 0600 files; give the result the permissions open() would have."""
-    mask = os.umask(0)
-    os.umask(mask)
-    with contextlib.suppress(OSError):
-        os.chmod(path, 0o666 & ~mask)
 
 
 def load_widths(path: str | Path, graph: StageGraph) -> Widths:
