@@ -367,3 +367,16 @@ def test_resume_without_a_run_dir_is_refused_before_training(tmp_path):
         prepare(graph, "morphnet", data=SYNTH, resume=True)
     with pytest.raises(ConfigError, match="not a search run directory"):
         prepare(graph, "morphnet", data=SYNTH, run_dir=tmp_path / "nope", resume=True)
+
+
+@pytest.mark.parametrize("method", ["morphnet", "autoslim", "dmcp"])
+def test_validating_a_search_reads_no_data(method, monkeypatch):
+    """`prepare` (and each method's `check`) validates; only `run` reads the dataset."""
+    from wtc.data import DATASETS
+
+    reads = []
+    make = DATASETS.get("synthetic")
+    monkeypatch.setitem(DATASETS._items, "synthetic", lambda *a: reads.append(a) or make(*a))
+    _, ctx, _ = prepare(graph_of("resnet_tiny"), method, "0.5x", {"epochs": 1},
+                        {**SYNTH, "val_split": 0.2})
+    assert reads == [] and ctx.data.data == "synthetic"

@@ -64,15 +64,11 @@ class AutoSlim(Optimizer):
     multi_target = True
     summary = "slimmable supernet (sandwich rule, in-place distillation), then greedy slimming"
 
-    def __init__(self) -> None:
-        self._data: Any = None
-
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:
-        """Build nothing yet, but load the data (with its held-out split) and check that the
-        supernet can run this spec: failures come before any training."""
+        """Build nothing yet, but check that the supernet can run this spec and reach the
+        targets (the data is read by `run`, first: failures come before any training)."""
         assert isinstance(settings, AutoSlimSettings)
         from wtc.nn.slimmable import check_slimmable
-        from wtc.optimizers.sandwich import held_out_data
         from wtc.optimizers.widthgrid import WidthGrid
 
         check_slimmable(ctx.graph)
@@ -83,7 +79,6 @@ class AutoSlim(Optimizer):
                 f"the supernet's smallest widths ({settings.min_multiplier}x base, "
                 f"{grid.macs(grid.min):,} MACs) are above the target {lowest:,}: "
                 "lower min_multiplier")
-        self._data = held_out_data(ctx, settings.held_out)
 
     @staticmethod
     def held_out_top1(details: Mapping[str, Any]) -> float | None:
@@ -114,7 +109,7 @@ class AutoSlim(Optimizer):
         assert isinstance(settings, AutoSlimSettings)
         from wtc.optimizers.sandwich import held_out_data
 
-        data = self._data if self._data is not None else held_out_data(ctx, settings.held_out)
+        data = held_out_data(ctx, settings.held_out)
         return autoslim_search(ctx, settings, data,
                                targets=list(ctx.targets or (ctx.target_macs,)))
 

@@ -137,9 +137,6 @@ class DMCP(Optimizer):
     summary = ("Markov chain over channel blocks per width group on a slimmable supernet, "
                "expected-MACs loss; widths from the expected channels")
 
-    def __init__(self) -> None:
-        self._data: Any = None
-
     @staticmethod
     def held_out_top1(details: Mapping[str, Any]) -> float | None:
         """The supernet's held-out top-1 at the end of the search (`dmcp.held_out_top1`)."""
@@ -160,21 +157,19 @@ class DMCP(Optimizer):
         return int(s.epochs * (trained * per_image + monitor))
 
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:
-        """Refuse a spec the supernet cannot run or a target outside the chains' range, and
-        load the data (with its held-out split) now: failures come before any training."""
+        """Refuse a spec the supernet cannot run or a target outside the chains' range (the
+        data is read by `run`, first: failures come before any training)."""
         from wtc.optimizers.dmcp_train import check_target
-        from wtc.optimizers.sandwich import held_out_data
 
         assert isinstance(settings, DMCPSettings)
         check_target(ctx, settings)
-        self._data = held_out_data(ctx, settings.held_out)
 
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
         from wtc.optimizers.dmcp_train import train_dmcp
         from wtc.optimizers.sandwich import held_out_data
 
         assert isinstance(settings, DMCPSettings)
-        data = self._data if self._data is not None else held_out_data(ctx, settings.held_out)
+        data = held_out_data(ctx, settings.held_out)
         rec = train_dmcp(ctx, settings, data)
         groups, info = read_out(ctx.graph, rec["expected_channels"], ctx.target_macs,
                                 rec["max_widths"])

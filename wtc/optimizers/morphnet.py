@@ -58,25 +58,21 @@ class MorphNet(Optimizer):
     needs_data = True
     summary = "MACs-weighted L1 on BN gammas per width group, then uniform expansion"
 
-    def __init__(self) -> None:
-        self._data: Any = None
-
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:
-        """Load the data now: a missing dataset fails before any training."""
+        """The λ ladder needs a held-out split (the data itself is read by `run`, first: a
+        missing dataset still fails before any training)."""
         from wtc.errors import ConfigError
-        from wtc.optimizers.training import load_data
 
         assert isinstance(settings, MorphNetSettings)
         if settings.ladder > 1 and not ctx.data.val_split:
             raise ConfigError("morphnet's λ ladder scores each rung on a held-out split of the "
                               "training set: give val_split (e.g. 0.1) in the data settings")
-        self._data = load_data(ctx)
 
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
         from wtc.optimizers.training import load_data
 
         assert isinstance(settings, MorphNetSettings)
-        data = self._data if self._data is not None else load_data(ctx)
+        data = load_data(ctx)
         if settings.ladder == 1:
             return structure_learning(ctx, settings, data)
         return ladder(ctx, settings, data)
