@@ -91,3 +91,40 @@ def test_saved_files_get_ordinary_permissions(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "w.json").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.parametrize("text,relative,value", [
+    ("0.5x", True, 0.5), (" 1.0X ", True, 1.0), ("41M", False, 41e6), ("2.5k", False, 2500.0),
+    ("1g", False, 1e9), ("4.1e7", False, 4.1e7), (41_000_000, False, 41e6), (4.1e7, False, 4.1e7),
+])
+def test_a_macs_target_is_parsed_once_into_a_typed_value(text, relative, value):
+    from wtc.widths import MacsTarget
+
+    t = MacsTarget.parse(text)
+    assert (t.relative, t.value) == (relative, pytest.approx(value))
+    assert MacsTarget.parse(t) is t  # parsed values pass through
+    assert t.macs(1000) == round(value * 1000 if relative else value)
+
+
+@pytest.mark.parametrize("bad,match", [
+    ("lots", "cannot read MACs target 'lots'"), ("", "cannot read"), ("-1x", "positive"),
+    ("0", "positive"), ("inf", "positive"), (True, "not True"), ([0.5], "not \\[0.5\\]"),
+])
+def test_a_bad_macs_target_is_a_target_error(bad, match):
+    from wtc.widths import MacsTarget
+
+    with pytest.raises(TargetError, match=match):
+        MacsTarget.parse(bad)
+
+
+def test_several_targets_keep_their_order_and_text():
+    from wtc.widths import parse_targets, resolve_macs
+
+    graph = wtc.compile_spec(wtc.load_spec("specs/tiny/resnet_tiny.yaml"))
+    ts = parse_targets("0.25x, 0.5x,41M")
+    assert [t.text for t in ts] == ["0.25x", "0.5x", "41M"]
+    assert parse_targets(["0.5x", 100]) == [ts[1], parse_targets(100)[0]]
+    assert resolve_macs(graph, None) == wtc.count_macs(graph)
+    assert resolve_macs(graph, "0.5x") == round(0.5 * wtc.count_macs(graph))
+    with pytest.raises(TargetError, match="at least one"):
+        parse_targets([])

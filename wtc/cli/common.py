@@ -64,24 +64,3 @@ def _debug() -> None:
 def print_json(data: Any) -> None:
     """Machine-readable output goes to stdout with no rich markup."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
-
-
-def parse_macs(value: str | None, base_macs: int) -> int | None:
-    """'1.0x' / '0.5x' are relative to the spec's base MACs; '4.1e7', '41M' are absolute."""
-    from wtc.errors import ConfigError
-
-    if value is None:
-        return None
-    v = value.strip().lower()
-    try:
-        if v.endswith("x"):
-            return round(float(v[:-1]) * base_macs)
-        scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(v[-1:])
-        if scale is not None:
-            return round(float(v[:-1]) * scale)
-        return round(float(v))
-    except ValueError:
-        raise ConfigError(
-            f"cannot read MACs target '{value}': give a multiple of the base such as 0.5x, "
-            "or a number such as 4.1e7 or 41M"
-        ) from None

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, parse_macs, print_json
+from wtc.cli.common import handle_errors, out, print_json
 from wtc.errors import ConfigError
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
@@ -109,12 +109,13 @@ def register(app: typer.Typer) -> None:
         from wtc.graph import compile_spec, count_macs
         from wtc.optimizers import base as sb
         from wtc.spec import load_spec
+        from wtc.widths import parse_targets
 
         path = resolve_spec(spec)
         graph = compile_spec(load_spec(path))
-        labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
-        targets = [parse_macs(t, count_macs(graph)) for t in labels]
-        target = targets[0]
+        parsed = parse_targets(target_macs)
+        labels = [t.text for t in parsed]
+        targets = [t.macs(count_macs(graph)) for t in parsed]
         if not output.parent.exists():
             raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
         if output.is_dir():
@@ -122,7 +123,7 @@ def register(app: typer.Typer) -> None:
         data_cfg = {"data": data, **{k: v for k, v in (("data_root", data_root), (
             "batch_size", batch_size), ("val_split", val_split)) if v is not None}}
         opt, ctx, cfg = sb.prepare(
-            graph, method, targets if len(targets) > 1 else target,
+            graph, method, parsed if len(parsed) > 1 else parsed[0],
             read_settings(config, sets), data_cfg, seed, epochs=epochs,
             fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, parse_macs, print_json
+from wtc.cli.common import handle_errors, out, print_json
 
 
 def parse_stage_map(value: str | None) -> dict[str, str] | None:
@@ -74,13 +74,11 @@ def transfer_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
     """Carry widths optimized on a proxy onto a target spec of the same family."""
-    from wtc.graph import compile_spec, count_macs
-    from wtc.spec import load_spec
-    from wtc.widths import save_widths
+    from wtc.widths import MacsTarget, save_widths
     from wtc.widthtransfer import locate_source, transfer_files
 
     src = locate_source(widths, source)  # widths and source errors first, then the target
-    budget = parse_macs(target_macs, count_macs(compile_spec(load_spec(target))))
+    budget = MacsTarget.parse(target_macs) if target_macs is not None else None
     result, _ = transfer_files(widths, target, source=src, stacking=stacking,
                                stage_map=parse_stage_map(stage_map), target_macs=budget,
                                keep_unmatched=keep_unmatched)

@@ -35,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from wtc.errors import PlanError, UserInputError
 from wtc.graph import StageGraph, compile_spec, count_macs
 from wtc.spec import Spec, dump_spec, load_spec
-from wtc.widths import scale_to_macs
+from wtc.widths import resolve_macs, scale_to_macs
 from wtc.widthtransfer import STACKING, project_spec
 
 # keys of plan.data the plan itself owns (searches, proxies and the final recipe set them)
@@ -274,10 +274,8 @@ def _load_target(path: str, base: Path, file: str | None) -> Spec:
 
 
 def _target_macs(graph: StageGraph, macs: Any, file: str | None) -> int:
-    from wtc.optimizers.base import resolve_target
-
     try:
-        target = resolve_target(graph, macs)
+        target = resolve_macs(graph, macs)
         _fits(graph, target)
     except UserInputError as e:
         raise PlanError(str(e), key="target.macs", file=file) from None

@@ -18,10 +18,18 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from wtc.errors import ConfigError, TargetError
+from wtc.errors import ConfigError
 from wtc.graph import StageGraph, compile_spec, count_macs
 from wtc.registry import Registry
-from wtc.widths import Widths, save_widths, scale_to_macs, widths_from_groups
+from wtc.widths import (
+    MacsTarget,
+    Widths,
+    parse_targets,
+    resolve_macs,
+    save_widths,
+    scale_to_macs,
+    widths_from_groups,
+)
 
 __all__ = [
     "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchResult",
@@ -169,46 +177,19 @@ def validate_settings(method: str, settings: BaseModel | Mapping[str, Any] | Non
                           f"(settings of '{method}': {keys})") from None
 
 
-def resolve_target(graph: StageGraph, target: int | float | str | None) -> int:
+def resolve_target(graph: StageGraph, target: MacsTarget | int | float | str | None) -> int:
     """MACs target as an int: None is the spec's own MACs, "0.5x" a multiple of them, a number
-    (or "41M", "4.1e7") is absolute."""
-    base = count_macs(graph)
-    if target is None:
-        return base
-    if isinstance(target, bool):
-        raise TargetError(f"MACs target must be a number or a multiple such as 0.5x, not "
-                          f"{target!r}")
-    if isinstance(target, int | float):
-        value = float(target)
-    else:
-        v = str(target).strip().lower()
-        try:
-            if v.endswith("x"):
-                value = float(v[:-1]) * base
-            elif v[-1:] in ("k", "m", "g"):
-                value = float(v[:-1]) * {"k": 1e3, "m": 1e6, "g": 1e9}[v[-1]]
-            else:
-                value = float(v)
-        except ValueError:
-            raise TargetError(f"cannot read MACs target '{target}': give a multiple of the base "
-                              "such as 0.5x, or a number such as 4.1e7 or 41M") from None
-    if not value > 0 or value == float("inf"):
-        raise TargetError(f"MACs target must be a positive number, got {target!r}")
-    return round(value)
+    (or "41M", "4.1e7") is absolute (`wtc.widths.MacsTarget`, the one parser)."""
+    return resolve_macs(graph, target)
 
 
 def resolve_targets(graph: StageGraph, target: Any) -> list[int]:
-    """One or several MACs targets: a list, or a comma-separated string ("0.25x,0.5x"); each
-    read by `resolve_target`. Order kept, duplicates dropped."""
-    if isinstance(target, list | tuple):
-        items = list(target)
-    elif isinstance(target, str) and "," in target:
-        items = [t for t in target.split(",") if t.strip()]
-    else:
-        items = [target]
-    if not items:
-        raise TargetError("give at least one MACs target")
-    return list(dict.fromkeys(resolve_target(graph, t) for t in items))
+    """One or several MACs targets (a list, or a comma-separated string "0.25x,0.5x"), each
+    resolved against the graph's MACs. Order kept, duplicates dropped."""
+    if target is None:
+        return [count_macs(graph)]
+    base = count_macs(graph)
+    return list(dict.fromkeys(t.macs(base) for t in parse_targets(target)))
 
 
 def multi_target_methods() -> list[str]:
@@ -257,7 +238,7 @@ _TRAIN_ONLY = frozenset({"epochs", "lr", "momentum", "nesterov", "weight_decay",
                          "amp_dtype", "channels_last", "threads", "eval_every", "out"})
 
 
-def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str | None = None,
+def prepare(spec: Any, method: str = "morphnet", target_macs: Any = None,
             settings: BaseModel | Mapping[str, Any] | None = None, data: Any = None,
             seed: int = 0, *, epochs: int | None = None, fraction: float | None = None,
             init: Callable[[Any], None] | None = None, device: str = "auto",

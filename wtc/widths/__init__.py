@@ -1,5 +1,6 @@
-"""The widths layer: `Widths` and widths.json (file.py), uniform scaling to a MACs target
-(scale.py), channel rounding (re-exported from the spec layer). No torch here."""
+"""The widths layer: `Widths` and widths.json (file.py), MACs targets as written ("0.5x",
+"41M"; target.py), uniform scaling to a MACs target (scale.py), channel rounding (re-exported
+from the spec layer). No torch here."""
 
 from wtc.atomic import atomic_write, atomic_write_text, chmod_like_new_file  # (moved: wtc.atomic)
 from wtc.spec.rounding import make_divisible
@@ -15,10 +16,11 @@ from wtc.widths.file import (
     widths_from_json,
 )
 from wtc.widths.scale import base_widths, scale_to_macs, steps, summary, uniform_widths
+from wtc.widths.target import MacsTarget, parse_targets, resolve_macs
 
 __all__ = [
-    "FORMAT", "Widths", "atomic_write", "atomic_write_text", "base_widths", "check_widths",
-    "chmod_like_new_file", "load_widths", "make_divisible", "new_widths", "read_widths_json",
-    "save_widths", "scale_to_macs", "steps", "summary", "uniform_widths", "widths_from_groups",
-    "widths_from_json",
+    "FORMAT", "MacsTarget", "Widths", "atomic_write", "atomic_write_text", "base_widths",
+    "check_widths", "chmod_like_new_file", "load_widths", "make_divisible", "new_widths",
+    "parse_targets", "read_widths_json", "resolve_macs", "save_widths", "scale_to_macs", "steps",
+    "summary", "uniform_widths", "widths_from_groups", "widths_from_json",
 ]

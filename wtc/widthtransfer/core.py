@@ -31,7 +31,15 @@ from typing import Any
 from wtc.errors import TransferError, WidthsError
 from wtc.graph import StageGraph, compile_spec, count_macs
 from wtc.spec import load_spec
-from wtc.widths import Widths, check_widths, load_widths, scale_to_macs, steps
+from wtc.widths import (
+    MacsTarget,
+    Widths,
+    check_widths,
+    load_widths,
+    resolve_macs,
+    scale_to_macs,
+    steps,
+)
 from wtc.widthtransfer.discovery import SourceSpec, locate_source
 from wtc.widthtransfer.matching import map_groups, match_stages, unmatched_message
 from wtc.widthtransfer.stacking import STACKING
@@ -84,7 +92,8 @@ class TransferResult:
 
 
 def transfer(widths: Widths, source: StageGraph, target: StageGraph, *, stacking: str = "last",
-             stage_map: Mapping[str, str] | None = None, target_macs: int | None = None,
+             stage_map: Mapping[str, str] | None = None,
+             target_macs: MacsTarget | int | str | None = None,
              keep_unmatched: bool = False) -> TransferResult:
     """Carry `widths` (made for `source`) onto `target`; see the module docstring.
 
@@ -113,8 +122,7 @@ def transfer(widths: Widths, source: StageGraph, target: StageGraph, *, stacking
 
     direction = {g: (r if r is not None else 1.0) * target.groups[g].base
                  for g, (_, r, _) in mapping_parts.items()}
-    base_macs = count_macs(target)
-    budget = base_macs if target_macs is None else int(target_macs)
+    budget = resolve_macs(target, target_macs)
     chans, alpha = _fit(source, target, direction, budget)
     macs = count_macs(target, chans)
 
@@ -154,7 +162,8 @@ def _fit(source: StageGraph, target: StageGraph, direction: Mapping[str, float],
 
 def transfer_files(widths_path: str | Path, target: str | Path, *,
                    source: str | Path | SourceSpec | None = None, stacking: str = "last",
-                   stage_map: Mapping[str, str] | None = None, target_macs: int | None = None,
+                   stage_map: Mapping[str, str] | None = None,
+                   target_macs: MacsTarget | int | str | None = None,
                    keep_unmatched: bool = False) -> tuple[TransferResult, SourceSpec]:
     """`transfer` from files, what `wtc transfer` does before writing: the source spec is
     `source` (a path, or a SourceSpec from `locate_source`) or found by the hash recorded in
