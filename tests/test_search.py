@@ -13,7 +13,14 @@ import wtc
 from wtc.errors import ConfigError, DataError, RegistryError, TargetError
 from wtc.graph import compile_spec, count_macs, node_costs
 from wtc.nn import build_model, module_path
-from wtc.optimizers import OPTIMIZERS, Optimizer, prepare, register_optimizer, search
+from wtc.optimizers import (
+    OPTIMIZERS,
+    Optimizer,
+    SearchRequest,
+    prepare,
+    register_optimizer,
+    search,
+)
 from wtc.optimizers.gamma import GammaRegularizer
 from wtc.spec import load_spec
 from wtc.widths import base_widths, load_widths
@@ -121,7 +128,7 @@ def test_settings_instances_of_another_method_are_refused():
     from wtc.optimizers.morphnet import MorphNetSettings
 
     with pytest.raises(ConfigError, match="do not belong"):
-        prepare(graph_of("resnet_tiny"), "uniform", settings=MorphNetSettings())
+        prepare(graph_of("resnet_tiny"), SearchRequest("uniform", settings=MorphNetSettings()))
 
 
 # --------------------------------------------------------------------------- the regularizer
@@ -364,9 +371,10 @@ def test_interrupted_search_resumes_to_the_same_widths(tmp_path):
 def test_resume_without_a_run_dir_is_refused_before_training(tmp_path):
     graph = graph_of("resnet_tiny")
     with pytest.raises(ConfigError, match="run_dir"):
-        prepare(graph, "morphnet", data=SYNTH, resume=True)
+        prepare(graph, SearchRequest("morphnet", data=SYNTH, resume=True))
     with pytest.raises(ConfigError, match="not a search run directory"):
-        prepare(graph, "morphnet", data=SYNTH, run_dir=tmp_path / "nope", resume=True)
+        prepare(graph, SearchRequest("morphnet", data=SYNTH, run_dir=tmp_path / "nope",
+                                    resume=True))
 
 
 @pytest.mark.parametrize("method", ["morphnet", "autoslim", "dmcp"])
@@ -377,6 +385,15 @@ def test_validating_a_search_reads_no_data(method, monkeypatch):
     reads = []
     make = DATASETS.get("synthetic")
     monkeypatch.setitem(DATASETS._items, "synthetic", lambda *a: reads.append(a) or make(*a))
-    _, ctx, _ = prepare(graph_of("resnet_tiny"), method, "0.5x", {"epochs": 1},
-                        {**SYNTH, "val_split": 0.2})
+    _, ctx, _ = prepare(graph_of("resnet_tiny"), SearchRequest(
+        method, "0.5x", {"epochs": 1}, {**SYNTH, "val_split": 0.2}))
     assert reads == [] and ctx.data.data == "synthetic"
+
+
+def test_the_requests_epochs_are_merged_into_the_settings_once():
+    _, _, cfg = prepare(graph_of("resnet_tiny"), SearchRequest(
+        "morphnet", settings={"epochs": 5, "strength": 2.0}, data=SYNTH, epochs=2))
+    assert cfg.epochs == 2 and cfg.strength == 2.0  # what every round trains and records
+    _, _, same = prepare(graph_of("resnet_tiny"), SearchRequest(
+        "morphnet", settings={"epochs": 5}, data=SYNTH))
+    assert same.epochs == 5

@@ -122,12 +122,11 @@ def register(app: typer.Typer) -> None:
             raise ConfigError(f"--output {output} is a folder; give a file name")
         data_cfg = {"data": data, **{k: v for k, v in (("data_root", data_root), (
             "batch_size", batch_size), ("val_split", val_split)) if v is not None}}
-        opt, ctx, cfg = sb.prepare(
-            graph, method, parsed if len(parsed) > 1 else parsed[0],
-            read_settings(config, sets), data_cfg, seed, epochs=epochs,
-            fraction=fraction, device=device, threads=threads,
+        opt, ctx, cfg = sb.prepare(graph, sb.SearchRequest(
+            method, parsed if len(parsed) > 1 else parsed[0], read_settings(config, sets),
+            data_cfg, seed, epochs=epochs, fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
-            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume)
+            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume))
         if opt.needs_data:
             from wtc.trainer import set_process_threads
 

@@ -31,6 +31,7 @@ from wtc.optimizers.base import (
     Optimizer,
     Outcome,
     SearchContext,
+    SearchRequest,
     SearchResult,
     get_optimizer,
     prepare,
@@ -42,7 +43,7 @@ from wtc.optimizers.base import (
 )
 
 __all__ = [
-    "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchResult",
-    "get_optimizer", "prepare", "register_optimizer", "resolve_target", "run_prepared", "search",
-    "validate_settings",
+    "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchRequest",
+    "SearchResult", "get_optimizer", "prepare", "register_optimizer", "resolve_target",
+    "run_prepared", "search", "validate_settings",
 ]

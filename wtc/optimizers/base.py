@@ -32,8 +32,9 @@ from wtc.widths import (
 )
 
 __all__ = [
-    "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchResult",
-    "get_optimizer", "register_optimizer", "resolve_target", "search", "validate_settings",
+    "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchRequest",
+    "SearchResult", "get_optimizer", "register_optimizer", "resolve_target", "search",
+    "validate_settings",
 ]
 
 
@@ -51,7 +52,6 @@ class SearchContext:
     target_macs: int
     seed: int = 0
     data: Any = None
-    epochs: int | None = None  # the training budget, overriding the settings' own
     device: str = "auto"
     threads: int | None = None
     progress: str = "none"  # "auto" | "rich" | "plain" | "none"
@@ -238,46 +238,78 @@ _TRAIN_ONLY = frozenset({"epochs", "lr", "momentum", "nesterov", "weight_decay",
                          "amp_dtype", "channels_last", "threads", "eval_every", "out"})
 
 
-def prepare(spec: Any, method: str = "morphnet", target_macs: Any = None,
-            settings: BaseModel | Mapping[str, Any] | None = None, data: Any = None,
-            seed: int = 0, *, epochs: int | None = None, fraction: float | None = None,
-            init: Callable[[Any], None] | None = None, device: str = "auto",
-            threads: int | None = None, progress: str = "none",
-            settings_source: str | None = None, run_dir: str | Path | None = None,
-            resume: bool = False) -> tuple[Optimizer, SearchContext, BaseModel]:
-    """Validate a search without running it: (optimizer, context, settings). Raises a
-    UserInputError (unknown method, bad settings, unreachable target, missing data)."""
+@dataclass(frozen=True)
+class SearchRequest:
+    """What a search is asked to do, as given; `prepare` validates all of it at once.
+
+    target_macs: None = the spec's own MACs; "0.5x" = a multiple of them; a number (or "41M")
+    = absolute; several (a list, "0.25x,0.5x") for methods that serve several in one run.
+    settings: the method's settings (mapping or its Settings model). data: a dataset name, a
+    mapping of `wtc.data.DataConfig` fields or a DataConfig (methods that train need it);
+    `fraction` overrides its share of training images. seed seeds the model init, the data
+    subset and the shuffling: the same seed gives the same widths. epochs: the training budget
+    (merged into the method's `epochs` setting). init(model): called on the freshly built model
+    before training. run_dir: keep training checkpoints there (one folder per round); resume:
+    continue an interrupted search from them (a finished round is not trained again).
+    """
+
+    method: str = "morphnet"
+    target_macs: Any = None
+    settings: BaseModel | Mapping[str, Any] | None = None
+    data: Any = None
+    seed: int = 0
+    epochs: int | None = None
+    fraction: float | None = None
+    init: Callable[[Any], None] | None = None
+    device: str = "auto"
+    threads: int | None = None
+    progress: str = "none"
+    settings_source: str | None = None  # where the settings came from, for messages
+    run_dir: str | Path | None = None
+    resume: bool = False
+
+
+def prepare(spec: Any, request: SearchRequest) -> tuple[Optimizer, SearchContext, BaseModel]:
+    """Validate a search without running it: (optimizer, context, settings with the request's
+    epochs merged in). Raises a UserInputError (unknown method, bad settings, unreachable
+    target, no data); reads no data."""
+    r = request
     graph = _graph(spec)
-    opt = get_optimizer(method)()
-    cfg = validate_settings(method, settings, settings_source)
-    targets = resolve_targets(graph, target_macs)
+    opt = get_optimizer(r.method)()
+    cfg = validate_settings(r.method, r.settings, r.settings_source)
+    targets = resolve_targets(graph, r.target_macs)
     if len(targets) > 1 and not opt.multi_target:
-        raise ConfigError(f"method '{method}' serves one MACs target per run; give one "
+        raise ConfigError(f"method '{r.method}' serves one MACs target per run; give one "
                           f"(methods that serve several: {', '.join(multi_target_methods())})")
-    target = targets[0]
     # the smallest network (every group at the divisor) must fit: the same check for all methods
     for t in targets:
         scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, t)
-    if epochs is not None and (isinstance(epochs, bool) or int(epochs) < 1):
-        raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
-    if threads is not None and int(threads) < 1:
-        raise ConfigError(f"threads must be a positive integer, got {threads!r}")
-    if progress not in ("auto", "rich", "plain", "none"):
-        raise ConfigError(f"progress must be auto, rich, plain or none, not {progress!r}")
-    if resume and run_dir is None:
-        raise ConfigError("resume needs the run directory of the interrupted search (run_dir)")
-    if resume and not Path(run_dir).is_dir():  # type: ignore[arg-type]
-        raise ConfigError(f"cannot resume: {run_dir} is not a search run directory")
-    if opt.needs_data and data is None:
-        raise ConfigError(f"method '{method}' trains a network: give data (for example "
+    _check_runtime(r)
+    if opt.needs_data and r.data is None:
+        raise ConfigError(f"method '{r.method}' trains a network: give data (for example "
                           "data='fashion-mnist' or data={'data': 'synthetic'})")
-    ctx = SearchContext(graph=graph, target_macs=target, seed=int(seed),
-                        data=_data_config(data, int(seed), fraction) if opt.needs_data else None,
-                        epochs=epochs, device=device, threads=threads, progress=progress,
-                        init=init, run_dir=Path(run_dir) if run_dir is not None else None,
-                        resume=resume, targets=tuple(targets))
+    if r.epochs is not None and "epochs" in type(cfg).model_fields:
+        cfg = cfg.model_copy(update={"epochs": int(r.epochs)})
+    data = _data_config(r.data, int(r.seed), r.fraction) if opt.needs_data else None
+    ctx = SearchContext(graph=graph, target_macs=targets[0], seed=int(r.seed), data=data,
+                        device=r.device, threads=r.threads, progress=r.progress, init=r.init,
+                        run_dir=Path(r.run_dir) if r.run_dir is not None else None,
+                        resume=r.resume, targets=tuple(targets))
     opt.check(ctx, cfg)
     return opt, ctx, cfg
+
+
+def _check_runtime(r: SearchRequest) -> None:
+    if r.epochs is not None and (isinstance(r.epochs, bool) or int(r.epochs) < 1):
+        raise ConfigError(f"epochs must be a positive integer, got {r.epochs!r}")
+    if r.threads is not None and int(r.threads) < 1:
+        raise ConfigError(f"threads must be a positive integer, got {r.threads!r}")
+    if r.progress not in ("auto", "rich", "plain", "none"):
+        raise ConfigError(f"progress must be auto, rich, plain or none, not {r.progress!r}")
+    if r.resume and r.run_dir is None:
+        raise ConfigError("resume needs the run directory of the interrupted search (run_dir)")
+    if r.resume and not Path(r.run_dir).is_dir():  # type: ignore[arg-type]
+        raise ConfigError(f"cannot resume: {r.run_dir} is not a search run directory")
 
 
 def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchResult:
@@ -291,8 +323,7 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
         data = ctx.data.model_dump(exclude_defaults=True)
         data["data"] = ctx.data.data
     settings = cfg.model_dump(mode="json")
-    if ctx.epochs is not None and "epochs" in settings:
-        settings["epochs"] = ctx.epochs
+
     def wrap(groups: dict[str, int], target: int) -> Widths:
         return widths_from_groups(
             graph, groups, target_macs=target, method=opt.name, settings=settings,
@@ -308,30 +339,17 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
                         per_target=per_target)
 
 
-def search(spec: Any, method: str = "morphnet", target_macs: int | float | str | None = None,
+def search(spec: Any, method: str = "morphnet", target_macs: Any = None,
            settings: BaseModel | Mapping[str, Any] | None = None, data: Any = None,
-           seed: int = 0, *, epochs: int | None = None, fraction: float | None = None,
-           init: Callable[[Any], None] | None = None, device: str = "auto",
-           threads: int | None = None, progress: str = "none",
-           out: str | Path | None = None, run_dir: str | Path | None = None,
-           resume: bool = False) -> SearchResult:
+           seed: int = 0, *, out: str | Path | None = None, **options: Any) -> SearchResult:
     """Find widths for `spec` (StageGraph, Spec or YAML path) at `target_macs` with `method`.
 
-    target_macs: None = the spec's own MACs; "0.5x" = a multiple of them; a number = absolute.
-    settings: the method's settings (mapping or its Settings model), validated first.
-    data: a dataset name, a mapping of `wtc.data.DataConfig` fields or a DataConfig (methods
-    that train need it); `fraction` overrides its share of training images. seed seeds the model
-    init, the data subset and the shuffling: the same seed gives the same widths.
-    epochs: the training budget (overrides the method's `epochs` setting).
-    init(model): called on the freshly built model before training (e.g. to plant BN weights).
-    out: also write widths.json there (atomically).
-    run_dir: keep training checkpoints there (one folder per round); resume: continue an
-    interrupted search from them (a finished round is not trained again).
-    Everything is validated before any training starts.
+    The arguments, and `options` (epochs, fraction, init, device, threads, progress, run_dir,
+    resume), are the fields of `SearchRequest`, which says what each means. out: also write
+    widths.json there (atomically). Everything is validated before any training starts.
     """
-    opt, ctx, cfg = prepare(spec, method, target_macs, settings, data, seed, epochs=epochs,
-                            fraction=fraction, init=init, device=device, threads=threads,
-                            progress=progress, run_dir=run_dir, resume=resume)
+    request = SearchRequest(method, target_macs, settings, data, seed, **options)
+    opt, ctx, cfg = prepare(spec, request)
     if out is not None and not Path(out).parent.exists():
         from wtc.errors import OutputError
 

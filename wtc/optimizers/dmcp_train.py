@@ -191,7 +191,7 @@ def train_dmcp(ctx: SearchContext, s: Any, data: DataBundle) -> dict[str, Any]:
                       world=dist_info()[1])
     held = HeldOut(data, s.bn_batches, 1, resolve_device(ctx.device))
     hooks.calibration = [x for x, _ in held.calib]
-    cfg = train_config(ctx, ctx.epochs or s.epochs, lr=s.lr, momentum=s.momentum,
+    cfg = train_config(ctx, s.epochs, lr=s.lr, momentum=s.momentum,
                        weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs,
                        schedule="cosine")
     ratio = pixel_ratio(ctx, data)

@@ -39,7 +39,7 @@ def train_supernet(ctx: SearchContext, s: Any, data: Any, grid: WidthGrid,
     net = net if net is not None else Supernet(ctx.graph, grid.max)
     if ctx.init is not None:
         ctx.init(net)
-    cfg = train_config(ctx, ctx.epochs or s.epochs, lr=s.lr, momentum=s.momentum,
+    cfg = train_config(ctx, s.epochs, lr=s.lr, momentum=s.momentum,
                        weight_decay=s.weight_decay, warmup_epochs=s.warmup_epochs,
                        schedule="cosine")
     run = ctx.run_dir / "supernet" if ctx.run_dir is not None else None

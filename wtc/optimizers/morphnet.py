@@ -168,7 +168,7 @@ def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: Any,
     from wtc.optimizers.gamma import GammaHooks, GammaRegularizer, alive_macs
 
     graph = ctx.graph
-    cfg = tr.train_config(ctx, ctx.epochs or s.epochs, lr=s.lr, momentum=s.momentum,
+    cfg = tr.train_config(ctx, s.epochs, lr=s.lr, momentum=s.momentum,
                           weight_decay=s.weight_decay, schedule="constant")
     lam = MorphNet.lam(ctx, s)
     current = {g: graph.groups[g].base for g in graph.free_groups}
