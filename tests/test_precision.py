@@ -146,3 +146,16 @@ def load_plan_with(plan, **changes):
     data = plan.model.model_dump()
     data.update(changes)
     return resolve_plan(data, base_dir=Path(plan.file).resolve().parent, file=plan.file)
+
+
+def test_auto_keeps_grouped_convolutions_in_fp32_on_cpu():
+    from wtc.optimizers.base import has_grouped_conv as graph_has
+    from wtc.trainer.precision import has_grouped_conv as module_has
+
+    for name, grouped in (("mbv2_tiny", True), ("resnet_tiny", False)):
+        graph = wtc.compile_spec(wtc.load_spec(ROOT / "specs" / "tiny" / f"{name}.yaml"))
+        assert graph_has(graph) == module_has(wtc.build_model(graph)) == grouped
+        rt = resolve_runtime("auto", "auto", CPU, grouped_conv=grouped)
+        assert rt.precision == ("fp32" if grouped or not cpu_bf16_flags() else "bf16")
+        assert rt.channels_last
+    assert resolve_precision("bf16", CPU, grouped_conv=True) == "bf16"  # asked for: given

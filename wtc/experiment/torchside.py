@@ -21,6 +21,7 @@ from wtc.trainer import (
     resolve_runtime,
     seed_everything,
 )
+from wtc.trainer.precision import has_grouped_conv
 
 
 def _data(graph: Any, cfg: DataConfig) -> Any:
@@ -44,18 +45,20 @@ def train_final(graph: Any, groups: dict[str, int], config: dict[str, Any], *, s
         ck = load_checkpoint(ckpt, model, spec_hash=graph.spec_hash, widths=dict(groups))
         if int(ck.get("epoch", 0)) >= cfg.epochs:  # finished before the driver recorded it
             history = list(ck.get("history", []))
-            return _summary(model, history, forward, int(ck["images_seen"]), _used(cfg))
+            return _summary(model, history, forward, int(ck["images_seen"]),
+                            _used(cfg, model))
         model = build_model(graph, groups)
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
     res = fit(model, data, cfg, forward_macs=forward, out_dir=work_dir, evaluate_test=False,
               resume=bool(ckpt is not None and ckpt.is_file()), meta=meta)
     return _summary(res.model, res.history, forward, int(res.summary["images_seen"]),
-                    _used(cfg))
+                    _used(cfg, res.model))
 
 
-def _used(cfg: TrainConfig) -> dict[str, Any]:
-    return resolve_runtime(cfg.precision, cfg.channels_last, resolve_device(cfg.device)).to_json()
+def _used(cfg: TrainConfig, model: Any) -> dict[str, Any]:
+    return resolve_runtime(cfg.precision, cfg.channels_last, resolve_device(cfg.device),
+                           grouped_conv=has_grouped_conv(model)).to_json()
 
 
 def _summary(model: Any, history: list[dict[str, Any]], forward: int, images: int,
@@ -78,7 +81,7 @@ def evaluate_test(graph: Any, groups: dict[str, int], state: dict[str, Any],
     model = build_model(graph, groups)
     model.load_state_dict(state, strict=True)
     dev = resolve_device(device)
-    rt = resolve_runtime(precision, channels_last, dev)
+    rt = resolve_runtime(precision, channels_last, dev, grouped_conv=has_grouped_conv(model))
     model.to(dev)
     if rt.channels_last:
         model.to(memory_format=torch.channels_last)

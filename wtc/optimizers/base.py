@@ -274,7 +274,7 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
     if opt.needs_data and data is None:
         raise ConfigError(f"method '{method}' trains a network: give data (for example "
                           "data='fashion-mnist' or data={'data': 'synthetic'})")
-    runtime = _runtime(precision, channels_last, device) if opt.needs_data else {}
+    runtime = _runtime(precision, channels_last, device, graph) if opt.needs_data else {}
     ctx = SearchContext(graph=graph, target_macs=target, seed=int(seed),
                         data=_data_config(data, int(seed), fraction) if opt.needs_data else None,
                         epochs=epochs, device=device, threads=threads, progress=progress,
@@ -284,12 +284,25 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
     return opt, ctx, cfg
 
 
-def _runtime(precision: str, channels_last: bool | str, device: str) -> dict[str, Any]:
+def has_grouped_conv(graph: StageGraph) -> bool:
+    """Whether the network has grouped or depthwise convolutions (kept fp32 by `auto` on
+    CPU: see `wtc.trainer.precision`); what `has_grouped_conv(model)` says of its module."""
+    for nid in graph.order:
+        node = graph.node(nid)
+        if node["op"] in ("dwconv", "gconv") or (node["op"] == "conv"
+                                                 and node.get("num_groups", 1) > 1):
+            return True
+    return False
+
+
+def _runtime(precision: str, channels_last: bool | str, device: str, graph: StageGraph
+             ) -> dict[str, Any]:
     """The concrete precision and memory format of a search that trains (`auto` resolved
     for `device`; torch-side, so only for methods that train)."""
     from wtc.trainer import resolve_device, resolve_runtime
 
-    rt = resolve_runtime(precision, channels_last, resolve_device(device))
+    rt = resolve_runtime(precision, channels_last, resolve_device(device),
+                         grouped_conv=has_grouped_conv(graph))
     return {"precision": rt.precision, "channels_last": rt.channels_last}
 
 

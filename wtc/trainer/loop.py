@@ -34,7 +34,7 @@ from wtc.trainer.distributed import (
 )
 from wtc.trainer.evaluation import torch_forward_macs
 from wtc.trainer.hooks import CallbackHooks, TrainHooks
-from wtc.trainer.precision import resolve_runtime
+from wtc.trainer.precision import has_grouped_conv, resolve_runtime
 from wtc.trainer.progress import Progress
 from wtc.trainer.state import (
     CHECKPOINT,
@@ -140,7 +140,8 @@ class _Loop:
             torch.set_num_threads(cfg.threads or max(1, cpu_cores() // max(1, local)))
         else:
             torch.cuda.set_device(device)
-        self.runtime = resolve_runtime(cfg.precision, cfg.channels_last, device)
+        self.runtime = resolve_runtime(cfg.precision, cfg.channels_last, device,
+                                       grouped_conv=has_grouped_conv(model))
         hooks.runtime = self.runtime
         model.to(device)
         if self.runtime.channels_last:

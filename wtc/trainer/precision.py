@@ -4,7 +4,10 @@ Training on CPU is bounded by MACs per second. On a CPU with native bf16 arithme
 (x86 AVX-512 BF16 or AMX, Arm's BF16 extension) bf16 autocast with channels_last tensors is
 2-3x faster than fp32 NCHW at the same accuracy (`benchmarks/bench_precision.py`); elsewhere bf16
 is emulated and slower, so `auto` keeps fp32 there. The hardware is read, never guessed: the
-CPU's feature flags (`/proc/cpuinfo`), CUDA's own bf16 query.
+CPU's feature flags (`/proc/cpuinfo`), CUDA's own bf16 query. On CPU, grouped and depthwise
+convolutions (MobileNet, ShuffleNet, RegNet, ResNeXt) run slower in bf16 than in fp32 with
+oneDNN (ShuffleNetV2 at 0.5x the fp32 speed in the benchmark), so `auto` keeps such networks
+in fp32 with channels_last, which alone is 1.5-2x faster there.
 
 Autocast runs convolutions and linear layers in the lower precision; weights, gradients, the
 optimizer and BN statistics stay fp32 (what `torch.autocast` does), so a checkpoint, resume and
@@ -77,10 +80,18 @@ class Runtime:
 FP32 = Runtime("fp32", False)  # what wtc did on CPU before precision existed
 
 
-def resolve_precision(requested: str, device: torch.device) -> str:
+def has_grouped_conv(model: torch.nn.Module) -> bool:
+    """Whether `model` has a grouped or depthwise convolution (slow in bf16 on CPU)."""
+    return any(isinstance(m, torch.nn.modules.conv._ConvNd) and m.groups > 1
+               for m in model.modules())
+
+
+def resolve_precision(requested: str, device: torch.device, *, grouped_conv: bool = False
+                      ) -> str:
     """A concrete precision for `device`: `auto` is bf16 where the hardware runs it natively
-    (a CPU with bf16 flags, a CUDA device that reports bf16 support), else fp32. fp16 needs
-    CUDA (CPU fp16 autocast is emulated and slower than fp32)."""
+    (a CPU with bf16 flags and a network without grouped convolutions, a CUDA device that
+    reports bf16 support), else fp32. fp16 needs CUDA (CPU fp16 autocast is emulated and
+    slower than fp32)."""
     if requested not in PRECISIONS:
         raise ConfigError(f"precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
     if requested == "fp16" and device.type != "cuda":
@@ -91,7 +102,7 @@ def resolve_precision(requested: str, device: torch.device) -> str:
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
     if device.type == "cpu":
-        return "bf16" if cpu_bf16_flags() else "fp32"
+        return "bf16" if cpu_bf16_flags() and not grouped_conv else "fp32"
     return "fp32"
 
 
@@ -105,7 +116,9 @@ def resolve_channels_last(requested: bool | str, device: torch.device) -> bool:
     return device.type in ("cpu", "cuda")
 
 
-def resolve_runtime(precision: str, channels_last: bool | str, device: torch.device) -> Runtime:
-    """The Runtime for the requested settings on `device`."""
-    return Runtime(resolve_precision(precision, device),
+def resolve_runtime(precision: str, channels_last: bool | str, device: torch.device, *,
+                    grouped_conv: bool = False) -> Runtime:
+    """The Runtime for the requested settings on `device` (`grouped_conv`: the network has
+    grouped or depthwise convolutions; see `has_grouped_conv`)."""
+    return Runtime(resolve_precision(precision, device, grouped_conv=grouped_conv),
                    resolve_channels_last(channels_last, device))
