@@ -159,3 +159,15 @@ def test_auto_keeps_grouped_convolutions_in_fp32_on_cpu():
         assert rt.precision == ("fp32" if grouped or not cpu_bf16_flags() else "bf16")
         assert rt.channels_last
     assert resolve_precision("bf16", CPU, grouped_conv=True) == "bf16"  # asked for: given
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the machine without CUDA")
+def test_gpu_check_says_there_is_no_cuda_and_exits_0(tmp_path):
+    import subprocess
+    import sys
+
+    res = subprocess.run(["bash", str(ROOT / "scripts" / "gpu_check.sh"), str(tmp_path)],
+                         capture_output=True, text=True, timeout=120,
+                         env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
+    assert res.returncode == 0, res.stderr
+    assert "no CUDA device" in res.stdout
