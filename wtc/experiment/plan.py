@@ -20,7 +20,9 @@ optimizer registry, so that every bad key fails before any unit runs.
 Uniform widths at the target MACs are always included as the baseline. A proxy's `fraction`
 multiplies the search fraction; `classes: k` keeps the first k classes (spec and data);
 `search_epochs: k` multiplies every method's `epochs` on that proxy (a proxy hundreds of times
-cheaper than the target can afford a longer search).
+cheaper than the target can afford a longer search); `batch_scale: k` trains its searches on
+batches k times larger at k times the learning rate (tiny proxies run more MACs per second on
+larger batches; held-out scoring keeps its batch size).
 
 `precision`/`channels_last` are inputs of every unit that trains (`auto` is resolved per
 machine by the worker, which records what it used on the unit's ledger line).
@@ -74,6 +76,9 @@ class ProxySection(_Strict):
     search_epochs: float | None = Field(
         None, gt=0.0, le=1000.0, description="multiplies every method's `epochs` on this proxy "
         "(spend a cheap proxy's savings on a longer search)")
+    batch_scale: int | None = Field(
+        None, ge=1, le=64, description="batches this many times larger on this proxy, every "
+        "method's learning rate scaled alike")
 
     @model_validator(mode="after")
     def _something(self) -> ProxySection:
@@ -85,7 +90,7 @@ class ProxySection(_Strict):
 
     def projection(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items()
-                if v is not None and k not in ("stacking", "search_epochs")}
+                if v is not None and k not in ("stacking", "search_epochs", "batch_scale")}
 
 
 class SearchSection(_Strict):
@@ -355,10 +360,15 @@ def _proxy(name: str, proxy: ProxySection, spec: Spec, share: float,
     data = {**search_data, "fraction": model.search.fraction * (proxy.fraction or 1.0)}
     if proxy.classes is not None:
         data["classes"] = list(range(proxy.classes))
+    if proxy.batch_scale and proxy.batch_scale > 1:
+        batch = int(data.get("batch_size", 128))
+        data["batch_size"] = batch * proxy.batch_scale
+        data.setdefault("eval_batch_size", max(batch, 256))  # held-out scoring as before
     deeper = [s.depth for s in pspec.stages] != [s.depth for s in spec.stages]
     own = _rules(proxy.stacking, f"{key}.stacking", file) if proxy.stacking else rules
     return Source(name, pspec, pgraph, ptarget, data, proxy.projection(),
-                  own if deeper else ("last",), proxy.search_epochs or 1.0)
+                  own if deeper else ("last",), proxy.search_epochs or 1.0,
+                  float(proxy.batch_scale or 1))
 
 
 def _recipe(model: PlanModel, file: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
