@@ -13,7 +13,14 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.common import (
+    ChannelsLastOpt,
+    PrecisionOpt,
+    handle_errors,
+    out,
+    parse_channels_last,
+    print_json,
+)
 from wtc.errors import ConfigError
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
@@ -94,6 +101,8 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
         threads: Annotated[int | None, typer.Option("--threads",
                                                     help="CPU threads")] = None,
+        precision: PrecisionOpt = None,
+        channels_last: ChannelsLastOpt = None,
         output: Annotated[Path, typer.Option("--output", "-o",
                                              help="widths file to write")] = Path("widths.json"),
         run_dir: Annotated[Path | None, typer.Option(
@@ -116,17 +125,15 @@ def register(app: typer.Typer) -> None:
         parsed = parse_targets(target_macs)
         labels = [t.text for t in parsed]
         targets = [t.macs(count_macs(graph)) for t in parsed]
-        if not output.parent.exists():
-            raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
-        if output.is_dir():
-            raise ConfigError(f"--output {output} is a folder; give a file name")
+        _check_output(output)
         data_cfg = {"data": data, **{k: v for k, v in (("data_root", data_root), (
             "batch_size", batch_size), ("val_split", val_split)) if v is not None}}
         opt, ctx, cfg = sb.prepare(graph, sb.SearchRequest(
             method, parsed if len(parsed) > 1 else parsed[0], read_settings(config, sets),
             data_cfg, seed, epochs=epochs, fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
-            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume))
+            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume,
+            precision=precision or "auto", channels_last=_auto(parse_channels_last(channels_last))))
         if opt.needs_data:
             from wtc.trainer import set_process_threads
 
@@ -136,6 +143,17 @@ def register(app: typer.Typer) -> None:
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
                       f"{data} (fraction {fraction:g}), target {shown} MACs")
         _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out)
+
+
+def _check_output(output: Path) -> None:
+    if not output.parent.exists():
+        raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a folder; give a file name")
+
+
+def _auto(value: bool | str | None) -> bool | str:
+    return "auto" if value is None else value
 
 
 def _write(graph: Any, result: Any, output: Path, labels: list[str], targets: list[int],

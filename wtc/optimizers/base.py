@@ -59,6 +59,13 @@ class SearchContext:
     run_dir: Path | None = None  # checkpoints of the training, so an interrupted run resumes
     resume: bool = False  # continue from the checkpoints in run_dir
     targets: tuple[int, ...] = ()  # every MACs target this run serves (multi-target methods)
+    precision: str = "fp32"  # of every forward/backward (resolved by `prepare`: never auto)
+    channels_last: bool = False
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        """What the search's training ran in, for the provenance."""
+        return {"precision": self.precision, "channels_last": self.channels_last}
 
 
 @dataclass
@@ -234,8 +241,8 @@ def _data_config(data: Any, seed: int, fraction: float | None) -> Any:
 
 # TrainConfig keys a caller may leave in a data mapping; the optimizer's settings own them
 _TRAIN_ONLY = frozenset({"epochs", "lr", "momentum", "nesterov", "weight_decay", "schedule",
-                         "warmup_epochs", "label_smoothing", "grad_clip", "device", "amp",
-                         "amp_dtype", "channels_last", "threads", "eval_every", "out"})
+                         "warmup_epochs", "label_smoothing", "grad_clip", "device",
+                         "precision", "channels_last", "threads", "eval_every", "out"})
 
 
 @dataclass(frozen=True)
@@ -267,6 +274,8 @@ class SearchRequest:
     settings_source: str | None = None  # where the settings came from, for messages
     run_dir: str | Path | None = None
     resume: bool = False
+    precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware runs it)
+    channels_last: bool | str = "auto"  # auto | True | False; both recorded in the provenance
 
 
 def prepare(spec: Any, request: SearchRequest) -> tuple[Optimizer, SearchContext, BaseModel]:
@@ -291,10 +300,11 @@ def prepare(spec: Any, request: SearchRequest) -> tuple[Optimizer, SearchContext
     if r.epochs is not None and "epochs" in type(cfg).model_fields:
         cfg = cfg.model_copy(update={"epochs": int(r.epochs)})
     data = _data_config(r.data, int(r.seed), r.fraction) if opt.needs_data else None
+    runtime = _runtime(r.precision, r.channels_last, r.device, graph) if opt.needs_data else {}
     ctx = SearchContext(graph=graph, target_macs=targets[0], seed=int(r.seed), data=data,
                         device=r.device, threads=r.threads, progress=r.progress, init=r.init,
                         run_dir=Path(r.run_dir) if r.run_dir is not None else None,
-                        resume=r.resume, targets=tuple(targets))
+                        resume=r.resume, targets=tuple(targets), **runtime)
     opt.check(ctx, cfg)
     return opt, ctx, cfg
 
@@ -310,6 +320,28 @@ def _check_runtime(r: SearchRequest) -> None:
         raise ConfigError("resume needs the run directory of the interrupted search (run_dir)")
     if r.resume and not Path(r.run_dir).is_dir():  # type: ignore[arg-type]
         raise ConfigError(f"cannot resume: {r.run_dir} is not a search run directory")
+
+
+def has_grouped_conv(graph: StageGraph) -> bool:
+    """Whether the network has grouped or depthwise convolutions (kept fp32 by `auto` on
+    CPU: see `wtc.trainer.precision`); what `has_grouped_conv(model)` says of its module."""
+    for nid in graph.order:
+        node = graph.node(nid)
+        if node["op"] in ("dwconv", "gconv") or (node["op"] == "conv"
+                                                 and node.get("num_groups", 1) > 1):
+            return True
+    return False
+
+
+def _runtime(precision: str, channels_last: bool | str, device: str, graph: StageGraph
+             ) -> dict[str, Any]:
+    """The concrete precision and memory format of a search that trains (`auto` resolved
+    for `device`; torch-side, so only for methods that train)."""
+    from wtc.trainer import resolve_device, resolve_runtime
+
+    rt = resolve_runtime(precision, channels_last, resolve_device(device),
+                         grouped_conv=has_grouped_conv(graph))
+    return {"precision": rt.precision, "channels_last": rt.channels_last}
 
 
 def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchResult:
@@ -329,7 +361,7 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
             graph, groups, target_macs=target, method=opt.name, settings=settings,
             seed=ctx.seed, data=data,
             cost={"train_macs": int(outcome.train_macs), "seconds": round(seconds, 3)},
-            **outcome.details)
+            **({"runtime": ctx.runtime} if ctx.data is not None else {}), **outcome.details)
 
     per_target = {t: wrap(g, t) for t, g in outcome.per_target.items()}
     widths = per_target.get(ctx.target_macs) or wrap(outcome.groups, ctx.target_macs)
@@ -345,8 +377,9 @@ def search(spec: Any, method: str = "morphnet", target_macs: Any = None,
     """Find widths for `spec` (StageGraph, Spec or YAML path) at `target_macs` with `method`.
 
     The arguments, and `options` (epochs, fraction, init, device, threads, progress, run_dir,
-    resume), are the fields of `SearchRequest`, which says what each means. out: also write
-    widths.json there (atomically). Everything is validated before any training starts.
+    resume, precision, channels_last), are the fields of `SearchRequest`, which says what each
+    means. out: also write widths.json there (atomically). Everything is validated before any
+    training starts.
     """
     request = SearchRequest(method, target_macs, settings, data, seed, **options)
     opt, ctx, cfg = prepare(spec, request)
