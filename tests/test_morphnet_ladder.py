@@ -26,7 +26,7 @@ def no_test_set(monkeypatch):
     """Any read of a bundle's test loader fails the test."""
     import wtc.data as data
 
-    real = data.make_data
+    real = data.make_data_for
 
     def guarded(*a, **k):
         bundle = real(*a, **k)
@@ -43,7 +43,7 @@ def no_test_set(monkeypatch):
 
     import wtc.optimizers.training as tr
 
-    monkeypatch.setattr(tr, "make_data", guarded)
+    monkeypatch.setattr(tr, "make_data_for", guarded)
 
 
 def test_ladder_keeps_the_best_held_out_rung_and_counts_every_rung(graph, no_test_set):

@@ -23,12 +23,13 @@ from wtc.data.memory import Arrays, in_memory
 from wtc.data.splits import select_classes, stratified_split
 from wtc.data.synthetic import make_synthetic
 from wtc.errors import DataError
+from wtc.spec import Spec
 
 __all__ = [
     "DATASETS", "DEFAULT_ROOT", "FASHION_MNIST_DIR", "Arrays", "DataBundle", "DataConfig",
     "EpochLoader", "TensorLoader", "dist_info", "in_memory", "load_cifar10",
-    "load_fashion_mnist", "make_data", "make_synthetic", "random_crop", "resize",
-    "select_classes", "stratified_split",
+    "load_fashion_mnist", "make_data", "make_data_for", "make_synthetic", "random_crop",
+    "resize", "select_classes", "stratified_split",
 ]
 
 DATASETS.add("fashion-mnist", in_memory(fashion_mnist.arrays))
@@ -52,3 +53,11 @@ def make_data(cfg: DataConfig, *, channels: int | None = None, resolution: int |
         raise DataError(f"{cfg.data} has {bundle.num_classes} classes but the model has only "
                         f"{num_classes} outputs; pass --classes to train on a subset")
     return bundle
+
+
+def make_data_for(spec: Spec, cfg: DataConfig) -> DataBundle:
+    """Loaders for `cfg` shaped for `spec`'s model: its input channels and classes, and its
+    resolution unless `cfg.resolution` asks for another (every caller that has a spec)."""
+    return make_data(cfg, channels=spec.input.channels,
+                     resolution=cfg.resolution or spec.input.resolution,
+                     num_classes=spec.classes)

@@ -1,6 +1,7 @@
 """The dry run: every unit with its projected training MACs, before anything runs.
 
-Training MACs = 3 × forward MACs per image × images (forward + backward ≈ 3 × forward).
+Training MACs = 3 × forward MACs per image × images (`wtc.graph.training_macs`: forward +
+backward ≈ 3 × forward).
 A search's projection comes from its optimizer's declared
 `Optimizer.estimate_train_macs(graph, settings, *, images, target_macs, val_images)` (MorphNet:
 its λ ladder and scoring runs); a method that returns None there is counted as one training of
@@ -20,7 +21,7 @@ from typing import Any
 from wtc.errors import PlanError
 from wtc.experiment.plan import Plan, Source
 from wtc.experiment.units import Unit, expand
-from wtc.graph import count_macs
+from wtc.graph import count_macs, training_macs
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ def search_macs(plan: Plan, method: str, src: Source) -> int:
     if estimate is not None:
         return int(estimate)
     epochs = int(getattr(settings, "epochs", 1) or 1)
-    return int(3 * count_macs(src.graph) * images * epochs)
+    return int(training_macs(count_macs(src.graph), images) * epochs)
 
 
 def project(plan: Plan) -> list[Projection]:
@@ -86,7 +87,8 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
             "lower bound (the method has no estimate)")
         return Projection(u.id, u.kind, macs, ratio, note)
     if u.kind == "train":
-        return Projection(u.id, u.kind, int(3 * plan.target_macs * train_images * epochs))
+        return Projection(u.id, u.kind,
+                          int(training_macs(plan.target_macs, train_images) * epochs))
     if u.kind == "eval":
         n = plan.test_images
         note = f"{plan.target_macs * n:.3g} forward MACs" if n else ""

@@ -142,12 +142,10 @@ def _lock(out: Path) -> Iterator[None]:
 
 def check_data(plan: Plan) -> None:
     """Read the plan's dataset once, so a missing one fails before any unit runs."""
-    from wtc.data import DataConfig, make_data
+    from wtc.data import DataConfig, make_data_for
 
-    s = plan.target.spec
     try:
-        make_data(DataConfig(**plan.eval_data), channels=s.input.channels,
-                  resolution=s.input.resolution, num_classes=s.classes)
+        make_data_for(plan.target.spec, DataConfig(**plan.eval_data))
     except UserInputError as e:
         raise PlanError(str(e), key="data", file=plan.file) from None
 

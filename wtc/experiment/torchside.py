@@ -8,8 +8,8 @@ from typing import Any
 
 import torch
 
-from wtc.data import DataConfig, make_data
-from wtc.graph import count_macs
+from wtc.data import DataConfig, make_data_for
+from wtc.graph import count_macs, training_macs
 from wtc.nn import build_model
 from wtc.trainer import (
     CHECKPOINT,
@@ -24,18 +24,12 @@ from wtc.trainer import (
 from wtc.trainer.precision import has_grouped_conv
 
 
-def _data(graph: Any, cfg: DataConfig) -> Any:
-    s = graph.spec
-    return make_data(cfg, channels=s.input.channels, resolution=cfg.resolution or
-                     s.input.resolution, num_classes=s.classes)
-
-
 def train_final(graph: Any, groups: dict[str, int], config: dict[str, Any], *, seed: int,
                 threads: int | None, device: str, work_dir: Path | None) -> dict[str, Any]:
     """Train `groups` from scratch with the plan's recipe; checkpoints in `work_dir` (if given)
     let an interrupted training continue where it stopped."""
     cfg = TrainConfig(**config, seed=seed, threads=threads, device=device, out=None)
-    data = _data(graph, cfg)
+    data = make_data_for(graph.spec, cfg)
     seed_everything(seed)
     model = build_model(graph, groups)
     forward = count_macs(graph, groups)
@@ -67,7 +61,7 @@ def _summary(model: Any, history: list[dict[str, Any]], forward: int, images: in
     summary = {"epochs": len(history), "train_loss": last.get("train_loss"),
                "train_top1": last.get("train_top1"), "forward_macs": forward,
                "images_seen": images}
-    return {"model": model, "summary": summary, "train_macs": 3 * forward * images,
+    return {"model": model, "summary": summary, "train_macs": training_macs(forward, images),
             "seconds": last.get("seconds_total"), "runtime": runtime}
 
 
@@ -77,7 +71,7 @@ def evaluate_test(graph: Any, groups: dict[str, int], state: dict[str, Any],
                   ) -> dict[str, Any]:
     """Top-1 and loss of the trained weights on the test set, in the unit's precision."""
     cfg = DataConfig(**data)
-    bundle = _data(graph, cfg)
+    bundle = make_data_for(graph.spec, cfg)
     model = build_model(graph, groups)
     model.load_state_dict(state, strict=True)
     dev = resolve_device(device)

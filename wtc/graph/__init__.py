@@ -9,10 +9,11 @@ from wtc.graph.cost import (
     count_params,
     estimate_memory,
     node_costs,
+    training_macs,
 )
 from wtc.graph.groups import Group
 
 __all__ = [
     "Group", "StageGraph", "StageInfo", "channels", "check_memory", "compile_spec", "cost_table",
-    "count_macs", "count_params", "estimate_memory", "node_costs",
+    "count_macs", "count_params", "estimate_memory", "node_costs", "training_macs",
 ]

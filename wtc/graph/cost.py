@@ -40,6 +40,14 @@ if set(COST) != set(OPS.names()):  # pragma: no cover - a new op without a cost 
                        f"cost rules without an op: {sorted(set(COST) - set(OPS.names()))}")
 
 BYTES_PER_VALUE = 4  # float32
+TRAIN_PER_FORWARD = 3  # a training step's MACs ≈ 3 × its forward pass's (forward + backward)
+
+
+def training_macs(forward_macs: float, images: float = 1) -> float:
+    """Training MACs of `images` images through a network of `forward_macs` per image (or of
+    `forward_macs` forward MACs in all, with the default one image): the one place the
+    forward + backward ≈ 3 × forward convention is written (an int for int inputs)."""
+    return TRAIN_PER_FORWARD * forward_macs * images
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wtc.errors import ConfigError
+from wtc.graph import training_macs
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 
 
@@ -98,7 +99,7 @@ class AutoSlim(Optimizer):
 
         grid = WidthGrid.from_settings(graph, s)
         trained = images * (1.0 - s.held_out)
-        train = 3 * trained * s.epochs * grid.mean_sandwich_macs(0, s.samples, draws=16)
+        train = training_macs(grid.mean_sandwich_macs(0, s.samples, draws=16), trained) * s.epochs
         _, spent = estimate_greedy(grid, target_macs)
         scored = s.bn_batches * 128 + min(images * s.held_out, s.eval_batches * 256.0)
         return int(train + spent * scored)

@@ -42,7 +42,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from wtc.graph import StageGraph, count_macs
+from wtc.graph import StageGraph, count_macs, training_macs
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 from wtc.optimizers.widthgrid import WidthGrid
 from wtc.widths import make_divisible, scale_to_macs, steps
@@ -151,7 +151,7 @@ class DMCP(Optimizer):
         held-out evaluation at about the target."""
         grid = s.width_grid(graph)
         trained = images * (1.0 - s.held_out)
-        per_image = (3 * grid.mean_sandwich_macs(0, s.samples, draws=16)
+        per_image = (training_macs(grid.mean_sandwich_macs(0, s.samples, draws=16))
                      + 2 * grid.macs(grid.max) * (1.0 - s.arch_start))
         monitor = (s.bn_batches * 128 + images * s.held_out) * target_macs
         return int(s.epochs * (trained * per_image + monitor))

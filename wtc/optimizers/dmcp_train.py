@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from wtc.data import DataBundle
 from wtc.errors import TargetError
+from wtc.graph import training_macs
 from wtc.nn import recalibrate_bn
 from wtc.nn.slimmable import Supernet, check_slimmable
 from wtc.optimizers.base import SearchContext
@@ -170,8 +171,8 @@ class DMCPHooks(SandwichHooks):
     def search_macs(self, ratio: float) -> int:
         """Everything computed, at the data's resolution: sandwich forward + backward (3x) and
         α steps on every rank, BN calibration and held-out forwards on one."""
-        return round(((3 * self.macs_seen + self.arch_macs) * self.world + self.eval_macs)
-                     * ratio)
+        return round(((training_macs(self.macs_seen) + self.arch_macs) * self.world
+                      + self.eval_macs) * ratio)
 
 
 def train_dmcp(ctx: SearchContext, s: Any, data: DataBundle) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 
 from wtc.atomic import atomic_write_text
+from wtc.graph import training_macs
 from wtc.nn.slimmable import Supernet
 from wtc.optimizers.base import Outcome, SearchContext
 from wtc.optimizers.sandwich import HeldOut, SandwichHooks
@@ -51,7 +52,7 @@ def train_supernet(ctx: SearchContext, s: Any, data: Any, grid: WidthGrid,
     # the hooks count the MACs of the widths this rank trained; x3 for forward + backward,
     # x ranks (each rank trains its own shard of the batch)
     world = dist_info()[1]
-    train_macs = round(3 * hooks.macs_seen * ratio * world) if hooks.macs_seen else int(
+    train_macs = round(training_macs(hooks.macs_seen, ratio) * world) if hooks.macs_seen else int(
         done.train_macs or 0)
     return net, train_macs, list(done.history)
 

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wtc.graph import count_macs
+from wtc.graph import count_macs, training_macs
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 from wtc.widths import scale_to_macs
 
@@ -100,10 +100,10 @@ class MorphNet(Optimizer):
         about the target), and per ladder rung the scoring training at the target plus the
         forward passes of BN recalibration and the held-out evaluation."""
         base = count_macs(graph)
-        learn = 3 * images * s.epochs * (base + (s.rounds - 1) * target_macs)
+        learn = training_macs(base + (s.rounds - 1) * target_macs, images) * s.epochs
         if s.ladder == 1:
             return int(learn)
-        score = 3 * target_macs * images * s.score_epochs + target_macs * val_images
+        score = training_macs(target_macs, images) * s.score_epochs + target_macs * val_images
         return int(s.ladder * (learn + score))
 
 

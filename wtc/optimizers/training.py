@@ -13,8 +13,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from wtc.data import DataBundle, make_data
-from wtc.graph import StageGraph, count_macs
+from wtc.data import DataBundle, make_data_for
+from wtc.graph import StageGraph, count_macs, training_macs
 from wtc.nn import build_model
 from wtc.nn.bn import recalibrate_bn
 from wtc.optimizers.base import SearchContext
@@ -40,9 +40,7 @@ __all__ = ["build_model", "finished_fit", "fit_or_resume", "forward_macs", "held
 
 def load_data(ctx: SearchContext) -> DataBundle:
     """The DataBundle for the search (raises DataError: done before any training)."""
-    s = ctx.graph.spec
-    return make_data(ctx.data, channels=s.input.channels,
-                     resolution=ctx.data.resolution or s.input.resolution, num_classes=s.classes)
+    return make_data_for(ctx.graph.spec, ctx.data)
 
 
 def train_config(ctx: SearchContext, epochs: int, **optim: Any) -> TrainConfig:
@@ -88,7 +86,7 @@ def finished_fit(run: Path | None, model: nn.Module, cfg: TrainConfig, meta: dic
         hooks.load_state_dict(ck["hooks"])
     history = list(ck.get("history", []))
     summary = {"top1": history[-1].get("top1") if history else None,
-               "train_macs": 3 * int(ck["forward_macs"]) * int(ck["images_seen"])}
+               "train_macs": training_macs(int(ck["forward_macs"]), int(ck["images_seen"]))}
     return TrainResult(model=model, history=history, summary=summary, out_dir=run)
 
 

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 
 from wtc.atomic import atomic_write
-from wtc.data import make_data
+from wtc.data import make_data_for
 from wtc.errors import CheckpointError, ConfigError
 from wtc.graph import compile_spec, count_macs
 from wtc.nn import build_model
@@ -71,8 +71,7 @@ def train(spec: Any, widths: Any = None, cfg: TrainConfig | None = None, *,
         raise ConfigError("train needs a TrainConfig (at least data=...)")
     graph, w, spec_path = _resolve_model_inputs(spec, widths)
     s = graph.spec
-    data = make_data(cfg, channels=s.input.channels, resolution=cfg.resolution or
-                     s.input.resolution, num_classes=s.classes)
+    data = make_data_for(s, cfg)
     seed_everything(cfg.seed)
     model = _build(graph, w)
     forward_macs = int(count_macs(graph, w))
@@ -102,9 +101,7 @@ def evaluate_checkpoint(spec: Any, checkpoint: str | Path, cfg: TrainConfig,
     graph, w, _ = _resolve_model_inputs(spec, widths)
     if not ck.is_file():
         raise CheckpointError(f"checkpoint {ck} does not exist")
-    s = graph.spec
-    data = make_data(cfg, channels=s.input.channels, resolution=cfg.resolution or
-                     s.input.resolution, num_classes=s.classes)
+    data = make_data_for(graph.spec, cfg)
     model = _build(graph, w)
     load_checkpoint(ck, model, spec_hash=str(graph.spec_hash), widths=_groups(w))
     device = resolve_device(cfg.device)
