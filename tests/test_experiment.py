@@ -422,3 +422,29 @@ def test_an_unknown_backend_is_refused_before_the_folder_is_made(cli, tmp_path):
     code, _, err = cli("experiment", plan, "--out", tmp_path / "out", "--backend", "nope")
     assert code == 2 and "unknown backend 'nope'; choose one of: local, ray" in err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_final_training_finished_before_it_was_recorded_is_read_back(tmp_path, monkeypatch):
+    """A driver killed between a training's last checkpoint and its ledger line: the rerun
+    reads the checkpoint back (same summary, same weights) instead of training again."""
+    from wtc.experiment import torchside
+    from wtc.experiment.execute import weights_hash
+    from wtc.graph import compile_spec
+    from wtc.spec import load_spec
+    from wtc.trainer import resume
+
+    graph = compile_spec(load_spec(TINY))
+    groups = {g: graph.groups[g].base for g in graph.free_groups}
+    config = {**PLAN["data"], **PLAN["train"], "precision": "fp32", "channels_last": False}
+    first = torchside.train_final(graph, groups, config, seed=0, threads=1, device="cpu",
+                                  work_dir=tmp_path)
+
+    def no_training(*a, **k):
+        raise AssertionError("trained again")
+
+    monkeypatch.setattr(resume, "fit", no_training)
+    again = torchside.train_final(graph, groups, config, seed=0, threads=1, device="cpu",
+                                  work_dir=tmp_path)
+    assert again["summary"] == first["summary"] and again["train_macs"] == first["train_macs"]
+    assert (weights_hash(again["model"].state_dict())
+            == weights_hash(first["model"].state_dict()))

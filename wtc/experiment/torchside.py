@@ -12,11 +12,9 @@ from wtc.data import DataConfig, make_data_for
 from wtc.graph import count_macs, training_macs
 from wtc.nn import build_model
 from wtc.trainer import (
-    CHECKPOINT,
     TrainConfig,
     evaluate,
-    fit,
-    load_checkpoint,
+    fit_or_resume,
     resolve_device,
     resolve_runtime,
     seed_everything,
@@ -34,18 +32,11 @@ def train_final(graph: Any, groups: dict[str, int], config: dict[str, Any], *, s
     model = build_model(graph, groups)
     forward = count_macs(graph, groups)
     meta = {"spec_hash": graph.spec_hash, "widths": dict(groups)}
-    ckpt = work_dir / CHECKPOINT if work_dir is not None else None
-    if ckpt is not None and ckpt.is_file():
-        ck = load_checkpoint(ckpt, model, spec_hash=graph.spec_hash, widths=dict(groups))
-        if int(ck.get("epoch", 0)) >= cfg.epochs:  # finished before the driver recorded it
-            history = list(ck.get("history", []))
-            return _summary(model, history, forward, int(ck["images_seen"]),
-                            _used(cfg, model))
-        model = build_model(graph, groups)
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
-    res = fit(model, data, cfg, forward_macs=forward, out_dir=work_dir, evaluate_test=False,
-              resume=bool(ckpt is not None and ckpt.is_file()), meta=meta)
+    # (a training that finished before the driver recorded it is read back, not run again)
+    res = fit_or_resume(model, data, cfg, run=work_dir, meta=meta, resume=True,
+                        forward_macs=forward, evaluate_test=False)
     return _summary(res.model, res.history, forward, int(res.summary["images_seen"]),
                     _used(cfg, res.model))
 

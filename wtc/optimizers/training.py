@@ -14,26 +14,25 @@ import torch
 from torch import nn
 
 from wtc.data import DataBundle, make_data_for
-from wtc.graph import StageGraph, count_macs, training_macs
+from wtc.graph import StageGraph, count_macs
 from wtc.nn import build_model
 from wtc.nn.bn import recalibrate_bn
 from wtc.optimizers.base import SearchContext
 from wtc.trainer import (
-    CHECKPOINT,
     Runtime,
     TrainConfig,
     TrainHooks,
     TrainResult,
     evaluate,
     fit,
-    load_checkpoint,
     resolve_device,
     resolve_runtime,
     seed_everything,
     torch_forward_macs,
 )
+from wtc.trainer import fit_or_resume as trainer_fit_or_resume
 
-__all__ = ["build_model", "finished_fit", "fit_or_resume", "forward_macs", "heldout_top1",
+__all__ = ["build_model", "fit_or_resume", "forward_macs", "heldout_top1",
            "load_data", "monitor_images", "runtime", "score_widths", "seed_everything",
            "train_config"]
 
@@ -68,39 +67,14 @@ def forward_macs(graph: StageGraph, widths: dict[str, int], model: nn.Module,
         model, torch.zeros(1, data.channels, data.resolution, data.resolution))
 
 
-def finished_fit(run: Path | None, model: nn.Module, cfg: TrainConfig, meta: dict[str, Any],
-                 hooks: TrainHooks | None = None) -> TrainResult | None:
-    """A fit an interrupted search had already finished: its weights loaded into `model`
-    (and its hooks' state into `hooks`) and its record, instead of training it again (None
-    when it has to be trained)."""
-    if run is None or not (run / CHECKPOINT).is_file():
-        return None
-    ck = load_checkpoint(run / CHECKPOINT, model, spec_hash=meta["spec_hash"],
-                         widths=meta["widths"])
-    if int(ck.get("epoch", 0)) < cfg.epochs:
-        return None
-    if resolve_runtime(cfg.precision, cfg.channels_last, resolve_device(cfg.device)
-                       ).channels_last:  # the layout `fit` leaves: later forwards match
-        model.to(memory_format=torch.channels_last)
-    if hooks is not None and ck.get("hooks"):
-        hooks.load_state_dict(ck["hooks"])
-    history = list(ck.get("history", []))
-    summary = {"top1": history[-1].get("top1") if history else None,
-               "train_macs": training_macs(int(ck["forward_macs"]), int(ck["images_seen"]))}
-    return TrainResult(model=model, history=history, summary=summary, out_dir=run)
-
-
 def fit_or_resume(ctx: SearchContext, model: nn.Module, data: DataBundle, cfg: TrainConfig,
                   hooks: TrainHooks, *, run: Path | None, meta: dict[str, Any],
                   forward_macs: int | None = None, **fit_kwargs: Any) -> TrainResult:
-    """`fit` with checkpoints in `run` (None: none). With ctx.resume, a finished fit is read
-    back (`finished_fit`) and an unfinished one continues from its checkpoint."""
-    res = finished_fit(run, model, cfg, meta, hooks) if ctx.resume else None
-    if res is None:
-        resume = bool(ctx.resume and run is not None and (run / CHECKPOINT).is_file())
-        res = fit(model, data, cfg, hooks=hooks, forward_macs=forward_macs,
-                  progress=ctx.progress, out_dir=run, resume=resume, meta=meta, **fit_kwargs)
-    return res
+    """`wtc.trainer.fit_or_resume` for a search: resumes when the search does (`ctx.resume`),
+    shows the search's progress."""
+    return trainer_fit_or_resume(model, data, cfg, hooks, run=run, meta=meta,
+                                 resume=ctx.resume, progress=ctx.progress,
+                                 forward_macs=forward_macs, **fit_kwargs)
 
 
 def heldout_top1(model: nn.Module, data: DataBundle, ctx: SearchContext, *,

@@ -4,6 +4,7 @@
     loop.py         fit: the loop every caller reuses; param_groups, lr_factor
     hooks.py        TrainHooks: how a method customises fit (AutoSlim, DMCP, MorphNet)
     state.py        checkpoints, RNG state, seed_everything
+    resume.py       fit_or_resume: a finished fit read back, an unfinished one continued
     distributed.py  device choice, torchrun/DDP, BN-statistics and RNG sync over ranks
     evaluation.py   evaluate (top-1, loss) in a run's precision, forward MACs by torch's counter
     precision.py    Runtime: precision (autocast dtype) and channels_last; what `auto` means here
@@ -20,6 +21,7 @@ from wtc.trainer.evaluation import evaluate, torch_forward_macs
 from wtc.trainer.hooks import CallbackHooks, TrainHooks
 from wtc.trainer.loop import fit, lr_factor, param_groups
 from wtc.trainer.precision import FP32, PRECISIONS, Runtime, resolve_runtime
+from wtc.trainer.resume import finished_fit, fit_or_resume
 from wtc.trainer.run import evaluate_checkpoint, train
 from wtc.trainer.state import (
     CHECKPOINT,
@@ -42,7 +44,9 @@ __all__ = [
     "dist_info",
     "evaluate",
     "evaluate_checkpoint",
+    "finished_fit",
     "fit",
+    "fit_or_resume",
     "load_checkpoint",
     "lr_factor",
     "param_groups",
