@@ -1,6 +1,6 @@
 """What every command shares: consoles, the error-to-exit-code policy, option parsing helpers.
 
-Exit codes (DESIGN.md): 0 success, 2 bad input (spec, widths, options, data), 1 anything else.
+Exit codes: 0 success, 2 bad input (spec, widths, options, data), 1 anything else.
 Errors are one paragraph on stderr, never a traceback (set WTC_DEBUG=1 to see one).
 """
 

@@ -1,4 +1,4 @@
-"""The width-transfer protocol as one resumable run (DESIGN.md "Experiment").
+"""The width-transfer protocol as one resumable run.
 
     from wtc.experiment import load_plan, run_experiment, write_report
     plan = load_plan("examples/width_transfer_fmnist.yaml")   # PlanError names the bad key

@@ -1,4 +1,4 @@
-"""AutoSlim (Yu & Huang 2019; algorithms.md §3, search-notes.md §2) on the slimmable supernet.
+"""AutoSlim (Yu & Huang 2019) on the slimmable supernet.
 
 1. Train a supernet at `max_multiplier` x base widths with the sandwich rule (max, min and
    `samples - 2` random widths per step, drawn per group on the divisor grid) and in-place

@@ -1,4 +1,4 @@
-"""DMCP (Guo et al., CVPR 2020, "Differentiable Markov Channel Pruning"; algorithms.md §4).
+"""DMCP (Guo et al., CVPR 2020, "Differentiable Markov Channel Pruning").
 
 Per free width group g (not per layer: every member of a group shares one chain, so residual
 streams and depthwise pairs stay consistent), the supernet's C_g channels are a kept prefix
@@ -51,8 +51,8 @@ TOLERANCE = 0.01  # the read-out meets the target within this share
 
 
 class DMCPSettings(BaseModel):
-    """DMCP hyper-parameters. Defaults follow the reference configs where wtc has the same knob
-    (algorithms.md §4.3); the weight optimizer follows wtc's training recipe."""
+    """DMCP hyper-parameters. Defaults follow the paper's released configs where wtc has the same
+    knob; the weight optimizer follows wtc's training recipe."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -10,7 +10,7 @@ node L with MACs coefficient C_L (H_out·W_out·k·k / groups, from the graph's 
     grouped (dwconv, gconv; C_L = H_out·W_out·k·k·group width): C_L · (Σ r_in + Σ r_out)
 
 where |A| are alive counts (constants in the gradient) and Σ r the L1 norms of the other side
-(algorithms.md §2.2). Groups with no BN (e.g. a squeeze-excite reduction with a bias) and the
+(MorphNet's regularizer). Groups with no BN (e.g. a squeeze-excite reduction with a bias) and the
 fixed groups (input, logits) count their channels as a constant and carry no gamma.
 Everything is read from the StageGraph, so every block family and user template works.
 `GammaHooks` trains with λ·G through the trainer's hooks (MorphNet's structure learning).

@@ -1,4 +1,4 @@
-"""MorphNet (Gordon et al., CVPR 2018; algorithms.md §2): shrink, then expand.
+"""MorphNet (Gordon et al., CVPR 2018): shrink, then expand.
 
 1. Train with task loss + λ·G, G the MACs-weighted L1 on BN γ per width group (gamma.py),
    at a constant learning rate (structure learning: no decay).

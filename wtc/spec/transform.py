@@ -1,4 +1,4 @@
-"""Projections of a spec (DESIGN: "network projection"): narrower, shallower, smaller images.
+"""Projections of a spec (network projection): narrower, shallower, smaller images.
 
 Each returns a new Spec; the original is never modified. Used by `wtc proxy` to build the cheap
 proxy a width search runs on, and by `wtc flops --resolution`.

@@ -1,6 +1,6 @@
 """Width transfer: carry widths optimized on a cheap proxy onto the expensive target.
 
-DESIGN.md "Transfer", reference/algorithms.md §1.3-1.4:
+The pass:
 
 1. ratio per source group = optimized width / base width;
 2. stages are matched in order (equal counts), or by an explicit map target stage → source
