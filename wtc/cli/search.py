@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -22,6 +22,10 @@ from wtc.cli.common import (
     print_json,
 )
 from wtc.errors import ConfigError
+
+if TYPE_CHECKING:
+    from wtc.graph import StageGraph
+    from wtc.optimizers import SearchResult
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
 DEFAULT_FRACTION = 0.2  # the search is a proxy: a share of the training images is enough
@@ -156,8 +160,8 @@ def _auto(value: bool | str | None) -> bool | str:
     return "auto" if value is None else value
 
 
-def _write(graph: Any, result: Any, output: Path, labels: list[str], targets: list[int],
-           json_out: bool) -> None:
+def _write(graph: StageGraph, result: SearchResult, output: Path, labels: list[str],
+           targets: list[int], json_out: bool) -> None:
     """widths.json, or one file per target: widths.0.25x.json, widths.0.5x.json, ..."""
     if len(targets) == 1:
         result.save(output)
@@ -170,7 +174,7 @@ def _write(graph: Any, result: Any, output: Path, labels: list[str], targets: li
         _report(graph, one, dest, json_out)
 
 
-def _report(graph: Any, result: Any, output: Path, json_out: bool) -> None:
+def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: bool) -> None:
     from wtc.graph import count_macs
     from wtc.widths import uniform_widths
 

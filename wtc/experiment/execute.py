@@ -19,10 +19,13 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wtc.errors import UserInputError
 from wtc.registry import Registry
+
+if TYPE_CHECKING:
+    from wtc.graph import StageGraph
 
 
 @dataclass(frozen=True)
@@ -70,14 +73,14 @@ def _runtime(params: dict[str, Any]) -> dict[str, Any]:
     return {**LEGACY_RUNTIME, **(params.get("runtime") or {})}
 
 
-def _graph(text: str) -> Any:
+def _graph(text: str) -> StageGraph:
     from wtc.graph import compile_spec
     from wtc.spec import parse_spec
 
     return compile_spec(parse_spec(text, source="<plan>"))
 
 
-def profile(graph: Any, groups: dict[str, int]) -> list[list[Any]]:
+def profile(graph: StageGraph, groups: dict[str, int]) -> list[list[Any]]:
     """[group, base, width] of every free group, in network order."""
     return [[g, graph.groups[g].base, int(groups[g])] for g in graph.free_groups]
 

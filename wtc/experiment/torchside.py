@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from wtc.data import DataConfig, make_data_for
-from wtc.graph import count_macs, training_macs
+from wtc.graph import StageGraph, count_macs, training_macs
 from wtc.nn import build_model
 from wtc.trainer import (
     TrainConfig,
@@ -22,7 +22,7 @@ from wtc.trainer import (
 from wtc.trainer.precision import has_grouped_conv
 
 
-def train_final(graph: Any, groups: dict[str, int], config: dict[str, Any], *, seed: int,
+def train_final(graph: StageGraph, groups: dict[str, int], config: dict[str, Any], *, seed: int,
                 threads: int | None, device: str, work_dir: Path | None) -> dict[str, Any]:
     """Train `groups` from scratch with the plan's recipe; checkpoints in `work_dir` (if given)
     let an interrupted training continue where it stopped."""
@@ -56,7 +56,7 @@ def _summary(model: Any, history: list[dict[str, Any]], forward: int, images: in
             "seconds": last.get("seconds_total"), "runtime": runtime}
 
 
-def evaluate_test(graph: Any, groups: dict[str, int], state: dict[str, Any],
+def evaluate_test(graph: StageGraph, groups: dict[str, int], state: dict[str, Any],
                   data: dict[str, Any], *, threads: int | None, device: str,
                   precision: str = "fp32", channels_last: bool | str = False
                   ) -> dict[str, Any]:

@@ -37,6 +37,7 @@ import torch
 
 from wtc.atomic import atomic_path
 from wtc.errors import ConfigError, ExportError, WidthsError
+from wtc.graph import SpecLike, StageGraph, as_graph
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -85,19 +86,7 @@ class ExportReport:
 # --------------------------------------------------------------------------- inputs
 
 
-def _resolve_graph(graph: Any) -> Any:
-    """A StageGraph from a StageGraph, a Spec or a spec path."""
-    from wtc.graph import compile_spec
-    from wtc.spec import load_spec
-
-    if isinstance(graph, str | Path):
-        graph = load_spec(graph)
-    if not hasattr(graph, "spec_hash"):
-        graph = compile_spec(graph)
-    return graph
-
-
-def _resolve_widths(graph: Any, widths: Any, ckpt: Mapping[str, Any] | None,
+def _resolve_widths(graph: StageGraph, widths: Any, ckpt: Mapping[str, Any] | None,
                     hashes: tuple[str, ...]) -> tuple[dict[str, int], str]:
     """Free-group channels for `graph` and where they came from."""
     from wtc.widths import check_widths, load_widths
@@ -278,7 +267,7 @@ def _write_verified(model: torch.nn.Module, example: torch.Tensor, out: Path,
     return used, opset_written, in_shape, out_shape, max_diff, scale, rel
 
 
-def export_onnx(graph: Any, widths: Any = None, path: str | Path = "model.onnx", *,
+def export_onnx(graph: SpecLike, widths: Any = None, path: str | Path = "model.onnx", *,
                 checkpoint: str | Path | None = None, opset: int = 17,
                 dynamic_batch: bool = False, resolution: int | None = None,
                 batch_size: int = 1, atol: float = 1e-4, rtol: float = 1e-4,
@@ -305,7 +294,7 @@ def export_onnx(graph: Any, widths: Any = None, path: str | Path = "model.onnx",
     out = Path(path)
     _check_options(opset, atol, rtol, batch_size, exporter)
     _check_output_path(out)
-    graph = _resolve_graph(graph)
+    graph = as_graph(graph)
     target = graph
     if resolution is not None and resolution != graph.spec.input.resolution:
         if resolution < 1:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import networkx as nx
@@ -19,6 +20,7 @@ from wtc.graph.groups import Group
 from wtc.graph.rules import ChannelVars
 from wtc.spec import expr
 from wtc.spec.check import template_for
+from wtc.spec.load import load_spec
 from wtc.spec.ops import OPS, Channels
 from wtc.spec.schema import BlockCall, Spec, StageSpec
 
@@ -107,6 +109,23 @@ class StageGraph:
 def compile_spec(spec: Spec) -> StageGraph:
     """Compile a validated spec into its stage graph with width groups."""
     return _Compiler(spec).run()
+
+
+# what a public call accepts as the network: a compiled graph, a spec, or a spec's YAML path
+SpecLike = StageGraph | Spec | str | Path
+
+
+def as_graph(spec: SpecLike) -> StageGraph:
+    """The one normalizer of a `SpecLike`: a StageGraph as it is, a Spec compiled, a path
+    loaded (SpecError naming the file) and compiled."""
+    if isinstance(spec, StageGraph):
+        return spec
+    if isinstance(spec, str | Path):
+        spec = load_spec(spec)
+    if not isinstance(spec, Spec):
+        raise SpecError(f"expected a spec (a StageGraph, a Spec or a YAML path), not "
+                        f"{type(spec).__name__}")
+    return compile_spec(spec)
 
 
 class _Compiler:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from wtc.errors import SpecError
 from wtc.graph.compile import StageGraph
@@ -105,11 +105,19 @@ def mac_terms(graph: StageGraph) -> list[MacTerm]:
             for t in _terms(graph) if t.kind != "affine"]
 
 
-def channels(graph: StageGraph, widths: Mapping[str, int] | Any | None = None) -> dict[str, int]:
+class HasGroups(Protocol):
+    """Anything with free-group channels (a `wtc.widths.Widths`, a layer above this one)."""
+
+    @property
+    def groups(self) -> Mapping[str, int]: ...
+
+
+def channels(graph: StageGraph, widths: Mapping[str, int] | HasGroups | None = None
+             ) -> dict[str, int]:
     """Channel count of every group (fixed groups at their base) for `widths` (default: base)."""
     full = {g: grp.base for g, grp in graph.groups.items()}
     if widths is not None:
-        full.update(getattr(widths, "groups", widths))
+        full.update(widths if isinstance(widths, Mapping) else widths.groups)
     return full
 
 

@@ -25,7 +25,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wtc.errors import ConfigError
-from wtc.graph import training_macs
+from wtc.graph import StageGraph, training_macs
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 
 
@@ -90,7 +90,7 @@ class AutoSlim(Optimizer):
         return None
 
     @staticmethod
-    def estimate_train_macs(graph: Any, s: AutoSlimSettings, *, images: float,
+    def estimate_train_macs(graph: StageGraph, s: AutoSlimSettings, *, images: float,
                             target_macs: int, val_images: float = 0.0) -> int:
         """Projected cost (dry runs): sandwich training (forward + backward of every width of
         a step) plus the greedy pass's forwards (BN recalibration and scoring per candidate,

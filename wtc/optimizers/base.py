@@ -19,7 +19,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wtc.errors import ConfigError
-from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.graph import SpecLike, StageGraph, as_graph, count_macs
 from wtc.registry import Registry
 from wtc.widths import (
     MacsTarget,
@@ -203,16 +203,6 @@ def multi_target_methods() -> list[str]:
     return [n for n in OPTIMIZERS.names() if OPTIMIZERS.get(n).multi_target]
 
 
-def _graph(spec: Any) -> StageGraph:
-    if isinstance(spec, StageGraph):
-        return spec
-    if isinstance(spec, str | Path):
-        from wtc.spec import load_spec
-
-        spec = load_spec(spec)
-    return compile_spec(spec)
-
-
 def _data_config(data: Any, seed: int, fraction: float | None) -> Any:
     """A `wtc.data.DataConfig` from a config, a mapping or a dataset name; seeded by the search."""
     from wtc.data import DataConfig  # torch-backed package; only when data is given
@@ -278,12 +268,12 @@ class SearchRequest:
     channels_last: bool | str = "auto"  # auto | True | False; both recorded in the provenance
 
 
-def prepare(spec: Any, request: SearchRequest) -> tuple[Optimizer, SearchContext, BaseModel]:
+def prepare(spec: SpecLike, request: SearchRequest) -> tuple[Optimizer, SearchContext, BaseModel]:
     """Validate a search without running it: (optimizer, context, settings with the request's
     epochs merged in). Raises a UserInputError (unknown method, bad settings, unreachable
     target, no data); reads no data."""
     r = request
-    graph = _graph(spec)
+    graph = as_graph(spec)
     opt = get_optimizer(r.method)()
     cfg = validate_settings(r.method, r.settings, r.settings_source)
     targets = resolve_targets(graph, r.target_macs)
@@ -371,7 +361,7 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
                         per_target=per_target)
 
 
-def search(spec: Any, method: str = "morphnet", target_macs: Any = None,
+def search(spec: SpecLike, method: str = "morphnet", target_macs: Any = None,
            settings: BaseModel | Mapping[str, Any] | None = None, data: Any = None,
            seed: int = 0, *, out: str | Path | None = None, **options: Any) -> SearchResult:
     """Find widths for `spec` (StageGraph, Spec or YAML path) at `target_macs` with `method`.

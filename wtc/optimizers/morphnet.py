@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from wtc.graph import count_macs, training_macs
+from wtc.graph import StageGraph, count_macs, training_macs
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 from wtc.widths import scale_to_macs
 
@@ -94,7 +94,7 @@ class MorphNet(Optimizer):
         return details.get("val_top1")
 
     @staticmethod
-    def estimate_train_macs(graph: Any, s: MorphNetSettings, *, images: float,
+    def estimate_train_macs(graph: StageGraph, s: MorphNetSettings, *, images: float,
                             target_macs: int, val_images: float = 0.0) -> int:
         """Projected cost (dry runs): structure learning at the base widths (later rounds at
         about the target), and per ladder rung the scoring training at the target plus the

@@ -7,60 +7,58 @@ is written atomically so an interrupted run never leaves a half-written one.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn as nn
 
 from wtc.atomic import atomic_write
 from wtc.data import make_data_for
 from wtc.errors import CheckpointError, ConfigError
-from wtc.graph import compile_spec, count_macs
+from wtc.graph import SpecLike, StageGraph, as_graph, count_macs
 from wtc.nn import build_model
-from wtc.spec import load_spec
 from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import dist_info, resolve_device
 from wtc.trainer.evaluation import evaluate, torch_forward_macs
 from wtc.trainer.loop import fit
 from wtc.trainer.precision import has_grouped_conv, resolve_runtime
 from wtc.trainer.state import load_checkpoint, seed_everything
-from wtc.widths import base_widths, load_widths, save_widths
+from wtc.widths import Widths, base_widths, load_widths, save_widths, widths_from_groups
+
+# what `train` and `evaluate_checkpoint` accept as widths (None: the spec's base widths)
+WidthsLike = Widths | Mapping[str, int] | str | Path | None
 
 
-def _build(graph: Any, widths: Any) -> nn.Module:
-    """The one place a model is built from graph + widths."""
-    return build_model(graph, widths)
-
-
-def _resolve_model_inputs(spec: Any, widths: Any) -> tuple[Any, Any, Path | None]:
-    """(graph, Widths, spec path) from a spec path / Spec / StageGraph and widths (path or obj)."""
-    spec_path = None
-    if isinstance(spec, str | Path):
-        spec_path = Path(spec)
-        spec = load_spec(spec_path)
-    graph = spec if hasattr(spec, "spec_hash") else compile_spec(spec)
+def _resolve_model_inputs(spec: SpecLike, widths: WidthsLike
+                          ) -> tuple[StageGraph, Widths, Path | None]:
+    """(graph, Widths, spec path) from a spec path / Spec / StageGraph and widths (a widths
+    file, Widths, a group → channels mapping, or None for the base widths)."""
+    spec_path = Path(spec) if isinstance(spec, str | Path) else None
+    graph = as_graph(spec)
     if widths is None:
         w = base_widths(graph)
     elif isinstance(widths, str | Path):
         w = load_widths(widths, graph)
-    else:
+    elif isinstance(widths, Widths):
         w = widths
+    else:
+        w = widths_from_groups(graph, widths)
     return graph, w, spec_path
 
 
-def _groups(w: Any) -> dict[str, int]:
-    return {str(k): int(v) for k, v in (w.groups if hasattr(w, "groups") else w).items()}
+def _groups(w: Widths) -> dict[str, int]:
+    return {str(k): int(v) for k, v in w.groups.items()}
 
 
-def _save_widths_copy(w: Any, widths_src: Any, path: Path) -> None:
+def _save_widths_copy(w: Widths, widths_src: WidthsLike, path: Path) -> None:
     if isinstance(widths_src, str | Path) and Path(widths_src).is_file():
         atomic_write(path, lambda f: f.write(Path(widths_src).read_bytes()))
         return
     save_widths(w, path)
 
 
-def train(spec: Any, widths: Any = None, cfg: TrainConfig | None = None, *,
+def train(spec: SpecLike, widths: WidthsLike = None, cfg: TrainConfig | None = None, *,
           resume: bool = False, progress: str = "none") -> TrainResult:
     """Train spec (path, Spec or StageGraph) at widths (path, Widths or None = base) with cfg.
 
@@ -73,7 +71,7 @@ def train(spec: Any, widths: Any = None, cfg: TrainConfig | None = None, *,
     s = graph.spec
     data = make_data_for(s, cfg)
     seed_everything(cfg.seed)
-    model = _build(graph, w)
+    model = build_model(graph, w)
     forward_macs = int(count_macs(graph, w))
     if data.resolution != s.input.resolution:  # MACs scale with the pixel count
         forward_macs = torch_forward_macs(
@@ -92,8 +90,8 @@ def train(spec: Any, widths: Any = None, cfg: TrainConfig | None = None, *,
                resume=resume, meta=meta)
 
 
-def evaluate_checkpoint(spec: Any, checkpoint: str | Path, cfg: TrainConfig,
-                        widths: Any = None) -> dict[str, Any]:
+def evaluate_checkpoint(spec: SpecLike, checkpoint: str | Path, cfg: TrainConfig,
+                        widths: WidthsLike = None) -> dict[str, Any]:
     """Test-set top-1 and loss of a saved checkpoint. Widths default to the run's widths.json."""
     ck = Path(checkpoint)
     if widths is None and (ck.parent / "widths.json").is_file():
@@ -102,7 +100,7 @@ def evaluate_checkpoint(spec: Any, checkpoint: str | Path, cfg: TrainConfig,
     if not ck.is_file():
         raise CheckpointError(f"checkpoint {ck} does not exist")
     data = make_data_for(graph.spec, cfg)
-    model = _build(graph, w)
+    model = build_model(graph, w)
     load_checkpoint(ck, model, spec_hash=str(graph.spec_hash), widths=_groups(w))
     device = resolve_device(cfg.device)
     model.to(device)
