@@ -28,7 +28,7 @@ def register(app: typer.Typer) -> None:
         jobs: Annotated[int, typer.Option("--jobs", "-j", help="units in flight")] = 1,
         threads: Annotated[int | None, typer.Option(
             "--threads", help="torch threads per unit (default: cores ÷ jobs)")] = None,
-        device: Annotated[str, typer.Option("--device", help="cpu | cuda | auto")] = "cpu",
+        device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
         progress: Annotated[str, typer.Option(
             "--progress", help="auto | rich | plain | none")] = "auto",
         reuse: Annotated[list[Path] | None, typer.Option(

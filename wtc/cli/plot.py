@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
@@ -12,12 +13,14 @@ from wtc.cli.common import handle_errors, out
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
-    def plot(spec: Path = typer.Argument(..., help="architecture spec (YAML)",
-                                         show_default=False),
-             widths: list[Path] = typer.Argument(..., help="one or more widths.json of SPEC",
-                                                 show_default=False),
-             output: Path = typer.Option(Path("widths.png"), "--output", "-o",
-                                         help="picture to write (.png, .pdf, .svg)")) -> None:
+    def plot(
+        spec: Annotated[Path, typer.Argument(help="architecture spec (YAML)",
+                                             show_default=False)],
+        widths: Annotated[list[Path], typer.Argument(help="one or more widths.json of SPEC",
+                                                     show_default=False)],
+        output: Annotated[Path, typer.Option("--output", "-o", help="picture to write (.png, "
+                                             ".pdf, .svg)")] = Path("widths.png"),
+    ) -> None:
         """Bars of width / base width per group, one colour per widths file."""
         from wtc.errors import ConfigError
         from wtc.graph import compile_spec

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from wtc.cli.common import handle_errors, out, print_json
 
-SpecArg = typer.Argument(..., help="architecture spec (YAML)", show_default=False)
-WidthsOpt = typer.Option(None, "--widths", "-w", help="widths.json for this spec (default: base)")
-JsonOpt = typer.Option(False, "--json", help="print machine-readable JSON")
+SpecArg = Annotated[Path, typer.Argument(help="architecture spec (YAML)", show_default=False)]
+WidthsOpt = Annotated[Path | None, typer.Option(
+    "--widths", "-w", help="widths.json for this spec (default: base)")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
 
 
 def load(spec_path: Path, widths_path: Path | None):
@@ -30,9 +32,9 @@ def load(spec_path: Path, widths_path: Path | None):
 def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
-    def validate(spec: Path = SpecArg, max_memory: str | None = typer.Option(
-            None, "--max-memory", help="refuse a model whose estimated memory is larger, e.g. "
-            "8G (default: WTC_MAX_MEMORY, else half the RAM)")) -> None:
+    def validate(spec: SpecArg, max_memory: Annotated[str | None, typer.Option(
+            "--max-memory", help="refuse a model whose estimated memory is larger, e.g. "
+            "8G (default: WTC_MAX_MEMORY, else half the RAM)")] = None) -> None:
         """Check a spec: YAML, schema, blocks, wiring, channels, shapes and the memory the
         built model would need."""
         from wtc.limits import human_bytes, parse_bytes
@@ -49,8 +51,7 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
-    def show(spec: Path = SpecArg, widths: Path | None = WidthsOpt, as_json: bool = JsonOpt
-             ) -> None:
+    def show(spec: SpecArg, widths: WidthsOpt = None, as_json: JsonOpt = False) -> None:
         """Stages, blocks, width groups, widths, MACs and parameters per stage."""
         from wtc.graph import cost_table
         from wtc.widths import summary
@@ -80,9 +81,10 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
-    def flops(spec: Path = SpecArg, widths: Path | None = WidthsOpt,
-              resolution: int | None = typer.Option(None, help="count at this input resolution"),
-              as_json: bool = JsonOpt) -> None:
+    def flops(spec: SpecArg, widths: WidthsOpt = None,
+              resolution: Annotated[int | None, typer.Option(
+                  "--resolution", help="count at this input resolution")] = None,
+              as_json: JsonOpt = False) -> None:
         """MACs (multiply-accumulates; FLOPs = 2 x MACs) and parameters."""
         from wtc.graph import compile_spec
         from wtc.widths import summary
