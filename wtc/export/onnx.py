@@ -231,14 +231,25 @@ def _compare(sess: Any, model: torch.nn.Module, batches: list[int], c: int, r: i
     return max_diff, scale
 
 
+@dataclass(frozen=True)
+class _Written:
+    """What `_write_verified` wrote and measured."""
+
+    exporter: str  # the exporter that produced the file
+    opset: int  # the opset the file declares
+    input_shape: list[int | str]
+    output_shape: list[int | str]
+    max_diff: float
+    scale: float
+    rel: float
+
+
 def _write_verified(model: torch.nn.Module, example: torch.Tensor, out: Path,
                     batches: list[int], gen: torch.Generator, *, opset: int, dynamic: bool,
-                    exporter: Exporter, atol: float, rtol: float) -> tuple[Any, ...]:
+                    exporter: Exporter, atol: float, rtol: float) -> _Written:
     """Export to a temporary file next to `out` (`wtc.atomic.atomic_path`), check it with
     onnx.checker, compare it with torch in onnxruntime, and only then rename it over `out` (a
-    failure leaves no file).
-    Returns (exporter used, opset written, input shape, output shape, max diff, output scale,
-    relative diff)."""
+    failure leaves no file)."""
     import onnx
 
     c, r = example.shape[1], example.shape[-1]
@@ -264,7 +275,7 @@ def _write_verified(model: torch.nn.Module, example: torch.Tensor, out: Path,
             raise ExportError(f"onnxruntime output differs from torch by {max_diff:.3g} "
                               f"(output scale {scale:.3g}, relative {rel:.3g}); allowed "
                               f"max(atol={atol:g}, rtol={rtol:g} x scale)")
-    return used, opset_written, in_shape, out_shape, max_diff, scale, rel
+    return _Written(used, opset_written, in_shape, out_shape, max_diff, scale, rel)
 
 
 def export_onnx(graph: SpecLike, widths: Any = None, path: str | Path = "model.onnx", *,
@@ -317,20 +328,20 @@ def export_onnx(graph: SpecLike, widths: Any = None, path: str | Path = "model.o
     batches = sorted({1, trace_batch + 1}) if dynamic_batch else [batch_size]
     example = torch.randn(trace_batch, c, r, r, generator=gen)
 
-    used, opset_written, in_shape, out_shape, max_diff, scale, rel = _write_verified(
-        model, example, out, batches, gen, opset=opset, dynamic=dynamic_batch,
-        exporter=exporter, atol=atol, rtol=rtol)
+    w = _write_verified(model, example, out, batches, gen, opset=opset, dynamic=dynamic_batch,
+                        exporter=exporter, atol=atol, rtol=rtol)
 
     notes = []
-    if opset_written != opset:
-        notes.append(f"opset {opset} was asked for but the {used} exporter wrote opset "
-                     f"{opset_written}")
+    if w.opset != opset:
+        notes.append(f"opset {opset} was asked for but the {w.exporter} exporter wrote opset "
+                     f"{w.opset}")
     return ExportReport(
         path=str(out), spec=spec.name, spec_hash=graph.spec_hash, resolution=r,
         classes=spec.classes, macs=int(count_macs(target, groups)),
         params=int(count_params(target, groups)), file_bytes=out.stat().st_size,
-        opset=int(opset_written), exporter=used, input_shape=in_shape, output_shape=out_shape,
-        dynamic_batch=dynamic_batch, max_abs_diff=max_diff, output_scale=scale, rel_diff=rel,
+        opset=int(w.opset), exporter=w.exporter, input_shape=w.input_shape,
+        output_shape=w.output_shape, dynamic_batch=dynamic_batch, max_abs_diff=w.max_diff,
+        output_scale=w.scale, rel_diff=w.rel,
         atol=atol, rtol=rtol, verified_batches=batches, widths=dict(groups),
         widths_source=source, checkpoint=str(checkpoint) if checkpoint is not None else None,
         seconds=time.perf_counter() - t0, notes=notes)
