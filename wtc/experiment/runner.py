@@ -97,8 +97,8 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
         t0 = time.perf_counter()
         with _Display(progress, len(todo)) as display:
             try:
-                _drive(todo, ledger, be, summary, threads, device, max_units, display, on_unit,
-                       imports)
+                rt = _Runtime(be, threads, device, max_units, display, on_unit)
+                _Driver(todo, ledger, summary, rt, imports).run()
             finally:
                 be.close()
         summary.seconds = time.perf_counter() - t0
@@ -164,78 +164,111 @@ def _run_info(plan: Plan | None, units: list[Unit], backend: str, jobs: int, thr
     return info
 
 
-def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threads: int,
-           device: str, max_units: int | None, display: _Display,
-           on_unit: Callable[[dict[str, Any]], None] | None,
-           imports: dict[tuple[str, str], tuple[dict[str, Any], Ledger]]) -> None:
-    done = ledger.done()
-    state = _State(ledger)
-    pending = list(todo)
-    users: dict[str, list[Unit]] = {}  # unit id → the units that consume its outputs
-    for u in todo:
-        for d in u.deps:
-            users.setdefault(d, []).append(u)
-    running: dict[Future[dict[str, Any]], tuple[Unit, str, str]] = {}  # unit, hash, key
-    failure: tuple[Unit, dict[str, Any]] | None = None
-    stop = False
-    while True:
-        changed = True
-        while changed:  # release ready units; skipping one may make others ready
-            changed = False
-            for u in sorted(pending, key=_priority):
-                if not all(d in state.finished for d in u.deps):
-                    continue
-                ih, key = state.hashes(u)
-                row = done.get((u.id, ih))
-                twin = state.by_content.get(key)
-                if row is not None and (ledger.artifacts_present(row) or _consumed(
-                        u, row, users.get(u.id, []), done, state.finished)):
-                    state.finish(u, row, key)
-                    summary.skipped.append(u.id)
-                    display.advance(u.id, skipped=True)
-                elif (u.id, ih) in imports:  # done by another experiment: copy it here
-                    state.finish(u, ledger.import_line(*imports[(u.id, ih)]), key)
-                    summary.imported.append(u.id)
-                    display.advance(u.id, skipped=True)
-                elif twin is not None:  # same computation as a finished unit: share it
-                    state.finish(u, ledger.reuse(u, ih, twin), key)
-                    summary.reused[u.id] = twin["unit"]
-                    display.advance(u.id, reused=True)
-                elif key in state.in_flight or stop or failure is not None or len(
-                        running) >= be.slots:
-                    continue  # a twin is running (reused when it ends), or no free slot
-                else:
-                    display.started(u.id)
-                    running[be.submit(_payload(u, state.finished, ledger, threads, device,
-                                               be.shared_fs))] = (u, ih, key)
-                    state.in_flight.add(key)
-                pending.remove(u)
+@dataclass
+class _Runtime:
+    """Where the units of one run go and how they are watched."""
+
+    backend: Any  # a `Backend`
+    threads: int
+    device: str
+    max_units: int | None
+    display: _Display
+    on_unit: Callable[[dict[str, Any]], None] | None
+
+
+class _Driver:
+    """One pass of the driver over a run's units: release what is ready (skip what the ledger
+    records, copy what another experiment did, share a twin's outputs, else submit), wait for
+    a unit to end and record it, until nothing runs."""
+
+    def __init__(self, todo: list[Unit], ledger: Ledger, summary: RunSummary, rt: _Runtime,
+                 imports: dict[tuple[str, str], tuple[dict[str, Any], Ledger]]) -> None:
+        self.ledger, self.summary, self.rt, self.imports = ledger, summary, rt, imports
+        self.done = ledger.done()
+        self.state = _State(ledger)
+        self.pending = list(todo)
+        self.users: dict[str, list[Unit]] = {}  # unit id → the units that consume its outputs
+        for u in todo:
+            for d in u.deps:
+                self.users.setdefault(d, []).append(u)
+        self.running: dict[Future[dict[str, Any]], tuple[Unit, str, str]] = {}  # unit, ih, key
+        self.failure: tuple[Unit, dict[str, Any]] | None = None
+        self.stop = False
+
+    def run(self) -> None:
+        while True:
+            while self._release():  # skipping one unit may make others ready
+                pass
+            if not self.running:
+                break
+            ready, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
+            for fut in ready:
+                self._collect(fut)
+        if self.failure is not None:
+            _raise(self.failure, self.ledger.dir)
+
+    def _release(self) -> bool:
+        """One sweep over the ready units in priority order; whether any was released."""
+        changed = False
+        for u in sorted(self.pending, key=_priority):
+            if all(d in self.state.finished for d in u.deps) and self._settle(u):
+                self.pending.remove(u)
                 changed = True
-        if not running:
-            break
-        ready, _ = wait(list(running), return_when=FIRST_COMPLETED)
-        for fut in ready:
-            u, ih, key = running.pop(fut)
-            state.in_flight.discard(key)
-            result = fut.result()
-            if "error" in result:
-                failure = failure or (u, result["error"])
-                display.advance(u.id, failed=True)
-                continue
-            line = ledger.record(u, ih, result)
-            if UNIT_KINDS.get(u.kind).keeps_work:  # recorded: its checkpoints are not needed
-                shutil.rmtree(ledger.dir / "work" / ih, ignore_errors=True)
-            state.finish(u, line, key)
-            summary.ran.append(u.id)
-            summary.unit_seconds[u.id] = line["seconds"]
-            display.advance(u.id)
-            if on_unit is not None:
-                on_unit(line)
-            if max_units is not None and len(summary.ran) >= max_units:
-                stop = True
-                summary.stopped = True
-    if failure is not None:
-        _raise(failure, ledger.dir)
+        return changed
+
+    def _settle(self, u: Unit) -> bool:
+        """Finish a ready unit without running it, or submit it; False when it must wait (a
+        twin is running and will be shared when it ends, or no slot is free)."""
+        state, ledger, summary, display = self.state, self.ledger, self.summary, self.rt.display
+        ih, key = state.hashes(u)
+        row = self.done.get((u.id, ih))
+        twin = state.by_content.get(key)
+        if row is not None and (ledger.artifacts_present(row) or _consumed(
+                u, row, self.users.get(u.id, []), self.done, state.finished)):
+            state.finish(u, row, key)
+            summary.skipped.append(u.id)
+            display.advance(u.id, skipped=True)
+        elif (u.id, ih) in self.imports:  # done by another experiment: copy it here
+            state.finish(u, ledger.import_line(*self.imports[(u.id, ih)]), key)
+            summary.imported.append(u.id)
+            display.advance(u.id, skipped=True)
+        elif twin is not None:  # same computation as a finished unit: share it
+            state.finish(u, ledger.reuse(u, ih, twin), key)
+            summary.reused[u.id] = twin["unit"]
+            display.advance(u.id, reused=True)
+        elif (key in state.in_flight or self.stop or self.failure is not None
+              or len(self.running) >= self.rt.backend.slots):
+            return False
+        else:
+            display.started(u.id)
+            be = self.rt.backend
+            payload = _payload(u, state.finished, ledger, self.rt.threads, self.rt.device,
+                               be.shared_fs)
+            self.running[be.submit(payload)] = (u, ih, key)
+            state.in_flight.add(key)
+        return True
+
+    def _collect(self, fut: Future[dict[str, Any]]) -> None:
+        """Record a unit that ended (or remember the first failure)."""
+        u, ih, key = self.running.pop(fut)
+        self.state.in_flight.discard(key)
+        result = fut.result()
+        if "error" in result:
+            self.failure = self.failure or (u, result["error"])
+            self.rt.display.advance(u.id, failed=True)
+            return
+        line = self.ledger.record(u, ih, result)
+        if UNIT_KINDS.get(u.kind).keeps_work:  # recorded: its checkpoints are not needed
+            shutil.rmtree(self.ledger.dir / "work" / ih, ignore_errors=True)
+        self.state.finish(u, line, key)
+        self.summary.ran.append(u.id)
+        self.summary.unit_seconds[u.id] = line["seconds"]
+        self.rt.display.advance(u.id)
+        if self.rt.on_unit is not None:
+            self.rt.on_unit(line)
+        if self.rt.max_units is not None and len(self.summary.ran) >= self.rt.max_units:
+            self.stop = True
+            self.summary.stopped = True
 
 
 class _State:
