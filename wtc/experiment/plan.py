@@ -99,6 +99,10 @@ class SearchSection(_Strict):
                             "every search sees (proxies multiply it)")
     val_split: float = Field(0.1, gt=0.0, lt=1.0, description="held-out share of the training "
                              "images for every search decision (the test set is never read)")
+    val_min_per_class: int = Field(
+        100, ge=0, le=100_000, description="floor on every search's held-out images per class, "
+        "drawn outside its training share (a proxy on a small data fraction still decides on "
+        "enough images); 0: no floor")
 
 
 class PlanModel(_Strict):
@@ -169,6 +173,12 @@ class Plan:
         dump = self.model.model_dump(mode="json")
         for k in LEGACY_RUNTIME:
             dump.pop(k)
+        # keys added later, left out at their "absent" values so older plans keep their hash
+        if not dump["search"]["val_min_per_class"]:
+            dump["search"].pop("val_min_per_class")
+        for proxy in dump["proxies"].values():
+            if proxy.get("batch_scale") is None:
+                proxy.pop("batch_scale", None)
         return digest({**dump, **self.runtime})
 
 
@@ -326,6 +336,8 @@ def _data(model: PlanModel, file: str | None) -> tuple[dict[str, Any], int | Non
     train_images = train_images or KNOWN_TRAIN_IMAGES.get(name)
     test_images = test_images or KNOWN_TEST_IMAGES.get(name)
     search = {**data, "val_split": model.search.val_split}
+    if model.search.val_min_per_class:
+        search["val_min_per_class"] = model.search.val_min_per_class
     return search, train_images, test_images
 
 
