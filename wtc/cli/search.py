@@ -96,7 +96,11 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
         val_split: Annotated[float | None, typer.Option(
             "--val-split", help="held-out share of the training images for the search's "
-            "decisions and reported accuracy (morphnet's λ ladder needs one)")] = None,
+            "decisions and reported accuracy (default: the method's `held_out`, else 0.1)")
+        ] = None,
+        val_min: Annotated[int, typer.Option(
+            "--val-min-per-class", help="floor on the held-out images per class, drawn "
+            "outside the searched share (0: none)")] = 100,
         seed: Annotated[int, typer.Option("--seed")] = 0,
         config: Annotated[Path | None, typer.Option(
             "--config", "-c", help="method settings (YAML mapping)")] = None,
@@ -130,8 +134,8 @@ def register(app: typer.Typer) -> None:
         labels = [t.text for t in parsed]
         targets = [t.macs(count_macs(graph)) for t in parsed]
         _check_output(output)
-        data_cfg = {"data": data, **{k: v for k, v in (("data_root", data_root), (
-            "batch_size", batch_size), ("val_split", val_split)) if v is not None}}
+        data_cfg = _data_settings(data, data_root, batch_size, val_split if val_split is not None
+                                  else _default_val_split(method), val_min)
         opt, ctx, cfg = sb.prepare(graph, sb.SearchRequest(
             method, parsed if len(parsed) > 1 else parsed[0], read_settings(config, sets),
             data_cfg, seed, epochs=epochs, fraction=fraction, device=device, threads=threads,
@@ -139,14 +143,33 @@ def register(app: typer.Typer) -> None:
             settings_source=str(config) if config else None, run_dir=run_dir, resume=resume,
             precision=precision or "auto", channels_last=_auto(parse_channels_last(channels_last))))
         if opt.needs_data:
-            from wtc.trainer import set_process_threads
-
-            set_process_threads(threads, device)
-        if not json_out and opt.needs_data:
-            shown = ", ".join(f"{t:,}" for t in targets)
-            out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
-                      f"{data} (fraction {fraction:g}), target {shown} MACs")
+            _start_training(threads, device, None if json_out else (
+                f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on {data} "
+                f"(fraction {fraction:g}), target {', '.join(f'{t:,}' for t in targets)} MACs"))
         _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out)
+
+
+def _start_training(threads: int | None, device: str, line: str | None) -> None:
+    """What the command does, as this process's entry point, before a search that trains: set
+    torch's threads once, and say what it searches (unless the output is JSON)."""
+    from wtc.trainer import set_process_threads
+
+    set_process_threads(threads, device)
+    if line is not None:
+        out.print(line)
+
+
+def _default_val_split(method: str) -> float | None:
+    """A held-out split for every search, so it can say what its widths score: a method with
+    its own `held_out` share uses it, the others hold out 10% of the searched images."""
+    from wtc.optimizers import OPTIMIZERS
+
+    if method not in OPTIMIZERS:
+        return None  # prepare() names the valid methods
+    opt = OPTIMIZERS.get(method)
+    if not opt.needs_data or "held_out" in opt.Settings.model_fields:
+        return None
+    return 0.1
 
 
 def _check_output(output: Path) -> None:
@@ -154,6 +177,14 @@ def _check_output(output: Path) -> None:
         raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
     if output.is_dir():
         raise ConfigError(f"--output {output} is a folder; give a file name")
+
+
+def _data_settings(data: str, data_root: str | None, batch_size: int | None,
+                   val_split: float | None, val_min: int | None) -> dict[str, Any]:
+    """The search's data mapping: the dataset and the options given (a 0 floor is none)."""
+    given = (("data_root", data_root), ("batch_size", batch_size), ("val_split", val_split),
+             ("val_min_per_class", val_min or None))
+    return {"data": data, **{k: v for k, v in given if v is not None}}
 
 
 def _auto(value: bool | str | None) -> bool | str:
@@ -184,7 +215,9 @@ def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: boo
     if json_out:
         print_json({"output": str(output), "widths": found.to_json(),
                     "uniform": {"groups": uni.groups, "macs": uni.macs},
-                    "train_macs": result.train_macs, "seconds": result.seconds})
+                    "train_macs": result.train_macs, "seconds": result.seconds,
+                    "held_out_top1": result.held_out_top1,
+                    "chance": 1 / graph.spec.classes})
         return
     t = Table(title=f"{graph.spec.name}: {result.method} widths vs uniform at "
                     f"{result.target_macs:,} MACs")
@@ -203,3 +236,18 @@ def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: boo
     cost = (f"{result.train_macs:.3e} training MACs, " if result.train_macs else "")
     out.print(f"{result.method}: {found.macs:,} MACs ({found.macs / result.target_macs:.2%} of "
               f"the target), {cost}{result.seconds:.1f} s; wrote {output}")
+    _print_held_out(graph, result)
+
+
+def _print_held_out(graph: Any, result: Any) -> None:
+    """Whether the search learned anything: its held-out top-1 beside chance."""
+    from wtc.optimizers.base import near_chance
+
+    top1 = result.held_out_top1
+    if top1 is None:
+        return
+    chance = 1 / graph.spec.classes
+    verdict = ("[red]at or near chance: these widths carry little information; search "
+               "longer or on more data[/red]" if near_chance(top1, chance) else "")
+    out.print(f"held-out top-1 of these widths: {100 * top1:.2f}% (chance "
+              f"{100 * chance:.0f}%) {verdict}".rstrip())

@@ -99,6 +99,27 @@ class SearchSection(_Strict):
                             "every search sees (proxies multiply it)")
     val_split: float = Field(0.1, gt=0.0, lt=1.0, description="held-out share of the training "
                              "images for every search decision (the test set is never read)")
+    val_min_per_class: int = Field(
+        100, ge=0, le=100_000, description="floor on every search's held-out images per class, "
+        "drawn outside its training share (a proxy on a small data fraction still decides on "
+        "enough images); 0: no floor")
+
+
+class CurveSection(_Strict):
+    """A search-length curve: every method searched again at each of `epochs`, on each of
+    `sources` (`target` and/or proxy names), so the report shows how long a search must be
+    before its widths stop moving."""
+
+    epochs: list[int] = Field(min_length=1, description="the methods' `epochs` of each point")
+    sources: list[str] = Field(default_factory=lambda: ["target"],
+                               description="target and/or proxy names")
+
+    @field_validator("epochs")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(e < 1 or e > 1000 for e in v) or len(set(v)) != len(v):
+            raise ValueError(f"epochs must be distinct integers in 1..1000, got {v}")
+        return sorted(v)
 
 
 class PlanModel(_Strict):
@@ -114,6 +135,7 @@ class PlanModel(_Strict):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="precision of every unit that trains or evaluates")
     channels_last: bool | Literal["auto"] = Field("auto", description="NHWC tensors")
+    curve: CurveSection | None = Field(None, description="a search-length curve")
 
     @field_validator("methods", mode="before")
     @classmethod
@@ -169,6 +191,14 @@ class Plan:
         dump = self.model.model_dump(mode="json")
         for k in LEGACY_RUNTIME:
             dump.pop(k)
+        # keys added later, left out at their "absent" values so older plans keep their hash
+        if not dump["search"]["val_min_per_class"]:
+            dump["search"].pop("val_min_per_class")
+        for proxy in dump["proxies"].values():
+            if proxy.get("batch_scale") is None:
+                proxy.pop("batch_scale", None)
+        if dump.get("curve") is None:
+            dump.pop("curve", None)
         return digest({**dump, **self.runtime})
 
 
@@ -238,6 +268,11 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     for name, proxy in model.proxies.items():
         proxies[name] = _proxy(name, proxy, spec, share, search_data, model, rules, file)
     train, eval_data = _recipe(model, file)
+    if model.curve is not None:
+        bad = [s for s in model.curve.sources if s != "target" and s not in proxies]
+        if bad:
+            raise PlanError(f"'{bad[0]}' is neither target nor a proxy of this plan",
+                            key="curve.sources", file=file)
     return Plan(model=model, file=file, target=target, proxies=proxies, methods=methods,
                 target_macs=target_macs, base_macs=base_macs, train=train, eval_data=eval_data,
                 train_images=train_images, test_images=test_images)
@@ -324,6 +359,8 @@ def _data(model: PlanModel, file: str | None) -> tuple[dict[str, Any], int | Non
     train_images = train_images or KNOWN_TRAIN_IMAGES.get(name)
     test_images = test_images or KNOWN_TEST_IMAGES.get(name)
     search = {**data, "val_split": model.search.val_split}
+    if model.search.val_min_per_class:
+        search["val_min_per_class"] = model.search.val_min_per_class
     return search, train_images, test_images
 
 

@@ -10,15 +10,16 @@ direct search (MACs and wall time), and the Pearson correlation of the row's wid
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from pathlib import Path
 from typing import Any
 
 from wtc.atomic import atomic_write, atomic_write_text
 from wtc.errors import UserInputError
+from wtc.experiment.curve import collect_curve, curve_markdown, plot_curve
 from wtc.experiment.ledger import Ledger
-from wtc.experiment.stats import welch
+from wtc.experiment.stats import pearson, welch
+from wtc.optimizers.base import near_chance, search_val_top1
 from wtc.plot import figure
 
 FIGURES = "figures"
@@ -34,7 +35,8 @@ def collect(out_dir: str | Path) -> dict[str, Any]:
     run = runs[-1]
     cur = ledger.current()
     seeds = run["seeds"]
-    rows = [_row(r, cur, seeds) for r in run["rows"]]
+    classes = run.get("classes") or {}
+    rows = [_row(r, cur, seeds, classes.get(r.get("proxy") or "target")) for r in run["rows"]]
     by_id = {r["row"]: r for r in rows}
     uniform = by_id.get("uniform", {}).get("top1_mean")
     for r in rows:
@@ -52,16 +54,18 @@ def collect(out_dir: str | Path) -> dict[str, Any]:
                                    if direct and r["method"] != "uniform" else None)
         r["profile_corr"] = (pearson(r["ratios"], direct["ratios"])
                              if direct and r["method"] != "uniform" else None)
+    curve = collect_curve(run, cur)
     missing = [u for u in run["units"] if u not in cur]
     return {"plan": run.get("plan"), "plan_hash": run.get("plan_hash"),
             "target": run.get("target"), "seeds": seeds, "methods": sorted(run.get("methods",
                                                                                   {})),
             "rows": rows, "complete": not missing, "missing": missing,
-            "same_widths": same_widths(rows),
+            "same_widths": same_widths(rows), **({"curve": curve} if curve else {}),
             "groups": next((r["groups"] for r in rows if r["groups"]), [])}
 
 
-def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int],
+         classes: int | None) -> dict[str, Any]:
     tops = {s: cur[k]["outputs"]["top1"] for s in seeds
             if (k := f"eval/{r['id']}/seed{s}") in cur}
     values = list(tops.values())
@@ -77,20 +81,15 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int]) ->
         "search_macs": search["train_macs"] if search else None,
         "search_seconds": search["seconds"] if search else None,
         "search_val_top1": search_val_top1(r["method"], details),
+        **({"search_chance": 1 / classes,
+            "search_near_chance": near_chance(search_val_top1(r["method"], details),
+                                              1 / classes)}
+           if classes and r["method"] != "uniform" else {}),
         "macs": widths["outputs"]["macs"] if widths else None,
         "groups": [g for g, _, _ in profile],
         "ratios": [w / b for _, b, w in profile],
         "widths": [w for _, _, w in profile],
     }
-
-
-def search_val_top1(method: str, details: dict[str, Any]) -> float | None:
-    """The search's own held-out top-1, read by its method's declared
-    `Optimizer.held_out_top1` from the details the ledger recorded (None for a method that is
-    not registered here, or measures none)."""
-    from wtc.optimizers import OPTIMIZERS
-
-    return OPTIMIZERS.get(method).held_out_top1(details) if method in OPTIMIZERS else None
 
 
 def same_widths(rows: list[dict[str, Any]]) -> list[list[str]]:
@@ -121,19 +120,6 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
 
-def pearson(x: list[float], y: list[float]) -> float | None:
-    """Pearson correlation; None when either side is constant or the lengths differ."""
-    if len(x) != len(y) or len(x) < 2:
-        return None
-    mx, my = statistics.fmean(x), statistics.fmean(y)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
-    sxx = sum((a - mx) ** 2 for a in x)
-    syy = sum((b - my) ** 2 for b in y)
-    if sxx <= 1e-12 or syy <= 1e-12:
-        return None
-    return sxy / math.sqrt(sxx * syy)
-
-
 # --------------------------------------------------------------------------- writing
 
 
@@ -143,6 +129,8 @@ def write_report(out_dir: str | Path) -> dict[str, Any]:
     data = collect(out)
     (out / FIGURES).mkdir(exist_ok=True)
     figures = plot_profiles(data, out / FIGURES) + plot_top1_vs_macs(data, out / FIGURES)
+    if data.get("curve"):
+        figures += plot_curve(data["curve"], out / FIGURES, _save)
     data["figures"] = [str(Path(f).relative_to(out)) for f in figures]
     atomic_write_text(out / "report.json", json.dumps(data, indent=2) + "\n")
     atomic_write_text(out / "report.md", markdown(data))
@@ -174,18 +162,26 @@ def markdown(data: dict[str, Any]) -> str:
     for r in data["rows"]:
         top = (f"{100 * r['top1_mean']:.2f} ± {100 * r['top1_std']:.2f} (n={len(r['top1'])})"
                if r["top1_mean"] is not None else "–")
+        flag = " †" if r.get("search_near_chance") else ""
+        held = _pct(r["search_val_top1"]) + (
+            f" (chance {100 * r['search_chance']:.0f}){flag}" if "search_chance" in r else "")
         lines.append(
             f"| {r['method']} | {r['source']} | {top} | {_pct(r['delta_uniform'], True)} | "
             f"{_num(r.get('p_uniform'), '.2f')} | {_pct(r['delta_direct'], True)} | "
             f"{_num(r.get('p_direct'), '.2f')} | {_num(r['search_macs'], '.3g')} | "
             f"{_num(r['search_seconds'], '.1f')} | {_num(r['overhead_reduction'], '.1f')}"
-            f"{'x' if r['overhead_reduction'] else ''} | "
-            f"{_num(r['walltime_reduction'], '.1f')}{'x' if r['walltime_reduction'] else ''} | "
-            f"{_num(r['profile_corr'], '.3f')} | {_pct(r['search_val_top1'])} |")
+            f"{'x' if r['overhead_reduction'] else ''}{flag} | "
+            f"{_num(r['walltime_reduction'], '.1f')}{'x' if r['walltime_reduction'] else ''}"
+            f"{flag} | {_num(r['profile_corr'], '.3f')} | {held} |")
     lines += ["", "p: two-sided Welch t-test over seeds against uniform and against direct "
               "search; with few seeds a difference needs a small p before it means anything. "
               "Search held-out top-1 is each method's own (MorphNet: the chosen λ's widths; "
               "AutoSlim: the chosen widths in the supernet; DMCP: the supernet at the end).", ""]
+    if any("search_chance" in r for r in data["rows"]):
+        lines += ["† the search decided at or near chance: its held-out top-1 is below "
+                  "min(3 × chance, (1 + chance) / 2), chance being 1 / the classes it searched "
+                  "on. Its widths carry little information, so its MACs and wall-time "
+                  "reductions are not savings of a search that worked.", ""]
     for group in data.get("same_widths", []):
         lines.append(f"Identical widths, so identical trainings: {', '.join(group)}.")
     if data.get("same_widths"):
@@ -193,6 +189,7 @@ def markdown(data: dict[str, Any]) -> str:
     if not data["complete"]:
         lines += [f"**Incomplete**: {len(data['missing'])} unit(s) not finished yet "
                   f"(first: `{data['missing'][0]}`); rerun the plan to resume.", ""]
+    lines += curve_markdown(data.get("curve") or [])
     for f in data.get("figures", []):
         lines.append(f"![{Path(f).stem}]({f})")
     return "\n".join(lines) + "\n"

@@ -151,9 +151,10 @@ class SearchResult:
         return int(self.widths.macs or 0)
 
     @property
-    def val_top1(self) -> float | None:
-        """The search's own held-out top-1 (None for methods that measure none)."""
-        return get_optimizer(self.method).held_out_top1(self.details)
+    def held_out_top1(self) -> float | None:
+        """The search's own top-1 of its widths on its held-out split (None: not measured),
+        as its method's declared `Optimizer.held_out_top1` reads it from the details."""
+        return search_val_top1(self.method, self.details)
 
     def save(self, path: str | Path) -> None:
         """widths.json, written atomically."""
@@ -332,6 +333,21 @@ def _runtime(precision: str, channels_last: bool | str, device: str, graph: Stag
     rt = resolve_runtime(precision, channels_last, resolve_device(device),
                          grouped_conv=has_grouped_conv(graph))
     return {"precision": rt.precision, "channels_last": rt.channels_last}
+
+
+def search_val_top1(method: str, details: Mapping[str, Any]) -> float | None:
+    """A search's own held-out top-1, read by its method's declared `Optimizer.held_out_top1`
+    from the details it recorded (a ledger's, a widths file's); None for a method that is not
+    registered, or measures none."""
+    return OPTIMIZERS.get(method).held_out_top1(details) if method in OPTIMIZERS else None
+
+
+def near_chance(top1: float | None, chance: float | None) -> bool:
+    """The rule for a search that decided at or near chance: its held-out top-1 is below
+    min(3 × chance, (1 + chance) / 2) (30% on 10 classes, 75% on 2)."""
+    if top1 is None or chance is None:
+        return False
+    return top1 < min(3 * chance, (1 + chance) / 2)
 
 
 def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchResult:
