@@ -30,6 +30,13 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def warn(message: str) -> None:
+    """One warning line on stderr; the text is printed as is (no rich markup read from it)."""
+    from rich.markup import escape
+
+    err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+
+
 def handle_errors(fn: F) -> F:
     """Map library errors to one message and the exit code policy; never show a traceback."""
 

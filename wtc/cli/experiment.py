@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.common import handle_errors, out, print_json, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -53,6 +53,8 @@ def register(app: typer.Typer) -> None:
         res = run_experiment(p, out_dir, backend=backend, jobs=jobs, threads=threads,
                              device=device, address=address, reuse=reuse or (),
                              progress="none" if as_json else progress)
+        for w in res.warnings:
+            warn(w)
         report = None if no_report else write_report(out_dir)
         if as_json:
             print_json({**res.to_json(), "report": None if report is None else
@@ -76,10 +78,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rebuild report.md, report.json and the figures from an experiment's ledger."""
         from wtc.errors import ConfigError
-        from wtc.experiment import write_report
+        from wtc.experiment import Ledger, write_report
 
         if not (out_dir / "ledger.jsonl").is_file():
             raise ConfigError(f"{out_dir} holds no ledger.jsonl: not an experiment folder")
+        for w in Ledger(out_dir).warnings():
+            warn(w)
         data = write_report(out_dir)
         if as_json:
             print_json(data)

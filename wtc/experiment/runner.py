@@ -21,10 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from wtc.errors import ConfigError, PlanError, UserInputError, WtcError
-from wtc.experiment.backends import make_backend
+from wtc.experiment.backends import check_backend, make_backend
 from wtc.experiment.ledger import Ledger
+from wtc.experiment.ledger_check import is_escape
 from wtc.experiment.plan import Plan
 from wtc.experiment.units import Unit, check_dag, expand, rows
+from wtc.paths import PathError
 
 
 class UnitFailed(WtcError):
@@ -42,11 +44,13 @@ class RunSummary:
     seconds: float = 0.0
     unit_seconds: dict[str, float] = field(default_factory=dict)
     stopped: bool = False  # stopped early (max_units)
+    warnings: list[str] = field(default_factory=list)  # damaged ledger lines skipped
 
     def to_json(self) -> dict[str, Any]:
         return {"out": str(self.out_dir), "ran": self.ran, "skipped": self.skipped,
                 "reused": self.reused, "imported": self.imported,
-                "seconds": round(self.seconds, 3), "stopped": self.stopped}
+                "seconds": round(self.seconds, 3), "stopped": self.stopped,
+                "warnings": self.warnings}
 
 
 def cores() -> int:
@@ -76,6 +80,8 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
         raise ConfigError(f"threads must be at least 1, got {threads}")
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"device must be cpu, cuda or auto, not {device!r}")
+    check_backend(backend, address)
+    _Display(progress, 0)  # a bad progress mode, before anything is written
     todo = list(units) if units is not None else expand(plan)  # type: ignore[arg-type]
     if plan is not None and units is None:
         check_data(plan)
@@ -88,10 +94,11 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     threads = threads or max(1, cores() // jobs)
     ledger = Ledger(out)
     with _lock(out):
+        damaged = ledger.warnings()  # before the first write cuts off a torn last line
         ledger.start_run(**_run_info(plan, todo, backend, jobs, threads))
         gpus = 1.0 if device == "cuda" else 0.0
         be = make_backend(backend, jobs=jobs, threads=threads, address=address, gpus=gpus)
-        summary = RunSummary(out_dir=out)
+        summary = RunSummary(out_dir=out, warnings=damaged)
         t0 = time.perf_counter()
         with _Display(progress, len(todo)) as display:
             try:
@@ -115,8 +122,13 @@ def _imports(folders: Sequence[str | Path], out: Path
                               "folder)")
         if Path(folder).resolve() == out.resolve():
             continue
-        for key, row in other.done().items():
-            if other.artifacts_present(row):
+        done = other.done()
+        escapes = [f"line {n}: {why}" for n, why in other.damaged if is_escape(why)]
+        if escapes:
+            raise PathError(f"--reuse {folder}: its ledger names files outside its folder, "
+                            f"refused ({'; '.join(escapes[:3])})")
+        for key, row in done.items():
+            if other.artifacts_present(row):  # PathError for a symlink out of the folder
                 found.setdefault(key, (row, other))
     return found
 
