@@ -282,7 +282,7 @@ SPEC_CASES = [
     ("depth_over_bound", edit("depth: 3, width: 64", "depth: 100000, width: 64"),
      ["stages[2].depth", "less than or equal to 1024"]),
     ("too_many_classes", edit("classes: 10", "classes: 100000000"),
-     ["'classes'", "less than or equal to 1000000"]),
+     ["'classes'", "less than or equal to 65536"]),
     ("resolution_over_bound", edit("resolution: 32", "resolution: 100000"),
      ["input.resolution", "less than or equal to 8192"]),
     ("too_many_stages", edit("stages:", "stages:\n" + "".join(

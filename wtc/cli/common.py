@@ -73,22 +73,56 @@ def print_json(data: Any) -> None:
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def parse_macs(value: str | None, base_macs: int) -> int | None:
-    """'1.0x' / '0.5x' are relative to the spec's base MACs; '4.1e7', '41M' are absolute."""
+def parse_macs(value: str | None, base_macs: int, option: str = "--target-macs") -> int | None:
+    """'1.0x' / '0.5x' are relative to the spec's base MACs; '4.1e7', '41M' are absolute.
+    Finite and positive, at most 10^18 (`inf`, `nanx`, `1e400` are refused)."""
     from wtc.errors import ConfigError
+    from wtc.limits import MAX_MACS
+    from wtc.numbers import NumberError, bounded, read_number
 
     if value is None:
         return None
     v = value.strip().lower()
+    scale: float = {"x": base_macs, "k": 1e3, "m": 1e6, "g": 1e9}.get(v[-1:], 1)
+    number = v[:-1] if v[-1:] in ("x", "k", "m", "g") else v
     try:
-        if v.endswith("x"):
-            return round(float(v[:-1]) * base_macs)
-        scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(v[-1:])
-        if scale is not None:
-            return round(float(v[:-1]) * scale)
-        return round(float(v))
-    except ValueError:
+        macs = read_number(number, f"{option} '{value}'") * scale
+        return round(bounded(macs, f"{option} '{value}'", lo=0, lo_open=True, hi=MAX_MACS))
+    except NumberError as e:
+        if "expected a number" not in str(e):
+            raise
         raise ConfigError(
             f"cannot read MACs target '{value}': give a multiple of the base such as 0.5x, "
             "or a number such as 4.1e7 or 41M"
         ) from None
+
+
+# command-line numbers: (lowest, lowest excluded, highest, whole number); wtc.limits holds the
+# bounds a file value meets too
+def _option_bounds() -> dict[str, tuple[float | None, bool, float | None, bool]]:
+    from wtc import limits as L
+
+    return {
+        "epochs": (1, False, L.MAX_EPOCHS, True), "lr": (0, True, None, False),
+        "batch_size": (1, False, L.MAX_BATCH, True), "fraction": (0, True, 1, False),
+        "val_split": (0, False, 0.999, False), "seed": (0, False, L.MAX_SEED, True),
+        "resolution": (4, False, L.MAX_RESOLUTION, True), "workers": (0, False, L.MAX_THREADS,
+                                                                       True),
+        "threads": (1, False, L.MAX_THREADS, True), "jobs": (1, False, L.MAX_THREADS, True),
+        "width": (0, True, L.MAX_CHANNELS, False), "depth": (0, True, L.MAX_DEPTH, False),
+        "classes": (2, False, L.MAX_CLASSES, True), "opset": (7, False, 1_000, True),
+    }
+
+
+def check_options(**values: Any) -> None:
+    """Check command-line numbers at the edge (finite, typed, bounded): the message names the
+    option (`--lr`), so a value given here is never blamed on a config file. None is unset."""
+    from wtc.numbers import bounded
+
+    bounds = _option_bounds()
+    for name, value in values.items():
+        if value is None:
+            continue
+        lo, lo_open, hi, integer = bounds[name]
+        bounded(value, f"--{name.replace('_', '-')}", lo=lo, lo_open=lo_open, hi=hi,
+                integer=integer)

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, print_json, warn
+from wtc.cli.common import check_options, handle_errors, out, print_json, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
         from wtc.experiment import load_plan, project, run_experiment, write_report
         from wtc.experiment.cost import summary
 
+        check_options(jobs=jobs, threads=threads)
         p = load_plan(plan)
         if dry_run:
             proj = project(p)

@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, parse_macs, print_json
+from wtc.cli.common import check_options, handle_errors, out, parse_macs, print_json
 from wtc.errors import ConfigError
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
@@ -52,10 +52,31 @@ def read_settings(config: Path | None, sets: list[str] | None) -> dict[str, Any]
         if not sep or not key.strip():
             raise ConfigError(f"--set takes key=value (e.g. --set strength=2), not '{item}'")
         try:
-            values[key.strip()] = load_yaml(raw)[0] if raw.strip() else None
+            value = load_yaml(raw)[0] if raw.strip() else None
         except YamlError:
-            values[key.strip()] = raw
+            value = raw
+        values[key.strip()] = _finite(value, f"--set {key.strip()}")
     return values
+
+
+def _settings_source(config: Path | None, sets: list[str] | None) -> str | None:
+    """Where the settings came from, for a message about a bad one."""
+    where = ([str(config)] if config else []) + (["--set"] if sets else [])
+    return " or ".join(where) or None
+
+
+def _finite(value: Any, what: str) -> Any:
+    """A --set value that reads as a number must be a finite one (`inf`, `nan` and `1e400` are
+    text to YAML, but a float to the settings model)."""
+    from wtc.numbers import NumberError, bounded
+
+    if isinstance(value, str):
+        try:
+            bounded(value, what)
+        except NumberError as e:
+            if "expected a number" not in str(e):
+                raise
+    return value
 
 
 def register(app: typer.Typer) -> None:
@@ -110,6 +131,8 @@ def register(app: typer.Typer) -> None:
         from wtc.optimizers import base as sb
         from wtc.spec import load_spec
 
+        check_options(epochs=epochs, fraction=fraction, batch_size=batch_size,
+                      val_split=val_split, seed=seed, threads=threads)
         path = resolve_spec(spec)
         graph = compile_spec(load_spec(path))
         labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
@@ -131,7 +154,7 @@ def register(app: typer.Typer) -> None:
             read_settings(config, sets), data_cfg, seed, epochs=epochs,
             fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
-            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume)
+            settings_source=_settings_source(config, sets), run_dir=run_dir, resume=resume)
         if not json_out and opt.needs_data:
             shown = ", ".join(f"{t:,}" for t in targets)
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "

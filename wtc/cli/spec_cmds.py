@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.common import check_options, handle_errors, out, print_json
 
 SpecArg = typer.Argument(..., help="architecture spec (YAML)", show_default=False)
 WidthsOpt = typer.Option(None, "--widths", "-w", help="widths.json for this spec (default: base)")
@@ -87,6 +87,7 @@ def register(app: typer.Typer) -> None:
         from wtc.graph import compile_spec
         from wtc.widths import summary
 
+        check_options(resolution=resolution)
         graph, w = load(spec, widths)  # widths are checked against the spec they were made for
         if resolution is not None:
             graph = compile_spec(graph.spec.scaled(resolution=resolution))

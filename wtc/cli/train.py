@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.common import check_options, handle_errors, out, print_json
 from wtc.errors import ConfigError
 
 SpecArg = Annotated[Path, typer.Argument(help="architecture spec (YAML)")]
@@ -68,6 +68,8 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     ) -> None:
         """Train SPEC at the given widths; writes checkpoint, metrics and summary to --out."""
+        check_options(epochs=epochs, batch_size=batch_size, lr=lr, fraction=fraction,
+                      resolution=resolution, val_split=val_split, seed=seed, workers=workers)
         cfg = _config(config, data=data, data_root=data_root, epochs=epochs,
                       batch_size=batch_size, lr=lr, fraction=fraction,
                       classes=parse_classes(classes), resolution=resolution,
@@ -108,6 +110,7 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
     ) -> None:
         """Test-set top-1 of a checkpoint (widths default to the run's widths.json)."""
+        check_options(resolution=resolution, batch_size=batch_size)
         cfg = _config(config, data=data, data_root=data_root, classes=parse_classes(classes),
                       resolution=resolution, batch_size=batch_size, device=device)
         from wtc.trainer import evaluate_checkpoint

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, parse_macs, print_json
+from wtc.cli.common import check_options, handle_errors, out, parse_macs, print_json
 
 
 def parse_stage_map(value: str | None) -> dict[str, str] | None:
@@ -115,6 +115,7 @@ def proxy_cmd(
     from wtc.widths import atomic_write_text
     from wtc.widthtransfer import project_spec
 
+    check_options(width=width, depth=depth, resolution=resolution, classes=classes)
     original = load_spec(spec)
     how = {"width": width, "depth": depth, "depths": parse_depths(depths),
            "resolution": resolution, "classes": classes}
