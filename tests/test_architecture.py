@@ -17,7 +17,7 @@ PACKAGE = ROOT / "wtc"
 # wtc/__init__.py (lazy exports) is the top-level exception; wtc.experiment is reserved.
 LAYERS: list[tuple[str, ...]] = [
     ("wtc.errors", "wtc.registry", "wtc.options", "wtc.limits", "wtc.safe_yaml", "wtc.paths",
-     "wtc.numbers"),
+     "wtc.numbers", "wtc.text"),
     ("wtc.spec",),
     ("wtc.graph",),
     ("wtc.widths",),

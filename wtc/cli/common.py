@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from wtc.errors import UserInputError, WtcError
+from wtc.text import shown
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -26,15 +27,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one error paragraph and return the Exit to raise."""
-    err.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True)
+    err.print(f"[bold red]error:[/bold red] {shown(message)}", soft_wrap=True)
     return typer.Exit(code)
 
 
 def warn(message: str) -> None:
     """One warning line on stderr; the text is printed as is (no rich markup read from it)."""
-    from rich.markup import escape
-
-    err.print(f"[yellow]warning:[/yellow] {escape(message)}", soft_wrap=True)
+    err.print(f"[yellow]warning:[/yellow] {shown(message)}", soft_wrap=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -68,6 +67,11 @@ def _debug() -> None:
         traceback.print_exc()
 
 
+def esc(value: object) -> str:
+    """User text (a name, a path) for a rich print: markup and control characters escaped."""
+    return shown(str(value))
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output goes to stdout with no rich markup."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
@@ -99,7 +103,7 @@ def parse_macs(value: str | None, base_macs: int, option: str = "--target-macs")
 
 # command-line numbers: (lowest, lowest excluded, highest, whole number); wtc.limits holds the
 # bounds a file value meets too
-def _option_bounds() -> dict[str, tuple[float | None, bool, float | None, bool]]:
+def option_bounds() -> dict[str, tuple[float | None, bool, float | None, bool]]:
     from wtc import limits as L
 
     return {
@@ -119,7 +123,7 @@ def check_options(**values: Any) -> None:
     option (`--lr`), so a value given here is never blamed on a config file. None is unset."""
     from wtc.numbers import bounded
 
-    bounds = _option_bounds()
+    bounds = option_bounds()
     for name, value in values.items():
         if value is None:
             continue

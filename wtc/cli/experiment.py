@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from wtc.cli.common import check_options, handle_errors, out, print_json, warn
+from wtc.cli.common import check_options, esc, handle_errors, out, print_json, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -96,7 +96,7 @@ def _print_dry_run(plan, proj, summ, as_json: bool) -> None:  # type: ignore[no-
     if as_json:
         print_json({**summ, "units": [p.to_json() for p in proj]})
         return
-    t = Table(title=f"{plan.name}: {len(proj)} units (dry run; nothing ran)")
+    t = Table(title=f"{esc(plan.name)}: {len(proj)} units (dry run; nothing ran)")
     for col in ("unit", "kind", "training MACs", "overhead ratio", "note"):
         t.add_column(col, justify="left" if col in ("unit", "kind", "note") else "right",
                      no_wrap=col != "note")

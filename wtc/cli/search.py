@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import check_options, handle_errors, out, parse_macs, print_json
+from wtc.cli.common import check_options, esc, handle_errors, out, parse_macs, print_json
 from wtc.errors import ConfigError
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
@@ -57,6 +57,13 @@ def read_settings(config: Path | None, sets: list[str] | None) -> dict[str, Any]
             value = raw
         values[key.strip()] = _finite(value, f"--set {key.strip()}")
     return values
+
+
+def _check_output(output: Path) -> None:
+    if not output.parent.exists():
+        raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a folder; give a file name")
 
 
 def _settings_source(config: Path | None, sets: list[str] | None) -> str | None:
@@ -138,10 +145,7 @@ def register(app: typer.Typer) -> None:
         labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
         targets = [parse_macs(t, count_macs(graph)) for t in labels]
         target = targets[0]
-        if not output.parent.exists():
-            raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
-        if output.is_dir():
-            raise ConfigError(f"--output {output} is a folder; give a file name")
+        _check_output(output)
         data_cfg: dict[str, Any] = {"data": data}
         if data_root is not None:
             data_cfg["data_root"] = data_root
@@ -157,7 +161,7 @@ def register(app: typer.Typer) -> None:
             settings_source=_settings_source(config, sets), run_dir=run_dir, resume=resume)
         if not json_out and opt.needs_data:
             shown = ", ".join(f"{t:,}" for t in targets)
-            out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
+            out.print(f"[bold]{method}[/bold] search of '{esc(graph.spec.name)}' ({esc(path)}) on "
                       f"{data} (fraction {fraction:g}), target {shown} MACs")
         _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out)
 
@@ -188,7 +192,7 @@ def _report(graph: Any, result: Any, output: Path, json_out: bool) -> None:
                     "uniform": {"groups": uni.groups, "macs": uni.macs},
                     "train_macs": result.train_macs, "seconds": result.seconds})
         return
-    t = Table(title=f"{graph.spec.name}: {result.method} widths vs uniform at "
+    t = Table(title=f"{esc(graph.spec.name)}: {result.method} widths vs uniform at "
                     f"{result.target_macs:,} MACs")
     for col in ("group", "base", "uniform", result.method, "ratio"):
         t.add_column(col, justify="left" if col == "group" else "right")

@@ -68,8 +68,6 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
     ) -> None:
         """Train SPEC at the given widths; writes checkpoint, metrics and summary to --out."""
-        check_options(epochs=epochs, batch_size=batch_size, lr=lr, fraction=fraction,
-                      resolution=resolution, val_split=val_split, seed=seed, workers=workers)
         cfg = _config(config, data=data, data_root=data_root, epochs=epochs,
                       batch_size=batch_size, lr=lr, fraction=fraction,
                       classes=parse_classes(classes), resolution=resolution,
@@ -110,7 +108,6 @@ def register(app: typer.Typer) -> None:
         json_out: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
     ) -> None:
         """Test-set top-1 of a checkpoint (widths default to the run's widths.json)."""
-        check_options(resolution=resolution, batch_size=batch_size)
         cfg = _config(config, data=data, data_root=data_root, classes=parse_classes(classes),
                       resolution=resolution, batch_size=batch_size, device=device)
         from wtc.trainer import evaluate_checkpoint
@@ -124,7 +121,13 @@ def register(app: typer.Typer) -> None:
 
 
 def _config(path: Path | None, **overrides: Any) -> Any:
+    """Training options from --config with the command line's on top; the command-line
+    numbers are checked first, so a bad one is blamed on its option."""
+    from wtc.cli.common import option_bounds
     from wtc.trainer import TrainConfig
+
+    bounds = option_bounds()
+    check_options(**{k: v for k, v in overrides.items() if k in bounds})
 
     if path is None and overrides.get("data") is None:
         raise ConfigError("name the dataset with --data (fashion-mnist, cifar10, imagefolder, "

@@ -25,8 +25,6 @@ def scaled(spec: Spec, *, width: float | None = None, depth: float | None = None
     least 1) or exactly `depths`, a new input `resolution`, a new number of `classes`."""
     from pydantic import ValidationError
 
-    from wtc.spec.load import _located
-
     data = spec.model_dump()
     if width is not None:
         if not (isinstance(width, int | float) and math.isfinite(width) and width > 0):
@@ -57,7 +55,9 @@ def scaled(spec: Spec, *, width: float | None = None, depth: float | None = None
     try:
         out = type(spec).model_validate(data)
     except ValidationError as e:  # e.g. a width or resolution over the limits
-        raise SpecError(f"the projection of '{spec.name}' is not a valid spec: "
-                        f"{_located(e, None, {}).reason.removeprefix('invalid spec: ')}") from None
+        problems = "; ".join(f"'{'.'.join(map(str, er['loc']))}': {er['msg']}"
+                             for er in e.errors()[:3])
+        raise SpecError(f"the projection of '{spec.name}' is not a valid spec: {problems}"
+                        ) from None
     check_spec(out)
     return out
