@@ -9,6 +9,7 @@ written atomically before the unit's line, named by their content hash.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -17,6 +18,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from wtc.errors import ConfigError, WriteError
 from wtc.experiment.ledger_check import ARTIFACTS, line_problem
 from wtc.paths import contained
 from wtc.widths import atomic_write
@@ -40,8 +42,11 @@ class Ledger:
         self.damaged = []
         if not self.path.is_file():
             return
-        with open(self.path, "rb") as f:
-            parts = f.read().split(b"\n")
+        try:
+            with open(self.path, "rb") as f:
+                parts = f.read().split(b"\n")
+        except OSError as e:
+            raise ConfigError(f"cannot read {self.path}: {e.strerror or e}") from None
         for number, raw in enumerate(parts, 1):
             if not raw.strip():
                 continue
@@ -86,13 +91,20 @@ class Ledger:
     # ------------------------------------------------------------------ writing
 
     def append(self, row: dict[str, Any]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Append one whole line (flushed and fsynced); WriteError naming the ledger when the
+        disk refuses (no space, no permission), with the ledger cut back to whole lines."""
         line = json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n"
-        self._repair_tail()
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._repair_tail()
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                self._repair_tail()  # a part of the line may have reached the disk
+            raise WriteError(self.path, e) from None
 
     def _repair_tail(self) -> None:
         """A killed write may have left half a line: cut it off (its unit was not recorded and

@@ -20,13 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wtc.errors import ConfigError, PlanError, UserInputError, WtcError
+from wtc.errors import ConfigError, PlanError, UserInputError, WriteError, WtcError
 from wtc.experiment.backends import check_backend, make_backend
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.ledger_check import is_escape
 from wtc.experiment.plan import Plan
 from wtc.experiment.units import Unit, check_dag, expand, rows
 from wtc.paths import PathError
+from wtc.widths import make_folders
 
 
 class UnitFailed(WtcError):
@@ -90,9 +91,23 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
     imports = _imports(reuse, out)
-    out.mkdir(parents=True, exist_ok=True)
+    created = make_folders(out)
     threads = threads or max(1, cores() // jobs)
     ledger = Ledger(out)
+    try:
+        return _run(plan, todo, ledger, backend, jobs, threads, device, address, progress,
+                    max_units, on_unit, imports)
+    except WriteError:
+        if created is not None and not ledger.units():  # nothing to resume: no partial folder
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs: int,
+         threads: int, device: str, address: str | None, progress: str,
+         max_units: int | None, on_unit: Callable[[dict[str, Any]], None] | None,
+         imports: dict[tuple[str, str], tuple[dict[str, Any], Ledger]]) -> RunSummary:
+    out = ledger.dir
     with _lock(out):
         damaged = ledger.warnings()  # before the first write cuts off a torn last line
         ledger.start_run(**_run_info(plan, todo, backend, jobs, threads))
@@ -138,7 +153,11 @@ def _lock(out: Path) -> Iterator[None]:
     """One driver per experiment folder (the ledger has one writer)."""
     import fcntl
 
-    with open(out / ".lock", "w") as f:
+    try:
+        f = open(out / ".lock", "w")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise WriteError(out / ".lock", e) from None
+    with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:

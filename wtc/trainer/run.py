@@ -7,6 +7,7 @@ is written atomically so an interrupted run never leaves a half-written one.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from wtc.data import make_data
-from wtc.errors import CheckpointError, ConfigError
+from wtc.errors import CheckpointError, ConfigError, WriteError
 from wtc.graph import compile_spec, count_macs
 from wtc.nn import build_model
 from wtc.spec import load_spec
@@ -23,7 +24,7 @@ from wtc.trainer.distributed import dist_info, resolve_device
 from wtc.trainer.evaluation import evaluate, torch_forward_macs
 from wtc.trainer.loop import fit
 from wtc.trainer.state import load_checkpoint, seed_everything
-from wtc.widths import atomic_write, base_widths, load_widths, save_widths
+from wtc.widths import atomic_write, base_widths, load_widths, make_folders, save_widths
 
 
 def _build(graph: Any, widths: Any) -> nn.Module:
@@ -82,13 +83,19 @@ def train(spec: Any, widths: Any = None, cfg: TrainConfig | None = None, *,
         meta["spec"] = str(spec_path)
     out = Path(cfg.out) if cfg.out else None
     rank, _ = dist_info()
-    if out is not None and rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        _save_widths_copy(w, widths, out / "widths.json")
-        if spec_path is not None:
-            atomic_write(out / "spec.yaml", lambda f: f.write(Path(spec_path).read_bytes()))
-    return fit(model, data, cfg, forward_macs=forward_macs, progress=progress, out_dir=out,
-               resume=resume, meta=meta)
+    created = None
+    try:
+        if out is not None and rank == 0:
+            created = make_folders(out)
+            _save_widths_copy(w, widths, out / "widths.json")
+            if spec_path is not None:
+                atomic_write(out / "spec.yaml", lambda f: f.write(Path(spec_path).read_bytes()))
+        return fit(model, data, cfg, forward_macs=forward_macs, progress=progress,
+                   out_dir=out, resume=resume, meta=meta)
+    except WriteError:
+        if created is not None and not (out / "checkpoint.pt").exists():  # type: ignore[operator]
+            shutil.rmtree(created, ignore_errors=True)  # nothing to resume: no partial run
+        raise
 
 
 def evaluate_checkpoint(spec: Any, checkpoint: str | Path, cfg: TrainConfig,
