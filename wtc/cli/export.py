@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         from wtc.graph import compile_spec
         from wtc.spec import load_spec
 
-        check_options(opset=opset, resolution=resolution)
+        check_options(resolution=resolution)
         graph = compile_spec(load_spec(spec))
         rep = export_onnx(graph, widths, onnx_out, checkpoint=checkpoint, opset=opset,
                           dynamic_batch=dynamic_batch, resolution=resolution,

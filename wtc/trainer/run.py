@@ -15,9 +15,10 @@ import torch
 import torch.nn as nn
 
 from wtc.data import make_data
-from wtc.errors import CheckpointError, ConfigError, WriteError
+from wtc.errors import ConfigError, WriteError
 from wtc.graph import compile_spec, count_macs
 from wtc.nn import build_model
+from wtc.nn.weights import checkpoint_file
 from wtc.spec import load_spec
 from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import dist_info, resolve_device
@@ -105,8 +106,7 @@ def evaluate_checkpoint(spec: Any, checkpoint: str | Path, cfg: TrainConfig,
     if widths is None and (ck.parent / "widths.json").is_file():
         widths = ck.parent / "widths.json"
     graph, w, _ = _resolve_model_inputs(spec, widths)
-    if not ck.is_file():
-        raise CheckpointError(f"checkpoint {ck} does not exist")
+    checkpoint_file(ck)
     s = graph.spec
     data = make_data(cfg, channels=s.input.channels, resolution=cfg.resolution or
                      s.input.resolution, num_classes=s.classes)
