@@ -202,3 +202,22 @@ def test_kill_9_in_the_middle_of_a_ledger_write_then_rerun_gives_the_uninterrupt
     assert results(out) == results(done)
     ledger = Ledger(out)
     assert len(ledger.units()) == len(Ledger(done).units()) and ledger.warnings() == []
+
+
+def test_report_prints_its_text_as_is_and_refuses_escape_sequences_from_a_ledger(
+        full, cli, tmp_path):
+    _, done = full
+    code, stdout, err = cli("report", done)
+    assert code == 0, err
+    assert "![widths_morphnet](figures/widths_morphnet.png)" in stdout  # not eaten as markup
+    out = copy_of(done, tmp_path / "out")
+
+    def change(row):
+        if row["type"] == "run":
+            row["rows"][0]["id"] = "uniform\x1b[2J"
+            return json.dumps(row)
+        return None
+
+    rewrite(out, change)
+    msg = refused(cli, "report", out, expect=["records no experiment run"])
+    assert "\x1b" not in msg

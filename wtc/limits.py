@@ -91,6 +91,8 @@ def parse_bytes(text: str) -> int:
     value = float(m.group(1)) * _UNITS[m.group(2).lower()]
     if not value >= 1:
         raise LimitError(f"a size limit must be at least 1 byte, got '{text}'")
+    if value > 2**63:  # also a number too long to be finite (float inf)
+        raise LimitError(f"a size limit must be at most 2^63 bytes, got '{text[:40]}'")
     return int(value)
 
 

@@ -89,7 +89,7 @@ def register(app: typer.Typer) -> None:
         if as_json:
             print_json(data)
             return
-        out.print((out_dir / "report.md").read_text(encoding="utf-8"))
+        out.print(esc((out_dir / "report.md").read_text(encoding="utf-8")))
 
 
 def _print_dry_run(plan, proj, summ, as_json: bool) -> None:  # type: ignore[no-untyped-def]

@@ -127,7 +127,8 @@ def _config(path: Path | None, **overrides: Any) -> Any:
     from wtc.trainer import TrainConfig
 
     bounds = option_bounds()
-    check_options(**{k: v for k, v in overrides.items() if k in bounds})
+    check_options(**{k: v for k, v in overrides.items()
+                     if k in bounds and not isinstance(v, list)})  # --classes is a list here
 
     if path is None and overrides.get("data") is None:
         raise ConfigError("name the dataset with --data (fashion-mnist, cifar10, imagefolder, "

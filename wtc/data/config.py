@@ -73,8 +73,8 @@ class DataConfig(BaseModel):
                 raise ValueError("give at least one class")
             if len(set(v)) != len(v):
                 raise ValueError(f"classes repeat: {v}")
-            if min(v) < 0:
-                raise ValueError("class indices are >= 0")
+            if min(v) < 0 or max(v) >= MAX_CLASSES:
+                raise ValueError(f"class indices are from 0 to {MAX_CLASSES - 1:,}")
         return v
 
 

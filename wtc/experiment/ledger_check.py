@@ -13,6 +13,7 @@ import math
 from typing import Any
 
 from wtc.paths import is_safe_name
+from wtc.text import text_problem
 
 ARTIFACTS = "artifacts"
 
@@ -38,8 +39,8 @@ def is_escape(problem: str) -> bool:
 
 def _unit_problem(row: dict[str, Any]) -> str | None:
     for key in ("unit", "kind", "input_hash", "output_hash"):
-        if not isinstance(row.get(key), str) or not row[key]:
-            return f"no '{key}' string"
+        if not isinstance(row.get(key), str) or not row[key] or text_problem(row[key], 1000):
+            return f"no '{key}' string of printable text"
     for key, typ in (("outputs", dict), ("labels", dict), ("deps", list)):
         if not isinstance(row.get(key), typ):
             return f"no '{key}' {typ.__name__}"
@@ -91,7 +92,7 @@ def _run_problem(row: dict[str, Any]) -> str | None:
     if not isinstance(methods, dict) or not all(is_safe_name(m) for m in methods):
         return "'methods' is not an object of method names"
     if not isinstance(rows, list) or not all(
-            isinstance(r, dict) and all(isinstance(r.get(k), str)
+            isinstance(r, dict) and all(isinstance(r.get(k), str) and not text_problem(r[k], 1000)
                                         for k in ("id", "method", "source", "search", "widths"))
             for r in rows):
         return "'rows' is not a list of rows (id, method, source, search, widths)"
