@@ -11,12 +11,12 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from wtc.errors import UserInputError, WtcError
+from wtc.errors import ConfigError, UserInputError, WtcError
 from wtc.text import shown
 
 out = Console(highlight=False)
@@ -130,3 +130,22 @@ def check_options(**values: Any) -> None:
         lo, lo_open, hi, integer = bounds[name]
         bounded(value, f"--{name.replace('_', '-')}", lo=lo, lo_open=lo_open, hi=hi,
                 integer=integer)
+PrecisionOpt = Annotated[str | None, typer.Option(
+    "--precision", help="auto | fp32 | bf16 | fp16 (auto: bf16 where the CPU or GPU runs it "
+    "natively, else fp32)")]
+ChannelsLastOpt = Annotated[str | None, typer.Option(
+    "--channels-last", help="auto | on | off (NHWC tensors; auto: on for CPU and CUDA)")]
+
+
+def parse_channels_last(value: str | None) -> bool | str | None:
+    """'auto' | 'on' | 'off' (also true/false/1/0) -> "auto" | True | False."""
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v == "auto":
+        return "auto"
+    if v in ("on", "true", "1", "yes"):
+        return True
+    if v in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"--channels-last takes auto, on or off, not '{value}'")
