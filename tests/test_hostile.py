@@ -4,6 +4,11 @@ code 2, one located paragraph (file, and line or key path) and no traceback.
 The cases of the issue come first (alias bomb, a 50 MB spec, `wtc transfer` next to a hostile
 file, a duplicate key, absurd widths, a model too big for the machine), then the ones an
 attacker of a service that accepts user specs would try next.
+
+The other doors (issue 22) have their own files, without time bounds: `test_hostile_ledger.py`
+(paths that leave their folder, damaged ledgers, kill -9 mid-write), `test_hostile_numbers.py`
+(command-line numbers), `test_hostile_plans.py` (plans, names, escaping), `test_hostile_io.py`
+(no permission, no space), `test_hostile_data.py` (data roots, bad images, messages).
 """
 
 from __future__ import annotations

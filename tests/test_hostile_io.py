@@ -140,3 +140,10 @@ def test_a_disk_that_fills_mid_experiment_keeps_the_ledger_resumable(tmp_path, m
     full = tmp_path / "full"
     run_experiment(plan, full, threads=1)
     assert results(out) == results(full)
+
+
+def test_a_search_run_dir_without_permission(cli, tmp_path, no_permission):
+    refused(cli, "search", TINY, "--method", "morphnet", "--epochs", "1", "--data", "synthetic",
+            "--run-dir", no_permission / "run", "-o", tmp_path / "w.json",
+            expect=["cannot write", str(no_permission / "run"), "Permission denied"])
+    assert not (tmp_path / "w.json").exists() and list(no_permission.iterdir()) == []

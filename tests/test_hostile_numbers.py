@@ -38,6 +38,7 @@ CASES = [
     (SEARCH, ["--set", "lr=1e400"], ["--set lr", "finite"]),
     (SEARCH, ["--set", "epochs=100000000000"], ["--set", "epochs", "less than or equal"]),
     (SEARCH, ["--fraction", "nan"], ["--fraction", "finite"]),
+    (SEARCH, ["--val-min-per-class", "-1"], ["--val-min-per-class", "at least 0"]),
     (PROXY, ["--width", "nan"], ["--width", "finite"]),
     (PROXY, ["--width", "inf"], ["--width", "finite"]),
     (PROXY, ["--width", "1e4"], ["projection", "stem.0.width", "65536"]),

@@ -114,7 +114,8 @@ def option_bounds() -> dict[str, tuple[float | None, bool, float | None, bool]]:
                                                                        True),
         "threads": (1, False, L.MAX_THREADS, True), "jobs": (1, False, L.MAX_THREADS, True),
         "width": (0, True, L.MAX_CHANNELS, False), "depth": (0, True, L.MAX_DEPTH, False),
-        "classes": (2, False, L.MAX_CLASSES, True),
+        "classes": (2, False, L.MAX_CLASSES, True), "val_min_per_class": (0, False, 100_000,
+                                                                           True),
     }
 
 

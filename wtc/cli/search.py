@@ -155,7 +155,8 @@ def register(app: typer.Typer) -> None:
         from wtc.spec import load_spec
 
         check_options(epochs=epochs, fraction=fraction, batch_size=batch_size,
-                      val_split=val_split, seed=seed, threads=threads)
+                      val_split=val_split, seed=seed, threads=threads,
+                      val_min_per_class=val_min)
         path = resolve_spec(spec)
         graph = compile_spec(load_spec(path))
         labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]

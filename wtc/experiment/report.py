@@ -19,7 +19,7 @@ from wtc.errors import UserInputError
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.stats import welch
 from wtc.optimizers.base import near_chance, search_val_top1
-from wtc.widths import atomic_write, atomic_write_text
+from wtc.widths import atomic_write, atomic_write_text, make_folders
 
 FIGURES = "figures"
 
@@ -137,7 +137,7 @@ def write_report(out_dir: str | Path) -> dict[str, Any]:
     """Rebuild report.json, report.md and figures/*.png in `out_dir` from its ledger."""
     out = Path(out_dir)
     data = collect(out)
-    (out / FIGURES).mkdir(exist_ok=True)
+    make_folders(out / FIGURES)
     figures = plot_profiles(data, out / FIGURES) + plot_top1_vs_macs(data, out / FIGURES)
     data["figures"] = [str(Path(f).relative_to(out)) for f in figures]
     atomic_write_text(out / "report.json", json.dumps(data, indent=2) + "\n")
