@@ -56,6 +56,7 @@ def test_a_bad_image_in_an_imagefolder_names_the_file(cli, tmp_path, name, data,
     refused(cli, "train", RGB, "--data", "imagefolder", "--data-root", tmp_path / "tree",
             "--resolution", "8", "--batch-size", "4", "--epochs", "1", "--out", tmp_path / "run",
             expect=[str(tmp_path / "tree" / "train" / "class1" / name), expect])
+    assert not (tmp_path / "run").exists()  # no checkpoint yet: no partial run folder
 
 
 @pytest.mark.parametrize(("text", "fragment", "words"), [

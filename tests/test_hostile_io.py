@@ -147,3 +147,10 @@ def test_a_search_run_dir_without_permission(cli, tmp_path, no_permission):
             "--run-dir", no_permission / "run", "-o", tmp_path / "w.json",
             expect=["cannot write", str(no_permission / "run"), "Permission denied"])
     assert not (tmp_path / "w.json").exists() and list(no_permission.iterdir()) == []
+
+
+def test_train_resume_with_nothing_to_resume_leaves_no_run_folder(cli, tmp_path):
+    run = tmp_path / "run"
+    refused(cli, "train", TINY, "--data", "synthetic", "--epochs", "1", "--resume", "--out", run,
+            expect=[str(run / "checkpoint.pt"), "does not exist"])
+    assert not run.exists()

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from wtc.data import make_data
-from wtc.errors import ConfigError, WriteError
+from wtc.errors import ConfigError, UserInputError
 from wtc.graph import compile_spec, count_macs
 from wtc.nn import build_model
 from wtc.nn.weights import checkpoint_file
@@ -94,7 +94,7 @@ def train(spec: Any, widths: Any = None, cfg: TrainConfig | None = None, *,
                 atomic_write(out / "spec.yaml", lambda f: f.write(Path(spec_path).read_bytes()))
         return fit(model, data, cfg, forward_macs=forward_macs, progress=progress,
                    out_dir=out, resume=resume, meta=meta)
-    except WriteError:
+    except UserInputError:  # a full disk, a bad image, nothing to resume: no partial run
         if created is not None and not (out / "checkpoint.pt").exists():  # type: ignore[operator]
             shutil.rmtree(created, ignore_errors=True)  # nothing to resume: no partial run
         raise
