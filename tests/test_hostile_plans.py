@@ -36,6 +36,12 @@ PLAN_CASES = [
     ({"methods": {"morphnet": {"epochs": 10**12}}}, ["methods.morphnet", "epochs"]),
     ({"methods": {"morphnet": {"lr": "inf"}}}, ["methods.morphnet", "finite"]),
     ({"name": "a\nb"}, ["'name'", "unprintable"]),
+    ({"methods": {"morphnet": {"epochs": 1000}},
+      "proxies": {"long": {"width": 0.5, "search_epochs": 1000}}},
+     ["proxies.long", "searches on it", "epochs"]),
+    ({"data": {**PLAN["data"], "batch_size": 60000},
+      "proxies": {"big": {"width": 0.5, "batch_scale": 64}}},
+     ["proxies.big", "batch_size"]),
 ]
 
 

@@ -170,9 +170,12 @@ def _lock(out: Path) -> Iterator[None]:
 
 
 def check_data(plan: Plan) -> None:
-    """Read the plan's dataset once, so a missing one fails before any unit runs."""
+    """Read the plan's dataset once, so a missing one fails before any unit runs; check every
+    search's settings and data as they will run on each source."""
     from wtc.data import DataConfig, make_data
+    from wtc.experiment.plan_check import check_sources
 
+    check_sources(plan)
     s = plan.target.spec
     try:
         make_data(DataConfig(**plan.eval_data), channels=s.input.channels,
