@@ -25,7 +25,7 @@ from wtc.experiment.backends import check_backend, make_backend
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.ledger_check import is_escape
 from wtc.experiment.plan import Plan
-from wtc.experiment.units import Unit, check_dag, expand, rows
+from wtc.experiment.units import Unit, check_dag, curve_points, expand, rows
 from wtc.paths import PathError
 from wtc.widths import make_folders
 
@@ -195,6 +195,7 @@ def _run_info(plan: Plan | None, units: list[Unit], backend: str, jobs: int, thr
                             "macs": plan.target_macs, "base_macs": plan.base_macs},
                     proxies={n: s.projection for n, s in plan.proxies.items()},
                     classes={s.name: s.spec.classes for s in plan.sources},
+                    **({"curve": curve_points(plan)} if plan.model.curve else {}),
                     methods=plan.methods)
     return info
 
