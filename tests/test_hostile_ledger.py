@@ -118,6 +118,23 @@ def test_a_report_from_a_ledger_naming_a_method_like_a_path_writes_nothing_outsi
     assert not list(tmp_path.rglob("*evil*"))
 
 
+def test_a_curve_point_naming_a_method_like_a_path_writes_nothing_outside(full, cli, tmp_path):
+    _, done = full
+    out = copy_of(done, tmp_path / "deep" / "out")
+
+    def change(row):
+        if row["type"] == "run":
+            unit = "search/morphnet/target"
+            row["curve"] = [{"method": "../../../evil", "source": "target", "epochs": 1,
+                             "search": unit, "widths": unit}]
+            return json.dumps(row)
+        return None
+
+    rewrite(out, change)
+    refused(cli, "report", out, expect=["records no experiment run"])
+    assert not list(tmp_path.rglob("*evil*"))
+
+
 def test_contained():
     assert contained("/a", "artifacts/x.pt", "it") == Path("/a/artifacts/x.pt")
     for bad in ("../x", "/etc/passwd", "a/../../x", "", "a\0b", "a//b", None, 3):

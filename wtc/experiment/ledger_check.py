@@ -98,6 +98,12 @@ def _run_problem(row: dict[str, Any]) -> str | None:
         return "'rows' is not a list of rows (id, method, source, search, widths)"
     if not isinstance(row.get("target", {}), dict | None):
         return "'target' is not an object"
+    curve = row.get("curve", [])
+    if not isinstance(curve, list) or not all(
+            isinstance(p, dict) and is_safe_name(p.get("method")) and _count(p.get("epochs"))
+            and all(isinstance(p.get(k), str) and not text_problem(p[k], 1000)
+                    for k in ("source", "search", "widths")) for p in curve):
+        return "'curve' is not a list of points (method, source, epochs, search, widths)"
     return None
 
 
