@@ -1,4 +1,4 @@
-"""Atomic writing (`wtc.atomic`): a complete file or none, and an `OutputError` naming the
+"""Atomic writing (`wtc.atomic`): a complete file or none, and a `WriteError` naming the
 path when it cannot be written."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import os
 import pytest
 
 from wtc.atomic import atomic_path, atomic_write, atomic_write_text
-from wtc.errors import OutputError, UserInputError
+from wtc.errors import UserInputError, WriteError
 
 
 def test_a_write_lands_whole_with_the_permissions_of_a_new_file(tmp_path):
@@ -40,19 +40,19 @@ def test_a_failing_writer_leaves_the_old_file_and_no_temporary(tmp_path):
 
 def test_a_missing_or_unusable_folder_is_an_output_error_naming_the_path(tmp_path):
     missing = tmp_path / "no" / "such" / "w.json"
-    with pytest.raises(OutputError, match="does not exist") as e:
+    with pytest.raises(WriteError, match="does not exist") as e:
         atomic_write_text(missing, "x")
     assert e.value.path == missing and str(missing) in str(e.value)
     assert isinstance(e.value, UserInputError)  # the CLI's exit 2
     (tmp_path / "file").write_text("")
-    with pytest.raises(OutputError, match="is not a folder"):
+    with pytest.raises(WriteError, match="is not a folder"):
         atomic_write_text(tmp_path / "file" / "w.json", "x")
     if os.geteuid() != 0:  # root writes anywhere
         ro = tmp_path / "ro"
         ro.mkdir()
         ro.chmod(0o500)
         try:
-            with pytest.raises(OutputError, match="cannot write"):
+            with pytest.raises(WriteError, match="cannot write"):
                 atomic_write_text(ro / "w.json", "x")
         finally:
             ro.chmod(0o700)

@@ -62,15 +62,6 @@ class TransferError(UserInputError):
     """Source and target specs that cannot be matched (stages, roles)."""
 
 
-class OutputError(UserInputError):
-    """A file that cannot be written (its folder is missing, not writable, the disk is full);
-    `path` is the file."""
-
-    def __init__(self, message: str, *, path: object = None) -> None:
-        self.path = path
-        super().__init__(message)
-
-
 class PlanError(UserInputError):
     """An experiment plan that does not validate; the message names the plan key at fault."""
 
@@ -78,6 +69,16 @@ class PlanError(UserInputError):
         self.key, self.file, self.reason = key, file, message
         where = " ".join(x for x in (file, f"at '{key}'" if key else None) if x)
         super().__init__(f"{where}: {message}" if where else message)
+
+
+class WriteError(UserInputError):
+    """An output that cannot be written (no permission, no space left, a read-only disk): one
+    message naming the path. Whoever raises it leaves no partial output behind."""
+
+    def __init__(self, path: object, error: OSError | str) -> None:
+        self.path = path
+        reason = error if isinstance(error, str) else (error.strerror or str(error))
+        super().__init__(f"cannot write {path}: {reason}")
 
 
 class ExportError(WtcError):

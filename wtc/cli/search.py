@@ -16,6 +16,8 @@ from rich.table import Table
 from wtc.cli.common import (
     ChannelsLastOpt,
     PrecisionOpt,
+    check_options,
+    esc,
     handle_errors,
     out,
     parse_channels_last,
@@ -63,10 +65,38 @@ def read_settings(config: Path | None, sets: list[str] | None) -> dict[str, Any]
         if not sep or not key.strip():
             raise ConfigError(f"--set takes key=value (e.g. --set strength=2), not '{item}'")
         try:
-            values[key.strip()] = load_yaml(raw)[0] if raw.strip() else None
+            value = load_yaml(raw)[0] if raw.strip() else None
         except YamlError:
-            values[key.strip()] = raw
+            value = raw
+        values[key.strip()] = _finite(value, f"--set {key.strip()}")
     return values
+
+
+def _check_output(output: Path) -> None:
+    if not output.parent.exists():
+        raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a folder; give a file name")
+
+
+def _settings_source(config: Path | None, sets: list[str] | None) -> str | None:
+    """Where the settings came from, for a message about a bad one."""
+    where = ([str(config)] if config else []) + (["--set"] if sets else [])
+    return " or ".join(where) or None
+
+
+def _finite(value: Any, what: str) -> Any:
+    """A --set value that reads as a number must be a finite one (`inf`, `nan` and `1e400` are
+    text to YAML, but a float to the settings model)."""
+    from wtc.numbers import NumberError, bounded
+
+    if isinstance(value, str):
+        try:
+            bounded(value, what)
+        except NumberError as e:
+            if "expected a number" not in str(e):
+                raise
+    return value
 
 
 def register(app: typer.Typer) -> None:
@@ -128,24 +158,26 @@ def register(app: typer.Typer) -> None:
         from wtc.spec import load_spec
         from wtc.widths import parse_targets
 
+        check_options(epochs=epochs, fraction=fraction, batch_size=batch_size,
+                      val_split=val_split, seed=seed, threads=threads,
+                      val_min_per_class=val_min)
         path = resolve_spec(spec)
         graph = compile_spec(load_spec(path))
-        parsed = parse_targets(target_macs)
-        labels = [t.text for t in parsed]
-        targets = [t.macs(count_macs(graph)) for t in parsed]
+        parsed = parse_targets(target_macs, "--target-macs")  # labels: widths.LABEL.json
+        labels, targets = [t.text for t in parsed], [t.macs(count_macs(graph)) for t in parsed]
         _check_output(output)
-        data_cfg = _data_settings(data, data_root, batch_size, val_split if val_split is not None
-                                  else _default_val_split(method), val_min)
+        data_cfg = _data_cfg(method, data, data_root, batch_size, val_split, val_min)
         opt, ctx, cfg = sb.prepare(graph, sb.SearchRequest(
             method, parsed if len(parsed) > 1 else parsed[0], read_settings(config, sets),
             data_cfg, seed, epochs=epochs, fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
-            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume,
+            settings_source=_settings_source(config, sets), run_dir=run_dir, resume=resume,
             precision=precision or "auto", channels_last=_auto(parse_channels_last(channels_last))))
         if opt.needs_data:
             _start_training(threads, device, None if json_out else (
-                f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on {data} "
-                f"(fraction {fraction:g}), target {', '.join(f'{t:,}' for t in targets)} MACs"))
+                f"[bold]{method}[/bold] search of '{esc(graph.spec.name)}' ({esc(path)}) on "
+                f"{data} (fraction {fraction:g}), target {', '.join(f'{t:,}' for t in targets)}"
+                " MACs"))
         _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out)
 
 
@@ -157,6 +189,17 @@ def _start_training(threads: int | None, device: str, line: str | None) -> None:
     set_process_threads(threads, device)
     if line is not None:
         out.print(line)
+
+
+def _data_cfg(method: str, data: str, data_root: str | None, batch_size: int | None,
+              val_split: float | None, val_min: int) -> dict[str, Any]:
+    """The search's data mapping from the command-line options that were given (a 0 floor on
+    the held-out images per class is none)."""
+    if val_split is None:
+        val_split = _default_val_split(method)
+    given = (("data_root", data_root), ("batch_size", batch_size), ("val_split", val_split),
+             ("val_min_per_class", val_min or None))
+    return {"data": data, **{k: v for k, v in given if v is not None}}
 
 
 def _default_val_split(method: str) -> float | None:
@@ -177,14 +220,6 @@ def _check_output(output: Path) -> None:
         raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
     if output.is_dir():
         raise ConfigError(f"--output {output} is a folder; give a file name")
-
-
-def _data_settings(data: str, data_root: str | None, batch_size: int | None,
-                   val_split: float | None, val_min: int | None) -> dict[str, Any]:
-    """The search's data mapping: the dataset and the options given (a 0 floor is none)."""
-    given = (("data_root", data_root), ("batch_size", batch_size), ("val_split", val_split),
-             ("val_min_per_class", val_min or None))
-    return {"data": data, **{k: v for k, v in given if v is not None}}
 
 
 def _auto(value: bool | str | None) -> bool | str:
@@ -219,7 +254,7 @@ def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: boo
                     "held_out_top1": result.held_out_top1,
                     "chance": 1 / graph.spec.classes})
         return
-    t = Table(title=f"{graph.spec.name}: {result.method} widths vs uniform at "
+    t = Table(title=f"{esc(graph.spec.name)}: {result.method} widths vs uniform at "
                     f"{result.target_macs:,} MACs")
     for col in ("group", "base", "uniform", result.method, "ratio"):
         t.add_column(col, justify="left" if col == "group" else "right")

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.common import check_options, esc, handle_errors, out, print_json
 
 
 def parse_stage_map(value: str | None) -> dict[str, str] | None:
@@ -78,7 +78,7 @@ def transfer_cmd(
     from wtc.widthtransfer import locate_source, transfer_files
 
     src = locate_source(widths, source)  # widths and source errors first, then the target
-    budget = MacsTarget.parse(target_macs) if target_macs is not None else None
+    budget = MacsTarget.parse(target_macs, "--target-macs") if target_macs is not None else None
     result, _ = transfer_files(widths, target, source=src, stacking=stacking,
                                stage_map=parse_stage_map(stage_map), target_macs=budget,
                                keep_unmatched=keep_unmatched)
@@ -113,6 +113,7 @@ def proxy_cmd(
     from wtc.spec.load import dump_spec, parse_spec
     from wtc.widthtransfer import project_spec
 
+    check_options(width=width, depth=depth, resolution=resolution, classes=classes)
     original = load_spec(spec)
     how = {"width": width, "depth": depth, "depths": parse_depths(depths),
            "resolution": resolution, "classes": classes}
@@ -139,7 +140,7 @@ def proxy_cmd(
                                "hash": original.structural_hash, "macs": base},
                     "projection": given, "output": str(output)})
         return
-    out.print(f"[green]wrote[/green] {output}: '{proxy.name}' ({settings}), "
+    out.print(f"[green]wrote[/green] {esc(output)}: '{esc(proxy.name)}' ({settings}), "
               f"{macs:,} MACs ({macs / base:.3f}x of '{original.name}'), "
               f"depths {[s.depth for s in proxy.stages]}, hash {proxy.structural_hash}")
 
@@ -155,13 +156,13 @@ def _print_transfer(result: Any, src: Any, target: Path, output: Path, as_json: 
         print_json(report)
         return
     how = " (found by its hash)" if src.found else ""
-    out.print(f"transfer [bold]{src_graph.spec.name}[/bold] ({source}{how}) → "
-              f"[bold]{tgt_name}[/bold] ({target}), stacking "
+    out.print(f"transfer [bold]{esc(src_graph.spec.name)}[/bold] ({esc(source)}{how}) → "
+              f"[bold]{esc(tgt_name)}[/bold] ({esc(target)}), stacking "
               f"'{result.stacking}'")
     moved = [f"{t}←{s}" for t, s in result.stage_map.items() if t != s]
     if moved:
         out.print("stage map: " + ", ".join(moved))
-    t = Table(title=f"{tgt_name}: width groups")
+    t = Table(title=f"{esc(tgt_name)}: width groups")
     for col in ("group", "kind", "source group(s)", "ratio", "base", "width"):
         t.add_column(col, justify="right" if col in ("ratio", "base", "width") else "left")
     for m in result.mapping.values():

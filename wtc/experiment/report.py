@@ -14,7 +14,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from wtc.atomic import atomic_write, atomic_write_text
+from wtc.atomic import atomic_write, atomic_write_text, make_folders
 from wtc.errors import UserInputError
 from wtc.experiment.curve import collect_curve, curve_markdown, plot_curve
 from wtc.experiment.ledger import Ledger
@@ -127,7 +127,7 @@ def write_report(out_dir: str | Path) -> dict[str, Any]:
     """Rebuild report.json, report.md and figures/*.png in `out_dir` from its ledger."""
     out = Path(out_dir)
     data = collect(out)
-    (out / FIGURES).mkdir(exist_ok=True)
+    make_folders(out / FIGURES)
     figures = plot_profiles(data, out / FIGURES) + plot_top1_vs_macs(data, out / FIGURES)
     if data.get("curve"):
         figures += plot_curve(data["curve"], out / FIGURES, _save)

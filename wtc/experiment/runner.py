@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
@@ -20,12 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wtc.errors import ConfigError, PlanError, UserInputError, WtcError
-from wtc.experiment.backends import BACKENDS, make_backend
+from wtc.atomic import make_folders
+from wtc.errors import ConfigError, PlanError, UserInputError, WriteError, WtcError
+from wtc.experiment.backends import check_backend, make_backend
+from wtc.experiment.display import Display
 from wtc.experiment.execute import UNIT_KINDS
 from wtc.experiment.ledger import Ledger
+from wtc.experiment.ledger_check import is_escape
 from wtc.experiment.plan import Plan
 from wtc.experiment.units import Unit, check_dag, curve_points, expand, rows
+from wtc.paths import PathError
 
 
 class UnitFailed(WtcError):
@@ -43,11 +46,13 @@ class RunSummary:
     seconds: float = 0.0
     unit_seconds: dict[str, float] = field(default_factory=dict)
     stopped: bool = False  # stopped early (max_units)
+    warnings: list[str] = field(default_factory=list)  # damaged ledger lines skipped
 
     def to_json(self) -> dict[str, Any]:
         return {"out": str(self.out_dir), "ran": self.ran, "skipped": self.skipped,
                 "reused": self.reused, "imported": self.imported,
-                "seconds": round(self.seconds, 3), "stopped": self.stopped}
+                "seconds": round(self.seconds, 3), "stopped": self.stopped,
+                "warnings": self.warnings}
 
 
 def cores() -> int:
@@ -77,7 +82,8 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
         raise ConfigError(f"threads must be at least 1, got {threads}")
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"device must be cpu, cuda or auto, not {device!r}")
-    BACKENDS.get(backend)  # an unknown name fails before the folder is made
+    check_backend(backend, address)
+    Display(progress, 0)  # a bad progress mode, before anything is written
     todo = list(units) if units is not None else expand(plan)  # type: ignore[arg-type]
     if plan is not None and units is None:
         check_data(plan)
@@ -86,16 +92,31 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
     imports = _imports(reuse, out)
-    out.mkdir(parents=True, exist_ok=True)
+    created = make_folders(out)
     threads = threads or max(1, cores() // jobs)
     ledger = Ledger(out)
+    try:
+        return _run(plan, todo, ledger, backend, jobs, threads, device, address, progress,
+                    max_units, on_unit, imports)
+    except WriteError:
+        if created is not None and not ledger.units():  # nothing to resume: no partial folder
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs: int,
+         threads: int, device: str, address: str | None, progress: str,
+         max_units: int | None, on_unit: Callable[[dict[str, Any]], None] | None,
+         imports: dict[tuple[str, str], tuple[dict[str, Any], Ledger]]) -> RunSummary:
+    out = ledger.dir
     with _lock(out):
+        damaged = ledger.warnings()  # before the first write cuts off a torn last line
         ledger.start_run(**_run_info(plan, todo, backend, jobs, threads))
         gpus = 1.0 if device == "cuda" else 0.0
         be = make_backend(backend, jobs=jobs, threads=threads, address=address, gpus=gpus)
-        summary = RunSummary(out_dir=out)
+        summary = RunSummary(out_dir=out, warnings=damaged)
         t0 = time.perf_counter()
-        with _Display(progress, len(todo)) as display:
+        with Display(progress, len(todo)) as display:
             try:
                 rt = _Runtime(be, threads, device, max_units, display, on_unit)
                 _Driver(todo, ledger, summary, rt, imports).run()
@@ -117,8 +138,13 @@ def _imports(folders: Sequence[str | Path], out: Path
                               "folder)")
         if Path(folder).resolve() == out.resolve():
             continue
-        for key, row in other.done().items():
-            if other.artifacts_present(row):
+        done = other.done()
+        escapes = [f"line {n}: {why}" for n, why in other.damaged if is_escape(why)]
+        if escapes:
+            raise PathError(f"--reuse {folder}: its ledger names files outside its folder, "
+                            f"refused ({'; '.join(escapes[:3])})")
+        for key, row in done.items():
+            if other.artifacts_present(row):  # PathError for a symlink out of the folder
                 found.setdefault(key, (row, other))
     return found
 
@@ -128,7 +154,11 @@ def _lock(out: Path) -> Iterator[None]:
     """One driver per experiment folder (the ledger has one writer)."""
     import fcntl
 
-    with open(out / ".lock", "w") as f:
+    try:
+        f = open(out / ".lock", "w")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise WriteError(out / ".lock", e) from None
+    with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -141,9 +171,12 @@ def _lock(out: Path) -> Iterator[None]:
 
 
 def check_data(plan: Plan) -> None:
-    """Read the plan's dataset once, so a missing one fails before any unit runs."""
+    """Read the plan's dataset once, so a missing one fails before any unit runs; check every
+    search's settings and data as they will run on each source."""
     from wtc.data import DataConfig, make_data_for
+    from wtc.experiment.plan_check import check_sources
 
+    check_sources(plan)
     try:
         make_data_for(plan.target.spec, DataConfig(**plan.eval_data))
     except UserInputError as e:
@@ -174,7 +207,7 @@ class _Runtime:
     threads: int
     device: str
     max_units: int | None
-    display: _Display
+    display: Display
     on_unit: Callable[[dict[str, Any]], None] | None
 
 
@@ -342,54 +375,3 @@ def _raise(failure: tuple[Unit, dict[str, Any]], out: Path) -> None:
     atomic_write_text(log, f"unit {u.id}\n{err.get('traceback', '')}")
     raise UnitFailed(f"unit '{u.id}' failed with {err['type']}: {err['message']} (traceback "
                      f"in {log}; finished units are in the ledger, rerun to resume)")
-
-
-class _Display:
-    """A rich progress bar over units on a terminal, plain lines with progress="plain",
-    nothing otherwise."""
-
-    def __init__(self, mode: str, total: int) -> None:
-        if mode == "auto":
-            mode = "rich" if sys.stdout.isatty() else "none"
-        if mode not in ("rich", "plain", "none"):
-            raise ConfigError(f"progress must be auto, rich, plain or none, not {mode!r}")
-        self.mode, self.total, self.count = mode, total, 0
-        self._bar: Any = None
-        self._task: Any = None
-        self._running: list[str] = []
-
-    def __enter__(self) -> _Display:
-        if self.mode == "rich":
-            from wtc.trainer.progress import rich_bar
-
-            self._bar = rich_bar(remaining=False)
-            self._bar.__enter__()
-            self._task = self._bar.add_task("units", total=self.total, info="")
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._bar is not None:
-            self._bar.__exit__(*exc)
-
-    def started(self, uid: str) -> None:
-        self._running.append(uid)
-        self._update()
-
-    def advance(self, uid: str, skipped: bool = False, failed: bool = False,
-                reused: bool = False) -> None:
-        self.count += 1
-        if uid in self._running:
-            self._running.remove(uid)
-        if self.mode == "plain":
-            what = ("skipped" if skipped else "FAILED" if failed else
-                    "reused (same computation as another unit)" if reused else "done")
-            print(f"[{self.count}/{self.total}] {what} {uid}", flush=True)
-        if self._bar is not None:
-            self._bar.update(self._task, advance=1)
-        self._update()
-
-    def _update(self) -> None:
-        if self._bar is not None:
-            shown = ", ".join(self._running[:3]) + (" ..." if len(self._running) > 3 else "")
-            self._bar.update(self._task, info=shown)
-

@@ -41,7 +41,7 @@ __all__ = [
 class NoSettings(BaseModel):
     """Settings of an optimizer that has none."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)
@@ -390,10 +390,9 @@ def search(spec: SpecLike, method: str = "morphnet", target_macs: Any = None,
     request = SearchRequest(method, target_macs, settings, data, seed, **options)
     opt, ctx, cfg = prepare(spec, request)
     if out is not None and not Path(out).parent.exists():
-        from wtc.errors import OutputError
+        from wtc.errors import WriteError
 
-        raise OutputError(f"cannot write {out}: folder {Path(out).parent} does not exist",
-                          path=Path(out))
+        raise WriteError(Path(out), f"folder {Path(out).parent} does not exist")
     result = run_prepared(opt, ctx, cfg)
     if out is not None:
         result.save(out)

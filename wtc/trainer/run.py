@@ -7,17 +7,19 @@ is written atomically so an interrupted run never leaves a half-written one.
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from wtc.atomic import atomic_write
+from wtc.atomic import atomic_write, make_folders
 from wtc.data import make_data_for
-from wtc.errors import CheckpointError, ConfigError
+from wtc.errors import ConfigError, UserInputError
 from wtc.graph import SpecLike, StageGraph, as_graph, count_macs
 from wtc.nn import build_model
+from wtc.nn.weights import checkpoint_file
 from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import dist_info, resolve_device
 from wtc.trainer.evaluation import evaluate, torch_forward_macs
@@ -81,13 +83,19 @@ def train(spec: SpecLike, widths: WidthsLike = None, cfg: TrainConfig | None = N
         meta["spec"] = str(spec_path)
     out = Path(cfg.out) if cfg.out else None
     rank, _ = dist_info()
-    if out is not None and rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        _save_widths_copy(w, widths, out / "widths.json")
-        if spec_path is not None:
-            atomic_write(out / "spec.yaml", lambda f: f.write(Path(spec_path).read_bytes()))
-    return fit(model, data, cfg, forward_macs=forward_macs, progress=progress, out_dir=out,
-               resume=resume, meta=meta)
+    created = None
+    try:
+        if out is not None and rank == 0:
+            created = make_folders(out)
+            _save_widths_copy(w, widths, out / "widths.json")
+            if spec_path is not None:
+                atomic_write(out / "spec.yaml", lambda f: f.write(Path(spec_path).read_bytes()))
+        return fit(model, data, cfg, forward_macs=forward_macs, progress=progress,
+                   out_dir=out, resume=resume, meta=meta)
+    except UserInputError:  # a full disk, a bad image, nothing to resume: no partial run
+        if created is not None and not (out / "checkpoint.pt").exists():  # type: ignore[operator]
+            shutil.rmtree(created, ignore_errors=True)  # nothing to resume: no partial run
+        raise
 
 
 def evaluate_checkpoint(spec: SpecLike, checkpoint: str | Path, cfg: TrainConfig,
@@ -97,8 +105,7 @@ def evaluate_checkpoint(spec: SpecLike, checkpoint: str | Path, cfg: TrainConfig
     if widths is None and (ck.parent / "widths.json").is_file():
         widths = ck.parent / "widths.json"
     graph, w, _ = _resolve_model_inputs(spec, widths)
-    if not ck.is_file():
-        raise CheckpointError(f"checkpoint {ck} does not exist")
+    checkpoint_file(ck)
     data = make_data_for(graph.spec, cfg)
     model = build_model(graph, w)
     load_checkpoint(ck, model, spec_hash=str(graph.spec_hash), widths=_groups(w))

@@ -2,7 +2,8 @@
 "41M"; target.py), uniform scaling to a MACs target (scale.py), channel rounding (re-exported
 from the spec layer). No torch here."""
 
-from wtc.atomic import atomic_write, atomic_write_text, chmod_like_new_file  # (moved: wtc.atomic)
+# (moved to wtc.atomic; re-exported for the callers that import them from here)
+from wtc.atomic import atomic_write, atomic_write_text, chmod_like_new_file, make_folders
 from wtc.spec.rounding import make_divisible
 from wtc.widths.file import (
     FORMAT,
@@ -20,7 +21,8 @@ from wtc.widths.target import MacsTarget, parse_targets, resolve_macs
 
 __all__ = [
     "FORMAT", "MacsTarget", "Widths", "atomic_write", "atomic_write_text", "base_widths",
-    "check_widths", "chmod_like_new_file", "load_widths", "make_divisible", "new_widths",
-    "parse_targets", "read_widths_json", "resolve_macs", "save_widths", "scale_to_macs", "steps",
-    "summary", "uniform_widths", "widths_from_groups", "widths_from_json",
+    "check_widths", "chmod_like_new_file", "load_widths", "make_divisible", "make_folders",
+    "new_widths", "parse_targets", "read_widths_json", "resolve_macs", "save_widths",
+    "scale_to_macs", "steps", "summary", "uniform_widths", "widths_from_groups",
+    "widths_from_json",
 ]

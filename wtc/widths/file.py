@@ -124,8 +124,11 @@ def read_widths_json(path: str | Path, max_bytes: int | None = None) -> Any:
                           "appear once") from None
     except RecursionError:
         raise WidthsError(f"{p}: nested too deeply to be a widths file") from None
-    except ValueError as e:  # integers beyond Python's digit limit
-        raise WidthsError(f"{p}: cannot read a number ({e})") from None
+    except ValueError as e:  # integers beyond Python's digit limit (4,300 digits)
+        digits = re.search(r"has (\d+) digits", str(e))
+        size = f" of {int(digits.group(1)):,} digits" if digits else ""
+        raise WidthsError(f"{p}: a number{size} is far too long to be a channel count (at "
+                          f"most {MAX_CHANNELS:,})") from None
 
 
 class _DuplicateKey(ValueError):

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 from wtc.errors import TargetError
 from wtc.graph import StageGraph, count_macs
+from wtc.limits import MAX_MACS
+from wtc.numbers import NumberError, bounded, read_number
 
 _UNITS = {"k": 1e3, "m": 1e6, "g": 1e9}
 
@@ -25,40 +27,54 @@ class MacsTarget:
     value: float
     relative: bool
     text: str  # as written (labels such as widths.0.5x.json)
+    what: str = "MACs target"  # where it came from, for messages ("--target-macs")
 
     @classmethod
-    def parse(cls, target: MacsTarget | int | float | str) -> MacsTarget:
-        """Read one target; TargetError says what is wrong with it."""
+    def parse(cls, target: MacsTarget | int | float | str, what: str = "MACs target"
+              ) -> MacsTarget:
+        """Read one target; a TargetError names `what` and says what is wrong: not a number,
+        not finite (`inf`, `nanx`, `1e400`), not above 0, or above 10^18 MACs."""
         if isinstance(target, MacsTarget):
             return target
         if isinstance(target, bool) or not isinstance(target, int | float | str):
-            raise TargetError(f"MACs target must be a number or a multiple such as 0.5x, not "
+            raise TargetError(f"{what} must be a number or a multiple such as 0.5x, not "
                               f"{target!r}")
-        if isinstance(target, int | float):
-            value, relative = float(target), False
-        else:
+        label = f"{what} '{target}'"
+        relative, scale, number = False, 1.0, target
+        if isinstance(target, str):
             v = target.strip().lower()
+            unit = v[-1:] if v[-1:] in ("x", *_UNITS) else ""
+            relative, scale = unit == "x", _UNITS.get(unit, 1.0)
             try:
-                if v.endswith("x"):
-                    value, relative = float(v[:-1]), True
-                elif v[-1:] in _UNITS:
-                    value, relative = float(v[:-1]) * _UNITS[v[-1]], False
-                else:
-                    value, relative = float(v), False
-            except ValueError:
-                raise TargetError(f"cannot read MACs target '{target}': give a multiple of the "
-                                  "base such as 0.5x, or a number such as 4.1e7 or 41M") from None
-        if not value > 0 or value == float("inf"):
-            raise TargetError(f"MACs target must be a positive number, got {target!r}")
-        return cls(value, relative, str(target).strip())
+                number = read_number(v[:-1] if unit else v, label)
+            except NumberError as e:
+                if "expected a number" in str(e):
+                    where = "" if what == "MACs target" else f"{what}: "
+                    raise TargetError(f"{where}cannot read MACs target '{target}': give a "
+                                      "multiple of the base such as 0.5x, or a number such as "
+                                      "4.1e7 or 41M") from None
+                raise TargetError(str(e)) from None
+        value = _checked(number * scale, label, relative)
+        return cls(value, relative, str(target).strip(), what)
 
     def macs(self, base_macs: int) -> int:
         """The target in MACs, for a spec whose own MACs are `base_macs`."""
-        return round(self.value * base_macs if self.relative else self.value)
+        if not self.relative:
+            return round(self.value)
+        return round(_checked(self.value * base_macs, f"{self.what} '{self.text}'", False))
 
 
-def parse_targets(target: MacsTarget | int | float | str | Sequence[MacsTarget | int | float | str]
-                  ) -> list[MacsTarget]:
+def _checked(value: float, label: str, relative: bool) -> float:
+    """Finite, above 0 and (in MACs) at most `MAX_MACS`, as a TargetError naming `label`."""
+    try:
+        return bounded(value, label, lo=0, lo_open=True, hi=None if relative else MAX_MACS)
+    except NumberError as e:
+        raise TargetError(str(e).replace("must be above 0", "must be a positive number "
+                                         "(above 0)")) from None
+
+
+def parse_targets(target: MacsTarget | int | float | str | Sequence[MacsTarget | int | float | str],
+                  what: str = "MACs target") -> list[MacsTarget]:
     """One or several targets: a list, or a comma-separated string ("0.25x,0.5x")."""
     if isinstance(target, list | tuple):
         items = list(target)
@@ -68,7 +84,7 @@ def parse_targets(target: MacsTarget | int | float | str | Sequence[MacsTarget |
         items = [target]
     if not items:
         raise TargetError("give at least one MACs target")
-    return [MacsTarget.parse(t) for t in items]
+    return [MacsTarget.parse(t, what) for t in items]
 
 
 def resolve_macs(graph: StageGraph, target: MacsTarget | int | float | str | None) -> int:

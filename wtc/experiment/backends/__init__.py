@@ -26,8 +26,6 @@ class Backend(Protocol):
 
 
 def _local(*, jobs: int, threads: int, address: str | None, gpus: float) -> Backend:
-    if address:
-        raise ConfigError("--address is for the ray backend (use --backend ray)")
     from wtc.experiment.backends.local import LocalBackend
 
     return LocalBackend(jobs=jobs, threads=threads)
@@ -45,6 +43,19 @@ BACKENDS.add("local", _local)
 BACKENDS.add("ray", _ray)
 
 
+def check_backend(name: str, address: str | None = None) -> None:
+    """Refuse an unknown backend, a misplaced --address or a missing Ray before anything is
+    written (the driver calls this before it creates the experiment folder)."""
+    import importlib.util
+
+    BACKENDS.get(name)  # an unknown name lists the valid ones
+    if name == "local" and address:
+        raise ConfigError("--address is for the ray backend (use --backend ray)")
+    if name == "ray" and importlib.util.find_spec("ray") is None:
+        raise ConfigError("the ray backend needs Ray: pip install 'wtc[ray]'")
+
+
 def make_backend(name: str, *, jobs: int, threads: int, address: str | None = None,
                  gpus: float = 0.0) -> Backend:
+    check_backend(name, address)
     return BACKENDS.get(name)(jobs=jobs, threads=threads, address=address, gpus=gpus)
