@@ -154,7 +154,7 @@ def register(app: typer.Typer) -> None:
 
         Resume an interrupted search with --run-dir DIR --resume."""
         from wtc.graph import compile_spec, count_macs
-        from wtc.optimizers import base as sb
+        from wtc.optimizers import request as sb
         from wtc.spec import load_spec
         from wtc.widths import parse_targets
 

@@ -6,7 +6,8 @@
     result.widths            # Widths with provenance (method, settings, seed, data, MACs, cost)
     result.save("widths.json")
 
-    base.py      the framework: Optimizer, its registry, SearchContext, search() (no torch)
+    base.py      the framework: Optimizer (its declared protocol), its registry, SearchContext
+    request.py   SearchRequest, prepare, run_prepared, search() (no torch)
     uniform.py   the baseline: one multiplier, no training
     autoslim.py  AutoSlim: sandwich-trained supernet (sandwich.py), greedy slimming (greedy.py)
     dmcp.py      DMCP: Markov chains over channel blocks per group (dmcp_chain.py), trained
@@ -31,16 +32,13 @@ from wtc.optimizers.base import (
     Optimizer,
     Outcome,
     SearchContext,
-    SearchRequest,
     SearchResult,
     get_optimizer,
-    prepare,
     register_optimizer,
     resolve_target,
-    run_prepared,
-    search,
     validate_settings,
 )
+from wtc.optimizers.request import SearchRequest, prepare, run_prepared, search
 
 __all__ = [
     "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchRequest",
