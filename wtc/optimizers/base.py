@@ -279,6 +279,10 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
     if opt.needs_data and data is None:
         raise ConfigError(f"method '{method}' trains a network: give data (for example "
                           "data='fashion-mnist' or data={'data': 'synthetic'})")
+    if precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"precision must be auto, fp32, bf16 or fp16, not {precision!r}")
+    if channels_last not in (True, False, "auto"):
+        raise ConfigError(f"channels_last must be true, false or auto, not {channels_last!r}")
     runtime = _runtime(precision, channels_last, device, graph) if opt.needs_data else {}
     ctx = SearchContext(graph=graph, target_macs=target, seed=int(seed),
                         data=_data_config(data, int(seed), fraction) if opt.needs_data else None,
