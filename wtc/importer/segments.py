@@ -1,0 +1,161 @@
+"""Traced ops → segments: the stem, the stages (runs of blocks of one class) and the head.
+
+A block is the outermost module below a container (`Sequential`, `ModuleList`, `ModuleDict`)
+that has submodules of its own (`BasicBlock`, `InvertedResidual`, `CNBlock`, ...). Consecutive
+blocks under one container form a stage; a stage is cut where a later block strides or changes
+the channels, so each stage runs at one resolution and width (MobileNet's one `Sequential` of
+17 blocks becomes its 7 stages). Ops outside any block are glue: the stem before the first
+stage, the head after the last, a depth-1 stage in between. Every segment must read exactly
+one tensor (its predecessor's last op); a segment that reads more (DenseNet's growing concat)
+is merged into its predecessor until it does, so the import stays exact at the cost of
+structure.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from torch import nn
+
+from wtc.importer.trace import Op
+
+_CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
+@dataclass
+class Segment:
+    """Consecutive ops: one block (`block` = its module path) or glue (`block` = None)."""
+
+    ops: list[Op]
+    block: str | None = None
+    cls: str = ""
+    parent: str = ""
+
+    @property
+    def last(self) -> str:
+        return self.ops[-1].name
+
+
+@dataclass
+class Stage:
+    name: str
+    blocks: list[Segment] = field(default_factory=list)
+    cls: str = ""
+
+
+def block_modules(root: nn.Module) -> dict[str, tuple[str, str]]:
+    """Module path → (class name, parent path) of every block."""
+    found: dict[str, tuple[str, str]] = {}
+
+    def visit(m: nn.Module, path: str, parent_is_container: bool) -> None:
+        for name, child in m.named_children():
+            p = f"{path}.{name}" if path else name
+            if isinstance(child, _CONTAINERS):
+                visit(child, p, True)
+            elif parent_is_container and any(True for _ in child.children()):
+                found[p] = (type(child).__name__, path)
+            else:
+                visit(child, p, False)
+
+    visit(root, "", isinstance(root, _CONTAINERS))
+    return found
+
+
+def segment(ops: list[Op], root: nn.Module) -> list[Segment]:
+    """The ops cut into block and glue segments, each reading one tensor."""
+    blocks = block_modules(root)
+    segs: list[Segment] = []
+    for op in ops:
+        key = next((p for p in op.stack if p in blocks), None)
+        if key is None and op.path in blocks:
+            key = op.path
+        if segs and segs[-1].block == key:
+            segs[-1].ops.append(op)
+            continue
+        cls, parent = blocks[key] if key else ("", "")
+        if key is not None and any(s.block == key for s in segs):
+            key, cls, parent = None, "", ""  # a block run twice or interleaved: glue
+        if segs and key is None and segs[-1].block is None:
+            segs[-1].ops.append(op)
+            continue
+        segs.append(Segment([op], key, cls, parent))
+    return _merge_leaky(segs)
+
+
+def _merge_leaky(segs: list[Segment]) -> list[Segment]:
+    """Merge a segment into its predecessor while it reads anything but that one's output."""
+    out: list[Segment] = []
+    for seg in segs:
+        out.append(seg)
+        while len(out) > 1 and not _reads_one(out[-1], out[-2].last):
+            tail = out.pop()
+            prev = out.pop()
+            out.append(Segment(prev.ops + tail.ops))
+    return out
+
+
+def _reads_one(seg: Segment, source: str) -> bool:
+    own = {o.name for o in seg.ops}
+    return all(i in own or i == source for o in seg.ops for i in o.inputs)
+
+
+def stages(segs: list[Segment]) -> tuple[list[Op], list[Stage], list[Op]]:
+    """(stem ops, stages, head ops)."""
+    first = next((i for i, s in enumerate(segs) if s.block), None)
+    if first is None:  # no blocks (VGG): the features are one stage, the classifier the head
+        ops = [o for s in segs for o in s.ops]
+        cut = _head_start(ops)
+        return [], [Stage(_name(ops[0].path or "features", "features"),
+                          [Segment(ops[:cut])])], ops[cut:]
+    last = max(i for i, s in enumerate(segs) if s.block)
+    stem = [o for s in segs[:first] for o in s.ops]
+    head = [o for s in segs[last + 1:] for o in s.ops]
+    out: list[Stage] = []
+    for seg in segs[first:last + 1]:
+        prev = out[-1].blocks[-1] if out else None
+        if (seg.block and prev is not None and prev.block and out[-1].cls == seg.cls
+                and prev.parent == seg.parent and not _strides(seg)
+                and seg.ops[-1].channels == prev.ops[-1].channels):
+            out[-1].blocks.append(seg)
+            continue
+        out.append(Stage("", [seg], seg.cls))
+    _name_stages(out)
+    return stem, out, head
+
+
+def _strides(seg: Segment) -> bool:
+    return any(o.attrs.get("stride", 1) > 1 for o in seg.ops)
+
+
+def _head_start(ops: list[Op]) -> int:
+    """Where the classifier starts: the first pool to a fixed size or flatten after which no
+    op works on a map any more."""
+    cut = len(ops)
+    for i in range(len(ops) - 1, -1, -1):
+        if ops[i].op in ("gap", "adaptive_avgpool", "flatten") or ops[i].hw is None:
+            cut = i
+        else:
+            break
+    return max(1, cut)
+
+
+def _name(path: str, fallback: str) -> str:
+    name = re.sub(r"\W", "_", path).strip("_") or fallback
+    return f"s_{name}" if name[0].isdigit() or name in ("stem", "head", "input") else name
+
+
+def _name_stages(out: list[Stage]) -> None:
+    used: set[str] = set()
+    for st in out:
+        first = st.blocks[0]
+        whole = first.block and all(b.parent == first.parent for b in st.blocks) and \
+            sum(1 for s in out for b in s.blocks if b.parent == first.parent) == len(st.blocks)
+        path = first.parent if whole and first.parent else (first.block or first.ops[0].path)
+        name = _name(path, "stage")
+        k = 1
+        while name in used:
+            k += 1
+            name = f"{_name(path, 'stage')}_{k}"
+        used.add(name)
+        st.name = name
