@@ -10,10 +10,25 @@ from torch import fx
 from torch.nn import functional as F
 
 from wtc.importer.modules import _layer_norm
-from wtc.importer.trace import ADDS, FUNCTIONAL_ACTS, MULS, PERMUTES, _what
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the converter calls these functions: annotations only
     from wtc.importer.trace import _Converter
+
+# every functional form of an activation wtc has, by the callable fx records
+FUNCTIONAL_ACTS = {F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.silu: "silu",
+                   F.hardswish: "hardswish", torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid",
+                   F.hardsigmoid: "hardsigmoid", F.gelu: "gelu", torch.tanh: "tanh",
+                   F.tanh: "tanh", F.mish: "mish"}
+ADDS = (operator.add, operator.iadd, torch.add)
+MULS = (operator.mul, operator.imul, torch.mul)
+PERMUTES = {(0, 2, 3, 1): "nhwc", (0, 3, 1, 2): "nchw"}
+
+
+def describe(node: fx.Node) -> str:
+    if node.op == "call_module":
+        return f"'{type(node.graph.owning_module.get_submodule(node.target)).__name__}'"
+    target = node.target
+    return f"'{getattr(target, '__name__', target)}'"
 
 
 def _arg(node: fx.Node, i: int, name: str, default: Any = None) -> Any:
@@ -28,12 +43,14 @@ def _is(node: fx.Node, name: str, *targets: Any) -> bool:
     return node.target in targets
 
 
-def convert_function(c: _Converter, node: fx.Node) -> None:  # long: one table
-    what = _what(node)
+def convert_function(c: _Converter, node: fx.Node) -> None:
+    """One function or method call → a wtc op, an alias, or an ImportFailure naming it."""
+    # long: one branch per function kind reads best as one table
+    what = describe(node)
     t = node.target
-    if node.op == "call_function" and t in ADDS or _is(node, "add", *ADDS):
+    if (node.op == "call_function" and t in ADDS) or _is(node, "add", *ADDS):
         _join(c, node, "add")
-    elif node.op == "call_function" and t in MULS or _is(node, "mul", *MULS):
+    elif (node.op == "call_function" and t in MULS) or _is(node, "mul", *MULS):
         _mul(c, node)
     elif _is(node, "_", torch.cat, torch.concat):
         parts = [c.ref(node, a) for a in _arg(node, 0, "tensors")]
@@ -53,7 +70,7 @@ def convert_function(c: _Converter, node: fx.Node) -> None:  # long: one table
         _permute(c, node, what)
     elif _is(node, "contiguous"):
         c.alias(node, c.ref(node, node.args[0]))
-    elif node.op == "call_function" and t in FUNCTIONAL_ACTS or _is(
+    elif (node.op == "call_function" and t in FUNCTIONAL_ACTS) or _is(
             node, "relu") or _is(node, "sigmoid"):
         fn = FUNCTIONAL_ACTS.get(t, t if isinstance(t, str) else "")
         if fn == "gelu" and node.kwargs.get("approximate", "none") != "none":
@@ -99,7 +116,7 @@ def convert_function(c: _Converter, node: fx.Node) -> None:  # long: one table
 def _join(c: _Converter, node: fx.Node, op: str) -> None:
     args = [a for a in node.args if isinstance(a, fx.Node)]
     if len(args) != 2 or len(node.args) != 2 or node.kwargs:
-        c.fail(node, _what(node), f"wtc's {op} joins two tensors (no constants, no alpha)")
+        c.fail(node, describe(node), f"wtc's {op} joins two tensors (no constants, no alpha)")
     c.add(node, op, [c.ref(node, a) for a in args])
 
 
@@ -113,7 +130,7 @@ def _mul(c: _Converter, node: fx.Node) -> None:
         weight = c.param(node, p)
         src = c.ref(node, x)
         if weight.dim() != 3 or weight.shape[1:] != (1, 1) or c.layout[src] != "nchw":
-            c.fail(node, _what(node), f"a product with a parameter of shape "
+            c.fail(node, describe(node), f"a product with a parameter of shape "
                    f"{tuple(weight.shape)}; wtc scales channels of NCHW maps (C, 1, 1)")
         init = float(weight.flatten()[0])
         c.add(node, "scale", [src], {"init": init}, {"weight": weight})

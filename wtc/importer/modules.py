@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from torch import fx, nn
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the converter calls these functions: annotations only
     from wtc.importer.trace import _Converter
 
 _ACTS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.SiLU: "silu", nn.Hardswish: "hardswish",
@@ -23,7 +23,9 @@ def _square(c: _Converter, node: fx.Node, what: str, value: Any) -> int:
     return value
 
 
-def convert_module(c: _Converter, node: fx.Node, m: nn.Module) -> None:  # long: one table
+def convert_module(c: _Converter, node: fx.Node, m: nn.Module) -> None:
+    """One module call → a wtc op, an alias, or an ImportFailure naming it."""
+    # long: one branch per module kind reads best as one table
     name = type(m).__name__
     x = c.ref(node, node.args[0]) if node.args else c.fail(node, name, "takes no input")
     layout = c.layout[x]

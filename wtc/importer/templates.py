@@ -82,7 +82,9 @@ def common_base(ops: list[Op]) -> str:
 
 
 def build(blocks: list[list[Op]], inputs: list[str], in_ch: list[int], bases: list[str], *,
-          head: bool, stage: bool, classes: int) -> Built:  # long: aligns blocks, then writes every field
+          head: bool, stage: bool, classes: int) -> Built:
+    """The template of these blocks (one per block of a stage, or the stem's or head's)."""
+    # long: aligning the blocks and writing each field share all their local tables
     roles = [assign_roles(ops, base) for ops, base in zip(blocks, bases, strict=True)]
     order = _merged_order([[r[o.name] for o in ops] for ops, r in zip(blocks, roles,
                                                                     strict=True)])

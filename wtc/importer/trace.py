@@ -10,18 +10,16 @@ guessed. Weights are collected per op under the names the built wtc module uses.
 
 from __future__ import annotations
 
-import operator
 from dataclasses import dataclass, field
 from typing import Any
 
 import torch
 from torch import Tensor, fx, nn
 from torch.fx.passes.shape_prop import ShapeProp
-from torch.nn import functional as F
 
 from wtc.errors import UserInputError
-
-_NCHW_TO_NHWC, _NHWC_TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
+from wtc.importer.functions import convert_function, describe
+from wtc.importer.modules import convert_module
 
 
 class ImportFailure(UserInputError):
@@ -126,16 +124,16 @@ class _Converter:
 
     def ref(self, node: fx.Node, arg: Any) -> str:
         if not isinstance(arg, fx.Node):
-            self.fail(node, _what(node), f"expected a tensor argument, got {arg!r}")
+            self.fail(node, describe(node), f"expected a tensor argument, got {arg!r}")
         v = self.value.get(arg.name)
         if not isinstance(v, str):
-            self.fail(node, _what(node), f"its input '{arg.name}' is not a feature map")
+            self.fail(node, describe(node), f"its input '{arg.name}' is not a feature map")
         return v
 
     def shape(self, node: fx.Node) -> tuple[int, ...]:
         meta = node.meta.get("tensor_meta")
         if meta is None or not hasattr(meta, "shape"):
-            self.fail(node, _what(node), "its output is not a single tensor")
+            self.fail(node, describe(node), "its output is not a single tensor")
         return tuple(meta.shape)
 
     def add(self, node: fx.Node, op: str, inputs: list[str], attrs: dict[str, Any] | None = None,
@@ -146,7 +144,7 @@ class _Converter:
         if layout == "nchw":
             channels, hw = shape[1], (shape[2], shape[3])
             if hw[0] != hw[1]:
-                self.fail(node, _what(node), f"wtc maps are square; this one is {hw}")
+                self.fail(node, describe(node), f"wtc maps are square; this one is {hw}")
         elif layout == "nhwc":
             channels, hw = shape[3], (shape[1], shape[2])
         else:
@@ -168,7 +166,7 @@ class _Converter:
     def param(self, node: fx.Node, arg: Any) -> Tensor:
         v = self.value.get(arg.name) if isinstance(arg, fx.Node) else None
         if not (isinstance(v, tuple) and v[0] == "param"):
-            self.fail(node, _what(node), "expected a parameter of the module")
+            self.fail(node, describe(node), "expected a parameter of the module")
         obj: Any = self.gm
         for part in v[1].split("."):
             obj = getattr(obj, part)
@@ -178,13 +176,9 @@ class _Converter:
 
     def convert(self, node: fx.Node) -> None:
         if node.op == "call_module":
-            from wtc.importer.modules import convert_module
-
             convert_module(self, node, self.modules[node.target])
-            return
-        from wtc.importer.functions import convert_function
-
-        convert_function(self, node)
+        else:
+            convert_function(self, node)
 
 
 def _path(node: fx.Node) -> str:
@@ -197,20 +191,3 @@ def _path(node: fx.Node) -> str:
 def _clean(path: str) -> str:
     """fx marks the second call of a module `layer1.0.relu@1`: the module path is before @."""
     return path.split("@", 1)[0]
-
-
-def _what(node: fx.Node) -> str:
-    if node.op == "call_module":
-        return f"'{type(node.graph.owning_module.get_submodule(node.target)).__name__}'"
-    target = node.target
-    return f"'{getattr(target, '__name__', target)}'"
-
-
-# every functional form of an activation wtc has, by the callable fx records
-FUNCTIONAL_ACTS = {F.relu: "relu", torch.relu: "relu", F.relu6: "relu6", F.silu: "silu",
-                   F.hardswish: "hardswish", torch.sigmoid: "sigmoid", F.sigmoid: "sigmoid",
-                   F.hardsigmoid: "hardsigmoid", F.gelu: "gelu", torch.tanh: "tanh",
-                   F.tanh: "tanh", F.mish: "mish"}
-ADDS = (operator.add, operator.iadd, torch.add)
-MULS = (operator.mul, operator.imul, torch.mul)
-PERMUTES = {_NCHW_TO_NHWC: "nhwc", _NHWC_TO_NCHW: "nchw"}
