@@ -235,7 +235,7 @@ head:
   - {block: classifier}
 """
     with pytest.raises(SpecError, match="never reads `width`") as e:
-        _spec(body)
+        compile_spec(_spec(body))
     assert e.value.path == "stages[0].width"
     spec = _spec(body.replace(", width: 64", ""))  # a stage without width: its input's
     assert compile_spec(spec).groups["stem.block0.conv"].base == 8

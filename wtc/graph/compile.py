@@ -18,7 +18,7 @@ from wtc.graph.attributes import node_attributes
 from wtc.graph.groups import Group
 from wtc.graph.rules import ChannelVars
 from wtc.spec import expr
-from wtc.spec.check import template_for
+from wtc.spec.check import template_for, template_names
 from wtc.spec.ops import OPS, Channels
 from wtc.spec.schema import BlockCall, Spec, StageSpec
 
@@ -179,6 +179,10 @@ class _Compiler:
                 self.g.add_edge(t.node, name, port=port)
             self.order.append(name)
             local[node.name] = last = out
+        if index == 0 and call.width is not None and "width" not in template_names(template):
+            raise self.error(f"{path}.width", f"block '{call.block}' never reads `width`, so "
+                             f"width {call.width} would change nothing (but the spec hash); "
+                             "remove it")
         return local[template.output] if template.output else last
 
     def check_forwarded(self, node: Any, implicit: dict[str, _Tensor],

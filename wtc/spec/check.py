@@ -77,10 +77,6 @@ def _check_call(spec: Spec, call: BlockCall | StageSpec, path: str, known: list[
         raise spec_error(spec, f"{path}.block",
                          f"unknown block '{call.block}'; choose one of: {', '.join(known)}")
     template = template_for(spec, call.block)
-    if call.width is not None and "width" not in template_names(template):
-        raise spec_error(spec, f"{path}.width",
-                         f"block '{call.block}' never reads `width`, so width {call.width} "
-                         "would change nothing (but the spec hash); remove it")
     depth = getattr(call, "depth", 1)
     for key, given in call.params.items():
         if key not in template.params:
