@@ -21,7 +21,7 @@ from wtc.spec import load_spec
 # depthwise, grouped, linear, bn, ln over channels-last, layer scale, the activations, max/
 # avg/adaptive/ceil-mode pools, add, mul, cat, flatten, chunk, shuffle, dropout, droppath)
 FAST = ["resnet18", "mobilenet_v2", "shufflenet_v2_x1_0", "squeezenet1_1", "efficientnet_b0",
-        "mobilenet_v3_small", "regnet_x_400mf", "convnext_tiny", "mnasnet1_0"]
+        "mobilenet_v3_small", "regnet_x_400mf", "convnext_tiny", "mnasnet1_0", "densenet121"]
 SLOW = ["resnet50", "wide_resnet50_2", "resnext50_32x4d", "mobilenet_v3_large",
         "regnet_y_400mf", "vgg11_bn"]
 
@@ -76,6 +76,11 @@ def test_stages_follow_the_module_hierarchy():
     assert "layer2.res" in graph.groups and "layer2.block0.conv1" in graph.groups
     mbv2 = _round_trip("mobilenet_v2", 32)["spec"]  # one Sequential, cut where it strides
     assert [s.depth for s in mbv2.stages] == [1, 2, 3, 4, 3, 3, 1]
+    dense = _round_trip("densenet121", 32)["spec"]  # dense layers grow; transitions between
+    assert [(s.name, s.depth) for s in dense.stages] == [
+        ("features_denseblock1", 6), ("features_transition1", 1), ("features_denseblock2", 12),
+        ("features_transition2", 1), ("features_denseblock3", 24), ("features_transition3", 1),
+        ("features_denseblock4", 16)]
 
 
 def _write(tmp_path: Path, name: str, resolution: int = 32) -> tuple[Path, Path]:

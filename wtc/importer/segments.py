@@ -65,6 +65,7 @@ def block_modules(root: nn.Module) -> dict[str, tuple[str, str]]:
 def segment(ops: list[Op], root: nn.Module) -> list[Segment]:
     """The ops cut into block and glue segments, each reading one tensor."""
     blocks = block_modules(root)
+    _nest_concats(ops)
     segs: list[Segment] = []
     for op in ops:
         key = next((p for p in op.stack if p in blocks), None)
@@ -80,7 +81,46 @@ def segment(ops: list[Op], root: nn.Module) -> list[Segment]:
             segs[-1].ops.append(op)
             continue
         segs.append(Segment([op], key, cls, parent))
-    return _merge_leaky(segs)
+    return _merge_leaky(_hand_back(segs))
+
+
+def _nest_concats(ops: list[Op]) -> None:
+    """cat(a, b, c) after P = cat(a, b) becomes cat(P, c): DenseNet's layers each concatenate
+    everything before them; nested, each layer adds one part to its input."""
+    flat_of: dict[str, tuple[str, ...]] = {}
+    by_flat: dict[tuple[str, ...], str] = {}
+    for op in ops:
+        if op.op != "concat":
+            continue
+        flat = tuple(p for i in op.inputs for p in flat_of.get(i, (i,)))
+        last = flat_of.get(op.inputs[-1], (op.inputs[-1],))
+        head = flat[:len(flat) - len(last)]
+        if len(op.inputs) > 2 and head in by_flat:
+            op.inputs = [by_flat[head], op.inputs[-1]]
+        flat_of[op.name] = flat
+        by_flat.setdefault(flat, op.name)
+
+
+def _hand_back(segs: list[Segment]) -> list[Segment]:
+    """An op that starts a segment but reads only the segment before it, and more of it than
+    its output (DenseNet's concat of a layer's input and its new features, traced in the next
+    layer), belongs at the end of that segment."""
+    for i in range(1, len(segs)):
+        prev, seg = segs[i - 1], segs[i]
+        own = {o.name for o in prev.ops}
+        while len(seg.ops) > 1:
+            first = seg.ops[0]
+            reads = set(first.inputs)
+            if not reads <= own | {_input_of(segs, i - 1)} or reads <= {prev.last}:
+                break
+            first.moved = True
+            prev.ops.append(seg.ops.pop(0))
+            own.add(first.name)
+    return segs
+
+
+def _input_of(segs: list[Segment], i: int) -> str:
+    return segs[i - 1].last if i > 0 else "input"
 
 
 def _merge_leaky(segs: list[Segment]) -> list[Segment]:
@@ -116,12 +156,17 @@ def stages(segs: list[Segment]) -> tuple[list[Op], list[Stage], list[Op]]:
         prev = out[-1].blocks[-1] if out else None
         if (seg.block and prev is not None and prev.block and out[-1].cls == seg.cls
                 and prev.parent == seg.parent and not _strides(seg)
-                and seg.ops[-1].channels == prev.ops[-1].channels):
+                and (seg.ops[-1].channels == prev.ops[-1].channels or _grows(seg, prev))):
             out[-1].blocks.append(seg)
             continue
         out.append(Stage("", [seg], seg.cls))
     _name_stages(out)
     return stem, out, head
+
+
+def _grows(seg: Segment, prev: Segment) -> bool:
+    """A dense layer: it ends in a concat of its input and its new features."""
+    return seg.ops[-1].op == "concat" and prev.last in seg.ops[-1].inputs
 
 
 def _strides(seg: Segment) -> bool:
@@ -140,6 +185,17 @@ def _head_start(ops: list[Op]) -> int:
     return max(1, cut)
 
 
+def _prefix(ops: list[Op]) -> str:
+    """The module path all ops of a glue segment share (a transition: its Sequential)."""
+    parts = [o.path.split(".") for o in ops if o.path]
+    common: list[str] = []
+    for group in zip(*parts, strict=False):
+        if len(set(group)) != 1:
+            break
+        common.append(group[0])
+    return ".".join(common) or (ops[0].path if ops else "")
+
+
 def _name(path: str, fallback: str) -> str:
     name = re.sub(r"\W", "_", path).strip("_") or fallback
     return f"s_{name}" if name[0].isdigit() or name in ("stem", "head", "input") else name
@@ -151,7 +207,7 @@ def _name_stages(out: list[Stage]) -> None:
         first = st.blocks[0]
         whole = first.block and all(b.parent == first.parent for b in st.blocks) and \
             sum(1 for s in out for b in s.blocks if b.parent == first.parent) == len(st.blocks)
-        path = first.parent if whole and first.parent else (first.block or first.ops[0].path)
+        path = first.parent if whole and first.parent else (first.block or _prefix(first.ops))
         name = _name(path, "stage")
         k = 1
         while name in used:

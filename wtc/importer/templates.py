@@ -50,7 +50,9 @@ def assign_roles(ops: list[Op], base: str) -> dict[str, str]:
         path = op.attrs.get("param_path", op.path) if op.op == "scale" else op.path
         rel = path[len(base) + 1:] if base and path.startswith(base + ".") else (
             "" if path == base else path)
-        if op.module or op.op == "scale":
+        if op.moved:
+            role = op.op
+        elif op.module or op.op == "scale":
             role = rel or op.op
         else:
             role = f"{rel}_{op.op}" if rel else op.op

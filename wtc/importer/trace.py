@@ -41,6 +41,7 @@ class Op:
     channels: int = 0  # output channels
     hw: tuple[int, int] | None = None  # output size (None: flat)
     module: bool = False  # the op of a module (role: its path), not of a function
+    moved: bool = False  # moved into the block before its own (role: its kind)
 
 
 class _Tracer(fx.Tracer):
