@@ -68,6 +68,15 @@ def convert_function(c: _Converter, node: fx.Node) -> None:
         c.add(node, "flatten", [x], layout="flat")
     elif _is(node, "permute", torch.permute):
         _permute(c, node, what)
+    elif _is(node, "reshape", torch.reshape) or _is(node, "view"):
+        src = c.value.get(node.args[0].name) if isinstance(node.args[0], fx.Node) else None
+        if not (isinstance(src, tuple) and src[0] == "param"):
+            c.fail(node, what, "reshapes are supported only on parameters (a layer scale)")
+        shape = node.args[1:] if node.op == "call_method" else (node.args[1],)
+        if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+            shape = tuple(shape[0])
+        t = src[2].reshape(*shape)
+        c.value[node.name] = ("param", src[1], t.reshape(t.shape[1:]) if t.dim() == 4 else t)
     elif _is(node, "contiguous"):
         c.alias(node, c.ref(node, node.args[0]))
     elif (node.op == "call_function" and t in FUNCTIONAL_ACTS) or _is(
@@ -90,6 +99,14 @@ def convert_function(c: _Converter, node: fx.Node) -> None:
         _layer_norm(c, node, c.ref(node, node.args[0]), tuple(_arg(node, 1, "normalized_shape")),
                     c.param(node, _arg(node, 2, "weight")), c.param(node, _arg(node, 3, "bias")),
                     _arg(node, 4, "eps", 1e-5), what)
+    elif _is(node, "_", F.linear):
+        x = c.ref(node, node.args[0])
+        w = c.param(node, _arg(node, 1, "weight"))
+        b = _arg(node, 2, "bias")
+        weights = {"weight": w} if b is None else {"weight": w, "bias": c.param(node, b)}
+        if c.layout[x] != "flat":
+            c.fail(node, what, "a linear on a map (flatten it first)")
+        c.add(node, "linear", [x], {"out": w.shape[0], "bias": b is not None}, weights)
     elif _is(node, "_", F.dropout):
         c.add(node, "dropout", [c.ref(node, node.args[0])], {"p": float(_arg(node, 1, "p", 0.5))})
     elif getattr(t, "__name__", "") == "stochastic_depth":
@@ -135,6 +152,8 @@ def _mul(c: _Converter, node: fx.Node) -> None:
         init = float(weight.flatten()[0])
         c.add(node, "scale", [src], {"init": init}, {"weight": weight})
         c.ops[-1].attrs["param_path"] = str(c.value[p.name][1])
+        if c.ops[-1].weights["weight"].dim() == 1:  # pragma: no cover - reshaped above
+            raise AssertionError("a layer scale of shape (C,)")
         return
     _join(c, node, "mul")
 

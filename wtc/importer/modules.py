@@ -13,6 +13,19 @@ _ACTS = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.SiLU: "silu", nn.Hardswish: "har
          nn.Sigmoid: "sigmoid", nn.Hardsigmoid: "hardsigmoid", nn.Tanh: "tanh", nn.Mish: "mish"}
 
 
+def act_fn(m: nn.Module) -> str | None:
+    """wtc's name of an activation module (only the default slope/alpha/exact forms)."""
+    if type(m) in _ACTS:
+        return _ACTS[type(m)]
+    if isinstance(m, nn.GELU) and m.approximate == "none":
+        return "gelu"
+    if isinstance(m, nn.LeakyReLU) and m.negative_slope == 0.01:
+        return "leaky_relu"
+    if isinstance(m, nn.ELU) and m.alpha == 1.0:
+        return "elu"
+    return None
+
+
 def _square(c: _Converter, node: fx.Node, what: str, value: Any) -> int:
     if isinstance(value, (tuple, list)):
         if len(set(value)) != 1:
@@ -48,22 +61,11 @@ def convert_module(c: _Converter, node: fx.Node, m: nn.Module) -> None:
             c.fail(node, name, "a Linear on an NCHW map (flatten it, or permute to "
                    "channels-last)")
     elif isinstance(m, (nn.BatchNorm2d, nn.BatchNorm1d)):
-        if not (m.affine and m.track_running_stats) or m.momentum is None:
-            c.fail(node, name, "wtc's bn has an affine scale and running statistics "
-                   "(momentum given)")
-        c.add(node, "bn", [x], {"eps": m.eps, "momentum": m.momentum}, _state(m))
+        _bn(c, node, m, x, name)
     elif isinstance(m, nn.LayerNorm):
         _layer_norm(c, node, x, tuple(m.normalized_shape), m.weight, m.bias, m.eps, name)
-    elif type(m) in _ACTS:
-        c.add(node, "act", [x], {"fn": _ACTS[type(m)]})
-    elif isinstance(m, nn.GELU):
-        if m.approximate != "none":
-            c.fail(node, name, "only the exact GELU (approximate='none')")
-        c.add(node, "act", [x], {"fn": "gelu"})
-    elif isinstance(m, nn.LeakyReLU) and m.negative_slope == 0.01:
-        c.add(node, "act", [x], {"fn": "leaky_relu"})
-    elif isinstance(m, nn.ELU) and m.alpha == 1.0:
-        c.add(node, "act", [x], {"fn": "elu"})
+    elif act_fn(m) is not None:
+        c.add(node, "act", [x], {"fn": act_fn(m)})
     elif isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
         _pool(c, node, m, x)
     elif isinstance(m, nn.AdaptiveAvgPool2d):
@@ -87,6 +89,25 @@ def convert_module(c: _Converter, node: fx.Node, m: nn.Module) -> None:
                                                                           0.0)))})
     else:
         c.fail(node, f"'{name}'", "no wtc op for this module")
+
+
+def _bn(c: _Converter, node: fx.Node, m: nn.Module, x: str, name: str) -> None:
+    """A batch norm, and the activation of timm's BatchNormAct2d (a bn with `act`)."""
+    if not (m.affine and m.track_running_stats) or m.momentum is None:
+        c.fail(node, name, "wtc's bn has an affine scale and running statistics "
+               "(momentum given)")
+    act, drop = getattr(m, "act", None), getattr(m, "drop", None)
+    extra = [s for s in (act, drop) if isinstance(s, nn.Module) and not isinstance(s, nn.Identity)]
+    state = {k: v.detach() for k, v in m.state_dict().items() if "." not in k}
+    if not extra:
+        c.add(node, "bn", [x], {"eps": m.eps, "momentum": m.momentum}, state)
+        return
+    fn = act_fn(act) if isinstance(act, nn.Module) else None
+    if (drop is not None and not isinstance(drop, nn.Identity)) or fn is None:
+        c.fail(node, name, f"a batch norm with {type(act).__name__} / {type(drop).__name__}")
+    bn = f"{node.name}_bn"
+    c.add(node, "bn", [x], {"eps": m.eps, "momentum": m.momentum}, state, name=bn)
+    c.add(node, "act", [bn], {"fn": fn}, path=f"{node.target}.act")
 
 
 def _state(m: nn.Module) -> dict[str, Any]:
@@ -121,8 +142,9 @@ def _pool(c: _Converter, node: fx.Node, m: nn.Module, x: str) -> None:
     if isinstance(m, nn.MaxPool2d) and (_square(c, node, name, m.dilation) != 1
                                         or m.return_indices):
         c.fail(node, name, "only undilated max pooling without indices")
-    if isinstance(m, nn.AvgPool2d) and (not m.count_include_pad or m.divisor_override):
-        c.fail(node, name, "only average pooling that counts the padding")
+    if isinstance(m, nn.AvgPool2d) and ((not m.count_include_pad and m.padding not in (0, (0, 0)))
+                                        or m.divisor_override):
+        c.fail(node, name, "only average pooling that counts the padding (or has none)")
     attrs = {"kernel": _square(c, node, name, m.kernel_size),
              "stride": _square(c, node, name, m.stride),
              "padding": _square(c, node, name, m.padding), "ceil_mode": bool(m.ceil_mode)}

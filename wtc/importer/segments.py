@@ -1,7 +1,8 @@
 """Traced ops → segments: the stem, the stages (runs of blocks of one class) and the head.
 
-A block is the outermost module below a container (`Sequential`, `ModuleList`, `ModuleDict`)
-that has submodules of its own (`BasicBlock`, `InvertedResidual`, `CNBlock`, ...). Consecutive
+A block is the outermost module below a container (`Sequential`, `ModuleList`, `ModuleDict`),
+or among two or more siblings of its class (timm's `b1`, `b2`, ...), that has submodules of its
+own (`BasicBlock`, `InvertedResidual`, `CNBlock`, ...). Consecutive
 blocks under one container form a stage; a stage is cut where a later block strides or changes
 the channels, so each stage runs at one resolution and width (MobileNet's one `Sequential` of
 17 blocks becomes its 7 stages). Ops outside any block are glue: the stem before the first
@@ -49,17 +50,44 @@ def block_modules(root: nn.Module) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
 
     def visit(m: nn.Module, path: str, parent_is_container: bool) -> None:
+        kinds = [type(c) for c in m.children() if any(True for _ in c.children())]
         for name, child in m.named_children():
             p = f"{path}.{name}" if path else name
-            if isinstance(child, _CONTAINERS):
+            repeated = kinds.count(type(child)) > 1  # b1, b2, ... attributes of one class
+            if isinstance(child, _CONTAINERS) or (
+                    (parent_is_container or repeated) and _blocky(child) and _wraps(child)):
                 visit(child, p, True)
-            elif parent_is_container and any(True for _ in child.children()):
+            elif (parent_is_container or repeated) and _blocky(child) and not _wraps(child):
                 found[p] = (type(child).__name__, path)
             else:
                 visit(child, p, False)
 
     visit(root, "", isinstance(root, _CONTAINERS))
     return found
+
+
+def _blocky(m: nn.Module) -> bool:
+    """Has submodules of its own (a batch norm with an activation inside is one op)."""
+    return any(True for _ in m.children()) and not isinstance(m, nn.modules.batchnorm._BatchNorm)
+
+
+def _wraps(m: nn.Module) -> bool:
+    """Holds two or more blocks of one class and no layer of its own (timm's stage modules:
+    `b1`, `b2`, ..., or a `blocks` Sequential): then those are the blocks, not it."""
+    if any(not isinstance(c, (*_CONTAINERS, nn.Identity)) and not _blocky(c)
+           for c in m.children()):
+        return False
+    seen: dict[type, int] = {}
+
+    def count(x: nn.Module) -> None:
+        for child in x.children():
+            if isinstance(child, _CONTAINERS):
+                count(child)
+            elif _blocky(child):
+                seen[type(child)] = seen.get(type(child), 0) + 1
+
+    count(m)
+    return any(n > 1 for n in seen.values())
 
 
 def segment(ops: list[Op], root: nn.Module) -> list[Segment]:

@@ -48,7 +48,8 @@ class _Tracer(fx.Tracer):
     """fx's tracer that also keeps stochastic depth modules and channel shuffles whole."""
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        if type(m).__name__ in ("StochasticDepth", "DropPath"):
+        if type(m).__name__ in ("StochasticDepth", "DropPath") or isinstance(
+                m, nn.modules.batchnorm._BatchNorm):  # timm's BatchNormAct2d: bn + act
             return True
         return super().is_leaf_module(m, qualname)
 
@@ -107,7 +108,7 @@ class _Converter:
                 self.value[node.name] = "input"
                 self.layout["input"] = "nchw"
             elif node.op == "get_attr":
-                self.value[node.name] = ("param", node.target)
+                self.value[node.name] = ("param", node.target, self.attr(node.target))
             elif node.op == "output":
                 out = self.ref(node, node.args[0])
                 if self.layout.get(out) != "flat":
@@ -139,7 +140,8 @@ class _Converter:
 
     def add(self, node: fx.Node, op: str, inputs: list[str], attrs: dict[str, Any] | None = None,
             weights: dict[str, Tensor] | None = None, layout: str | None = None,
-            name: str | None = None, shape: tuple[int, ...] | None = None) -> None:
+            name: str | None = None, shape: tuple[int, ...] | None = None,
+            path: str | None = None) -> None:
         shape = shape or self.shape(node)
         layout = layout or self.layout[inputs[0]]
         if layout == "nchw":
@@ -151,7 +153,7 @@ class _Converter:
         else:
             channels, hw = shape[1], None
         stack = tuple(p for p in (node.meta.get("nn_module_stack") or {}) if p)
-        path = str(node.target) if node.op == "call_module" else _path(node)
+        path = path or (str(node.target) if node.op == "call_module" else _path(node))
         name = name or node.name
         self.ops.append(Op(name, op, inputs, path, tuple(_clean(p) for p in stack),
                            attrs or {}, weights or {}, channels, hw, node.op == "call_module"))
@@ -168,8 +170,11 @@ class _Converter:
         v = self.value.get(arg.name) if isinstance(arg, fx.Node) else None
         if not (isinstance(v, tuple) and v[0] == "param"):
             self.fail(node, describe(node), "expected a parameter of the module")
+        return v[2]
+
+    def attr(self, target: str) -> Tensor:
         obj: Any = self.gm
-        for part in v[1].split("."):
+        for part in target.split("."):
             obj = getattr(obj, part)
         return obj.detach()
 
