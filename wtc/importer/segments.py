@@ -171,11 +171,10 @@ def _reads_one(seg: Segment, source: str) -> bool:
 def stages(segs: list[Segment]) -> tuple[list[Op], list[Stage], list[Op]]:
     """(stem ops, stages, head ops)."""
     first = next((i for i, s in enumerate(segs) if s.block), None)
-    if first is None:  # no blocks (VGG): the features are one stage, the classifier the head
+    if first is None:  # no blocks (VGG): a stage per resolution, the classifier the head
         ops = [o for s in segs for o in s.ops]
         cut = _head_start(ops)
-        return [], [Stage(_name(ops[0].path or "features", "features"),
-                          [Segment(ops[:cut])])], ops[cut:]
+        return [], _by_resolution(ops[:cut]), ops[cut:]
     last = max(i for i, s in enumerate(segs) if s.block)
     stem = [o for s in segs[:first] for o in s.ops]
     head = [o for s in segs[last + 1:] for o in s.ops]
@@ -195,6 +194,25 @@ def stages(segs: list[Segment]) -> tuple[list[Op], list[Stage], list[Op]]:
 def _grows(seg: Segment, prev: Segment) -> bool:
     """A dense layer: it ends in a concat of its input and its new features."""
     return seg.ops[-1].op == "concat" and prev.last in seg.ops[-1].inputs
+
+
+def _by_resolution(ops: list[Op]) -> list[Stage]:
+    """Ops without blocks, cut where the resolution drops (each cut reads one tensor)."""
+    pieces: list[list[Op]] = [[]]
+    for op in ops:
+        prev = pieces[-1][-1] if pieces[-1] else None
+        if prev is not None and op.hw != prev.hw and op.inputs == [prev.name] and all(
+                i in {o.name for o in pieces[-1]} or i == _before(pieces) for o in pieces[-1]
+                for i in o.inputs):
+            pieces.append([])
+        pieces[-1].append(op)
+    out = [Stage("", [Segment(p)]) for p in pieces]
+    _name_stages(out)
+    return out
+
+
+def _before(pieces: list[list[Op]]) -> str:
+    return pieces[-2][-1].name if len(pieces) > 1 else "input"
 
 
 def _strides(seg: Segment) -> bool:
