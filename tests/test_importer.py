@@ -207,6 +207,7 @@ def test_unsupported_op_exits_2_naming_node_and_module(cli, tmp_path):
                        "--input", "3x16x16")
     text = " ".join(err.split())
     assert code == 2 and "module 'body'" in text and "control flow" in text
+    assert "node 'gt'" in text and "op 'gt'" in text
     assert list(out.iterdir()) == []
 
 

@@ -44,8 +44,23 @@ class Op:
     moved: bool = False  # moved into the block before its own (role: its kind)
 
 
+class _ControlFlow(Exception):
+    """A traced value used as a Python bool or iterated: the node that was."""
+
+    def __init__(self, node: fx.Node, how: str) -> None:
+        super().__init__(how)
+        self.node, self.how = node, how
+
+
 class _Tracer(fx.Tracer):
-    """fx's tracer that also keeps stochastic depth modules and channel shuffles whole."""
+    """fx's tracer that keeps stochastic depth modules and batch norms (with timm's activation
+    inside) whole, and names the node a data-dependent branch or loop depends on."""
+
+    def to_bool(self, obj: fx.Proxy) -> bool:
+        raise _ControlFlow(obj.node, "a Python `if`/`while` on a tensor value")
+
+    def iter(self, obj: fx.Proxy) -> Any:
+        raise _ControlFlow(obj.node, "a Python loop over a tensor value")
 
     def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
         if type(m).__name__ in ("StochasticDepth", "DropPath") or isinstance(
@@ -71,6 +86,14 @@ def trace(module: nn.Module, example: Tensor) -> tuple[list[Op], fx.GraphModule]
     tracer = _Tracer(autowrap_functions=_autowrap())
     try:
         graph = tracer.trace(module)
+    except _ControlFlow as e:
+        node = e.node
+        target = getattr(node.target, "__name__", node.target)
+        stack = [p for p in (node.meta.get("nn_module_stack") or {}) if p]
+        path = _clean(stack[-1]) if stack else "<top>"
+        raise ImportFailure(f"node '{node.name}' (module '{path}', op '{target}'): data-"
+                            f"dependent control flow ({e.how}); wtc networks are one fixed "
+                            "graph") from None
     except Exception as e:  # fx raises TraceError, TypeError, ... for untraceable code
         stack = list(getattr(tracer, "module_stack", {}).values())
         where = f" in module '{stack[-1][0]}' ({_cls(stack[-1][1])})" if stack and stack[-1][
