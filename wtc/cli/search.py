@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, parse_macs, print_json
+from wtc.cli.common import (
+    ChannelsLastOpt,
+    PrecisionOpt,
+    handle_errors,
+    out,
+    parse_channels_last,
+    parse_macs,
+    print_json,
+)
 from wtc.errors import ConfigError
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
@@ -85,7 +93,11 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
         val_split: Annotated[float | None, typer.Option(
             "--val-split", help="held-out share of the training images for the search's "
-            "decisions and reported accuracy (morphnet's λ ladder needs one)")] = None,
+            "decisions and reported accuracy (default: the method's `held_out`, else 0.1)")
+        ] = None,
+        val_min: Annotated[int, typer.Option(
+            "--val-min-per-class", help="floor on the held-out images per class, drawn "
+            "outside the searched share (0: none)")] = 100,
         seed: Annotated[int, typer.Option("--seed")] = 0,
         config: Annotated[Path | None, typer.Option(
             "--config", "-c", help="method settings (YAML mapping)")] = None,
@@ -94,6 +106,8 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
         threads: Annotated[int | None, typer.Option("--threads",
                                                     help="CPU threads")] = None,
+        precision: PrecisionOpt = None,
+        channels_last: ChannelsLastOpt = None,
         output: Annotated[Path, typer.Option("--output", "-o",
                                              help="widths file to write")] = Path("widths.json"),
         run_dir: Annotated[Path | None, typer.Option(
@@ -115,28 +129,54 @@ def register(app: typer.Typer) -> None:
         labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
         targets = [parse_macs(t, count_macs(graph)) for t in labels]
         target = targets[0]
-        if not output.parent.exists():
-            raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
-        if output.is_dir():
-            raise ConfigError(f"--output {output} is a folder; give a file name")
+        _check_output(output)
         data_cfg: dict[str, Any] = {"data": data}
         if data_root is not None:
             data_cfg["data_root"] = data_root
         if batch_size is not None:
             data_cfg["batch_size"] = batch_size
+        if val_split is None:
+            val_split = _default_val_split(method)
         if val_split is not None:
             data_cfg["val_split"] = val_split
+        if val_min:
+            data_cfg["val_min_per_class"] = val_min
         opt, ctx, cfg = sb.prepare(
             graph, method, targets if len(targets) > 1 else target,
             read_settings(config, sets), data_cfg, seed, epochs=epochs,
             fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
-            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume)
+            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume,
+            precision=precision or "auto", channels_last=_auto(parse_channels_last(channels_last)))
         if not json_out and opt.needs_data:
             shown = ", ".join(f"{t:,}" for t in targets)
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
                       f"{data} (fraction {fraction:g}), target {shown} MACs")
         _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out)
+
+
+def _default_val_split(method: str) -> float | None:
+    """A held-out split for every search, so it can say what its widths score: a method with
+    its own `held_out` share uses it, the others hold out 10% of the searched images."""
+    from wtc.optimizers import OPTIMIZERS
+
+    if method not in OPTIMIZERS:
+        return None  # prepare() names the valid methods
+    opt = OPTIMIZERS.get(method)
+    if not opt.needs_data or "held_out" in opt.Settings.model_fields:
+        return None
+    return 0.1
+
+
+def _check_output(output: Path) -> None:
+    if not output.parent.exists():
+        raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a folder; give a file name")
+
+
+def _auto(value: bool | str | None) -> bool | str:
+    return "auto" if value is None else value
 
 
 def _write(graph: Any, result: Any, output: Path, labels: list[str], targets: list[int],
@@ -163,7 +203,9 @@ def _report(graph: Any, result: Any, output: Path, json_out: bool) -> None:
     if json_out:
         print_json({"output": str(output), "widths": found.to_json(),
                     "uniform": {"groups": uni.groups, "macs": uni.macs},
-                    "train_macs": result.train_macs, "seconds": result.seconds})
+                    "train_macs": result.train_macs, "seconds": result.seconds,
+                    "held_out_top1": result.held_out_top1,
+                    "chance": 1 / graph.spec.classes})
         return
     t = Table(title=f"{graph.spec.name}: {result.method} widths vs uniform at "
                     f"{result.target_macs:,} MACs")
@@ -182,3 +224,18 @@ def _report(graph: Any, result: Any, output: Path, json_out: bool) -> None:
     cost = (f"{result.train_macs:.3e} training MACs, " if result.train_macs else "")
     out.print(f"{result.method}: {found.macs:,} MACs ({found.macs / result.target_macs:.2%} of "
               f"the target), {cost}{result.seconds:.1f} s; wrote {output}")
+    _print_held_out(graph, result)
+
+
+def _print_held_out(graph: Any, result: Any) -> None:
+    """Whether the search learned anything: its held-out top-1 beside chance."""
+    from wtc.optimizers.base import near_chance
+
+    top1 = result.held_out_top1
+    if top1 is None:
+        return
+    chance = 1 / graph.spec.classes
+    verdict = ("[red]at or near chance: these widths carry little information; search "
+               "longer or on more data[/red]" if near_chance(top1, chance) else "")
+    out.print(f"held-out top-1 of these widths: {100 * top1:.2f}% (chance "
+              f"{100 * chance:.0f}%) {verdict}".rstrip())

@@ -107,12 +107,25 @@ def _train_images(plan: Plan) -> int:
     return int(plan.train_images)
 
 
-def summary(plan: Plan, projections: list[Projection]) -> dict[str, Any]:
-    """Totals and per (method, proxy) overhead ratios."""
+def summary(plan: Plan, projections: list[Projection], status: Any = None) -> dict[str, Any]:
+    """Totals and per (method, proxy) overhead ratios; with a `LedgerStatus`, also what the
+    ledger records and what is left to run (units and projected MACs)."""
     ratios = {p.unit: p.ratio for p in projections if p.ratio is not None}
     by_kind: dict[str, int] = {}
     for p in projections:
         by_kind[p.kind] = by_kind.get(p.kind, 0) + p.train_macs
     return {"plan": plan.name, "target": plan.target.spec.name, "target_macs": plan.target_macs,
             "units": len(projections), "train_macs": by_kind,
-            "total_train_macs": sum(by_kind.values()), "overhead_ratios": ratios}
+            "total_train_macs": sum(by_kind.values()), "overhead_ratios": ratios,
+            **(_split(projections, status) if status is not None else {})}
+
+
+def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
+    done = set(status.recorded)
+    parts: dict[str, dict[str, int]] = {"recorded": {"units": 0, "train_macs": 0},
+                                        "to_run": {"units": 0, "train_macs": 0}}
+    for p in projections:
+        part = parts["recorded" if p.unit in done else "to_run"]
+        part["units"] += 1
+        part["train_macs"] += p.train_macs
+    return parts

@@ -14,11 +14,18 @@ optimizer registry, so that every bad key fails before any unit runs.
     search: {seed: 0, fraction: 1.0, val_split: 0.1}             # held-out split of TRAIN
     train: {epochs: 10, lr: 0.1}                                 # final recipe (TrainConfig)
     seeds: [0, 1, 2]
+    precision: auto              # of every unit that trains or evaluates: auto|fp32|bf16|fp16
+    channels_last: auto          # auto | true | false
 
 Uniform widths at the target MACs are always included as the baseline. A proxy's `fraction`
 multiplies the search fraction; `classes: k` keeps the first k classes (spec and data);
 `search_epochs: k` multiplies every method's `epochs` on that proxy (a proxy hundreds of times
-cheaper than the target can afford a longer search).
+cheaper than the target can afford a longer search); `batch_scale: k` trains its searches on
+batches k times larger at k times the learning rate (tiny proxies run more MACs per second on
+larger batches; held-out scoring keeps its batch size).
+
+`precision`/`channels_last` are inputs of every unit that trains (`auto` is resolved per
+machine by the worker, which records what it used on the unit's ledger line).
 """
 
 from __future__ import annotations
@@ -26,15 +33,16 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wtc.errors import PlanError, UserInputError
+from wtc.experiment.source import LEGACY_RUNTIME, Source, legacy_free
 from wtc.graph import StageGraph, compile_spec, count_macs
-from wtc.spec import Spec, dump_spec, load_spec
+from wtc.spec import Spec, load_spec
 from wtc.widths import scale_to_macs
 from wtc.widthtransfer import STACKING, project_spec
 
@@ -68,6 +76,9 @@ class ProxySection(_Strict):
     search_epochs: float | None = Field(
         None, gt=0.0, le=1000.0, description="multiplies every method's `epochs` on this proxy "
         "(spend a cheap proxy's savings on a longer search)")
+    batch_scale: int | None = Field(
+        None, ge=1, le=64, description="batches this many times larger on this proxy, every "
+        "method's learning rate scaled alike")
 
     @model_validator(mode="after")
     def _something(self) -> ProxySection:
@@ -79,7 +90,7 @@ class ProxySection(_Strict):
 
     def projection(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items()
-                if v is not None and k not in ("stacking", "search_epochs")}
+                if v is not None and k not in ("stacking", "search_epochs", "batch_scale")}
 
 
 class SearchSection(_Strict):
@@ -88,6 +99,10 @@ class SearchSection(_Strict):
                             "every search sees (proxies multiply it)")
     val_split: float = Field(0.1, gt=0.0, lt=1.0, description="held-out share of the training "
                              "images for every search decision (the test set is never read)")
+    val_min_per_class: int = Field(
+        100, ge=0, le=100_000, description="floor on every search's held-out images per class, "
+        "drawn outside its training share (a proxy on a small data fraction still decides on "
+        "enough images); 0: no floor")
 
 
 class PlanModel(_Strict):
@@ -100,6 +115,9 @@ class PlanModel(_Strict):
     search: SearchSection = Field(default_factory=SearchSection)
     train: dict[str, Any] = Field(default_factory=dict)
     seeds: list[int] = Field(min_length=1, description="seeds of the final trainings")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="precision of every unit that trains or evaluates")
+    channels_last: bool | Literal["auto"] = Field("auto", description="NHWC tensors")
 
     @field_validator("methods", mode="before")
     @classmethod
@@ -114,35 +132,6 @@ class PlanModel(_Strict):
         if len(set(v)) != len(v):
             raise ValueError(f"seeds repeat: {v}")
         return v
-
-
-@dataclass(frozen=True)
-class Source:
-    """A spec a search runs on: the target itself or one proxy of it."""
-
-    name: str  # "target" or the proxy's name
-    spec: Spec
-    graph: StageGraph
-    target_macs: int  # the search's MACs target on this spec (same share of its base MACs)
-    data: dict[str, Any]  # the data mapping of its searches
-    projection: dict[str, Any] = field(default_factory=dict)
-    stacking: tuple[str, ...] = ("last",)  # transfer rules (one when depths are equal)
-    search_epochs: float = 1.0  # multiplies the methods' `epochs` on this source
-
-    def settings(self, method_settings: dict[str, Any]) -> dict[str, Any]:
-        """A method's settings for searches on this source (epochs scaled)."""
-        if self.search_epochs == 1.0 or "epochs" not in method_settings:
-            return method_settings
-        scaled = max(1, round(method_settings["epochs"] * self.search_epochs))
-        return {**method_settings, "epochs": scaled}
-
-    @property
-    def is_target(self) -> bool:
-        return self.name == "target"
-
-    @property
-    def spec_text(self) -> str:
-        return dump_spec(self.spec)
 
 
 @dataclass(frozen=True)
@@ -173,8 +162,24 @@ class Plan:
     def sources(self) -> list[Source]:
         return [self.target, *self.proxies.values()]
 
+    @property
+    def runtime(self) -> dict[str, Any]:
+        """The requested precision and memory format, as unit parameters: empty for fp32 NCHW
+        (what every unit ran in before these settings existed: their hashes stay valid)."""
+        return legacy_free({"precision": self.model.precision,
+                            "channels_last": self.model.channels_last})
+
     def hash(self) -> str:
-        return digest(self.model.model_dump(mode="json"))
+        dump = self.model.model_dump(mode="json")
+        for k in LEGACY_RUNTIME:
+            dump.pop(k)
+        # keys added later, left out at their "absent" values so older plans keep their hash
+        if not dump["search"]["val_min_per_class"]:
+            dump["search"].pop("val_min_per_class")
+        for proxy in dump["proxies"].values():
+            if proxy.get("batch_scale") is None:
+                proxy.pop("batch_scale", None)
+        return digest({**dump, **self.runtime})
 
 
 def digest(obj: Any) -> str:
@@ -331,6 +336,8 @@ def _data(model: PlanModel, file: str | None) -> tuple[dict[str, Any], int | Non
     train_images = train_images or KNOWN_TRAIN_IMAGES.get(name)
     test_images = test_images or KNOWN_TEST_IMAGES.get(name)
     search = {**data, "val_split": model.search.val_split}
+    if model.search.val_min_per_class:
+        search["val_min_per_class"] = model.search.val_min_per_class
     return search, train_images, test_images
 
 
@@ -365,10 +372,15 @@ def _proxy(name: str, proxy: ProxySection, spec: Spec, share: float,
     data = {**search_data, "fraction": model.search.fraction * (proxy.fraction or 1.0)}
     if proxy.classes is not None:
         data["classes"] = list(range(proxy.classes))
+    if proxy.batch_scale and proxy.batch_scale > 1:
+        batch = int(data.get("batch_size", 128))
+        data["batch_size"] = batch * proxy.batch_scale
+        data.setdefault("eval_batch_size", max(batch, 256))  # held-out scoring as before
     deeper = [s.depth for s in pspec.stages] != [s.depth for s in spec.stages]
     own = _rules(proxy.stacking, f"{key}.stacking", file) if proxy.stacking else rules
     return Source(name, pspec, pgraph, ptarget, data, proxy.projection(),
-                  own if deeper else ("last",), proxy.search_epochs or 1.0)
+                  own if deeper else ("last",), proxy.search_epochs or 1.0,
+                  float(proxy.batch_scale or 1))
 
 
 def _recipe(model: PlanModel, file: str | None) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -160,6 +160,7 @@ def _run_info(plan: Plan | None, units: list[Unit], backend: str, jobs: int, thr
                     target={"spec": plan.target.spec.name, "hash": plan.target.graph.spec_hash,
                             "macs": plan.target_macs, "base_macs": plan.base_macs},
                     proxies={n: s.projection for n, s in plan.proxies.items()},
+                    classes={s.name: s.spec.classes for s in plan.sources},
                     methods=plan.methods)
     return info
 

@@ -91,6 +91,7 @@ def expand(plan: Plan) -> list[Unit]:
     """Every unit of the plan, in a dependency order (a unit after its upstream units)."""
     units: list[Unit] = []
     target_text = plan.target.spec_text
+    runtime = {"runtime": plan.runtime} if plan.runtime else {}
     units.append(Unit("search/uniform/target", "search",
                       {"method": "uniform", "settings": {}, "spec": target_text,
                        "target_macs": plan.target_macs},
@@ -100,7 +101,7 @@ def expand(plan: Plan) -> list[Unit]:
             units.append(Unit(f"search/{m}/{src.name}", "search", {
                 "method": m, "settings": src.settings(settings), "spec": src.spec_text,
                 "target_macs": src.target_macs, "data": src.data,
-                "seed": plan.model.search.seed, "projection": src.projection,
+                "seed": plan.model.search.seed, "projection": src.projection, **runtime,
             }, labels={"method": m, "source": src.name}))
     all_rows = rows(plan)
     for row in all_rows:
@@ -116,10 +117,10 @@ def expand(plan: Plan) -> list[Unit]:
             train_id = f"train/{row.id}/seed{seed}"
             labels = {"row": row.id, "method": row.method, "source": row.source, "seed": seed}
             units.append(Unit(train_id, "train", {
-                "spec": target_text, "config": plan.train, "seed": seed,
+                "spec": target_text, "config": plan.train, "seed": seed, **runtime,
             }, deps=(row.widths,), labels=labels))
             units.append(Unit(f"eval/{row.id}/seed{seed}", "eval", {
-                "spec": target_text, "data": plan.eval_data,
+                "spec": target_text, "data": plan.eval_data, **runtime,
             }, deps=(train_id,), labels=labels))
     return units
 

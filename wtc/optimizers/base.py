@@ -51,6 +51,13 @@ class SearchContext:
     run_dir: Path | None = None  # checkpoints of the training, so an interrupted run resumes
     resume: bool = False  # continue from the checkpoints in run_dir
     targets: tuple[int, ...] = ()  # every MACs target this run serves (multi-target methods)
+    precision: str = "fp32"  # of every forward/backward (resolved by `prepare`: never auto)
+    channels_last: bool = False
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        """What the search's training ran in, for the provenance."""
+        return {"precision": self.precision, "channels_last": self.channels_last}
 
 
 @dataclass
@@ -115,6 +122,11 @@ class SearchResult:
     @property
     def macs(self) -> int:
         return int(self.widths.macs or 0)
+
+    @property
+    def held_out_top1(self) -> float | None:
+        """The search's own top-1 of its widths on its held-out split (None: not measured)."""
+        return search_val_top1(self.details)
 
     def save(self, path: str | Path) -> None:
         """widths.json, written atomically."""
@@ -229,8 +241,8 @@ def _data_config(data: Any, seed: int, fraction: float | None) -> Any:
 
 # TrainConfig keys a caller may leave in a data mapping; the optimizer's settings own them
 _TRAIN_ONLY = frozenset({"epochs", "lr", "momentum", "nesterov", "weight_decay", "schedule",
-                         "warmup_epochs", "label_smoothing", "grad_clip", "device", "amp",
-                         "amp_dtype", "channels_last", "threads", "eval_every", "out"})
+                         "warmup_epochs", "label_smoothing", "grad_clip", "device",
+                         "precision", "channels_last", "threads", "eval_every", "out"})
 
 
 def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str | None = None,
@@ -239,7 +251,8 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
             init: Callable[[Any], None] | None = None, device: str = "auto",
             threads: int | None = None, progress: str = "none",
             settings_source: str | None = None, run_dir: str | Path | None = None,
-            resume: bool = False) -> tuple[Optimizer, SearchContext, BaseModel]:
+            resume: bool = False, precision: str = "auto", channels_last: bool | str = "auto"
+            ) -> tuple[Optimizer, SearchContext, BaseModel]:
     """Validate a search without running it: (optimizer, context, settings). Raises a
     UserInputError (unknown method, bad settings, unreachable target, missing data)."""
     graph = _graph(spec)
@@ -266,13 +279,58 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
     if opt.needs_data and data is None:
         raise ConfigError(f"method '{method}' trains a network: give data (for example "
                           "data='fashion-mnist' or data={'data': 'synthetic'})")
+    runtime = _runtime(precision, channels_last, device, graph) if opt.needs_data else {}
     ctx = SearchContext(graph=graph, target_macs=target, seed=int(seed),
                         data=_data_config(data, int(seed), fraction) if opt.needs_data else None,
                         epochs=epochs, device=device, threads=threads, progress=progress,
                         init=init, run_dir=Path(run_dir) if run_dir is not None else None,
-                        resume=resume, targets=tuple(targets))
+                        resume=resume, targets=tuple(targets), **runtime)
     opt.check(ctx, cfg)
     return opt, ctx, cfg
+
+
+def has_grouped_conv(graph: StageGraph) -> bool:
+    """Whether the network has grouped or depthwise convolutions (kept fp32 by `auto` on
+    CPU: see `wtc.trainer.precision`); what `has_grouped_conv(model)` says of its module."""
+    for nid in graph.order:
+        node = graph.node(nid)
+        if node["op"] in ("dwconv", "gconv") or (node["op"] == "conv"
+                                                 and node.get("num_groups", 1) > 1):
+            return True
+    return False
+
+
+def _runtime(precision: str, channels_last: bool | str, device: str, graph: StageGraph
+             ) -> dict[str, Any]:
+    """The concrete precision and memory format of a search that trains (`auto` resolved
+    for `device`; torch-side, so only for methods that train)."""
+    from wtc.trainer import resolve_device, resolve_runtime
+
+    rt = resolve_runtime(precision, channels_last, resolve_device(device),
+                         grouped_conv=has_grouped_conv(graph))
+    return {"precision": rt.precision, "channels_last": rt.channels_last}
+
+
+def search_val_top1(details: dict[str, Any]) -> float | None:
+    """The search's own held-out top-1, wherever its method records it: MorphNet's chosen λ
+    rung (`val_top1`), DMCP's supernet at the end (`dmcp.held_out_top1`), AutoSlim's chosen
+    greedy step (`trajectory[trajectory_step]`)."""
+    if details.get("val_top1") is not None:
+        return details["val_top1"]
+    if (details.get("dmcp") or {}).get("held_out_top1") is not None:
+        return details["dmcp"]["held_out_top1"]
+    step, trajectory = details.get("trajectory_step"), details.get("trajectory") or []
+    if step is not None and 0 <= step < len(trajectory):
+        return trajectory[step].get("top1")
+    return None
+
+
+def near_chance(top1: float | None, chance: float | None) -> bool:
+    """The rule for a search that decided at or near chance: its held-out top-1 is below
+    min(3 × chance, (1 + chance) / 2) (30% on 10 classes, 75% on 2)."""
+    if top1 is None or chance is None:
+        return False
+    return top1 < min(3 * chance, (1 + chance) / 2)
 
 
 def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchResult:
@@ -293,7 +351,7 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
             graph, groups, target_macs=target, method=opt.name, settings=settings,
             seed=ctx.seed, data=data,
             cost={"train_macs": int(outcome.train_macs), "seconds": round(seconds, 3)},
-            **outcome.details)
+            **({"runtime": ctx.runtime} if ctx.data is not None else {}), **outcome.details)
 
     per_target = {t: wrap(g, t) for t, g in outcome.per_target.items()}
     widths = per_target.get(ctx.target_macs) or wrap(outcome.groups, ctx.target_macs)
@@ -309,7 +367,8 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
            init: Callable[[Any], None] | None = None, device: str = "auto",
            threads: int | None = None, progress: str = "none",
            out: str | Path | None = None, run_dir: str | Path | None = None,
-           resume: bool = False) -> SearchResult:
+           resume: bool = False, precision: str = "auto",
+           channels_last: bool | str = "auto") -> SearchResult:
     """Find widths for `spec` (StageGraph, Spec or YAML path) at `target_macs` with `method`.
 
     target_macs: None = the spec's own MACs; "0.5x" = a multiple of them; a number = absolute.
@@ -322,11 +381,14 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
     out: also write widths.json there (atomically).
     run_dir: keep training checkpoints there (one folder per round); resume: continue an
     interrupted search from them (a finished round is not trained again).
+    precision: auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware runs it natively);
+    channels_last: auto | True | False. Both recorded in the provenance.
     Everything is validated before any training starts.
     """
     opt, ctx, cfg = prepare(spec, method, target_macs, settings, data, seed, epochs=epochs,
                             fraction=fraction, init=init, device=device, threads=threads,
-                            progress=progress, run_dir=run_dir, resume=resume)
+                            progress=progress, run_dir=run_dir, resume=resume,
+                            precision=precision, channels_last=channels_last)
     if out is not None and not Path(out).parent.exists():
         from wtc.errors import WidthsError
 
