@@ -189,6 +189,11 @@ def unsupported():
     return Net(Body())
 
 
+def good(width=8):
+    body = nn.Sequential(nn.Conv2d(3, width, 3, padding=1), nn.BatchNorm2d(width), nn.ReLU())
+    return Net(body)
+
+
 def branchy():
     return Net(Branchy())
 '''
@@ -209,6 +214,24 @@ def test_unsupported_op_exits_2_naming_node_and_module(cli, tmp_path):
     assert code == 2 and "module 'body'" in text and "control flow" in text
     assert "node 'gt'" in text and "op 'gt'" in text
     assert list(out.iterdir()) == []
+
+
+def test_import_from_a_file_with_kwargs(cli, tmp_path):
+    (tmp_path / "model.py").write_text(BAD)
+    spec = tmp_path / "good.yaml"
+    code, out, err = cli("import", f"{tmp_path / 'model.py'}:good", "-o", spec, "--input",
+                         "3x16x16", "--kwargs", '{"width": 8}', "--name", "mine")
+    assert code == 0, err
+    assert load_spec(spec).name == "mine" and "logits match" in " ".join(out.split())
+
+
+def test_depth_projections_of_imported_specs(tmp_path):
+    spec, _ = _write(tmp_path, "efficientnet_b0")  # per-block stochastic depth rates
+    original = load_spec(spec)
+    assert any(isinstance(v, list) for s in original.stages for v in s.params.values())
+    for projected in (original.scaled(depth=0.5), original.scaled(depth=2.0)):
+        graph = compile_spec(projected)
+        assert wtc.build_model(graph).eval()(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 
 
 def test_bad_targets_and_inputs_exit_2(cli, tmp_path):
