@@ -28,6 +28,8 @@ def import_cmd(
                                              "callable's name)")] = None,
     seed: Annotated[int, typer.Option("--seed", help="seed for the callable's random init "
                                       "and the example input")] = 0,
+    tracer: Annotated[str, typer.Option("--tracer", help="auto (torch.fx, else torch.export) | "
+                                        "fx | export")] = "auto",
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
 ) -> None:
     """Import a PyTorch module: trace it, write an ordinary spec (stages recovered from the
@@ -49,7 +51,7 @@ def import_cmd(
     module = make_module(target, kwargs)
     spec_name = name or target.rpartition(":")[2].replace(".", "_")
     x = torch.randn(1, *shape, generator=torch.Generator().manual_seed(seed))
-    imported = import_model(module, x, name=spec_name, source=target)
+    imported = import_model(module, x, name=spec_name, source=target, tracer=tracer)
     graph = compile_spec(imported.spec)
     if weights is not None:
         ckpt = {"model": imported.state_dict, "spec_hash": imported.spec.structural_hash,

@@ -16,9 +16,10 @@ import yaml
 from torch import Tensor, nn
 
 from wtc.errors import WtcError
+from wtc.importer.exported import export_ops
 from wtc.importer.segments import Segment, Stage, segment, stages
 from wtc.importer.templates import Built, Unaligned, assign_roles, build, common_base
-from wtc.importer.trace import ImportFailure, Op, trace
+from wtc.importer.trace import ImportFailure, Op, TraceFailure, trace
 from wtc.spec.catalog import BLOCKS
 from wtc.spec.load import parse_spec
 from wtc.spec.schema import Spec
@@ -37,16 +38,24 @@ class ImportedSpec:
     max_abs_diff: float = 0.0
 
 
+TRACERS = ("auto", "fx", "export")
+
+
 def import_model(module: nn.Module, example_input: Tensor, *, name: str = "imported",
-                 source: str = "") -> ImportedSpec:
-    """Import `module` (eval mode) traced on `example_input` (1, C, H, W; H = W)."""
+                 source: str = "", tracer: str = "auto") -> ImportedSpec:
+    """Import `module` (eval mode) traced on `example_input` (1, C, H, W; H = W).
+
+    tracer: `fx` (torch.fx), `export` (torch.export), or `auto`: fx, and torch.export where
+    fx cannot trace (a branch on a shape, say)."""
+    if tracer not in TRACERS:
+        raise ImportFailure(f"unknown tracer '{tracer}'; choose one of: {', '.join(TRACERS)}")
     if not isinstance(module, nn.Module):
         raise ImportFailure(f"expected a torch.nn.Module, got {type(module).__name__}")
     x = example_input
     if x.dim() != 4 or x.shape[2] != x.shape[3]:
         raise ImportFailure(f"the example input must be (N, C, H, H), got {tuple(x.shape)}")
     module = module.eval()
-    ops, _ = trace(module, x)
+    ops = _ops(module, x, tracer)
     classes = ops[-1].channels
     stem, body, head = stages(segment(ops, module))
     asm = _Assembler(int(x.shape[1]), classes)
@@ -55,6 +64,20 @@ def import_model(module: nn.Module, example_input: Tensor, *, name: str = "impor
     spec = parse_spec(text, source=f"<import of {source or name}>")
     diff = _verify(spec, asm.state, module, x)
     return ImportedSpec(spec, text, asm.state, asm.sources, diff)
+
+
+def _ops(module: nn.Module, x: Tensor, tracer: str) -> list[Op]:
+    if tracer == "export":
+        return export_ops(module, x)
+    try:
+        return trace(module, x)[0]
+    except TraceFailure as fx_failure:  # torch.export specialises what fx cannot trace
+        if tracer == "fx":
+            raise
+        try:
+            return export_ops(module, x)
+        except ImportFailure as e:
+            raise ImportFailure(f"{fx_failure}; {e}") from None
 
 
 class _Assembler:

@@ -44,6 +44,10 @@ class Op:
     moved: bool = False  # moved into the block before its own (role: its kind)
 
 
+class TraceFailure(ImportFailure):
+    """torch.fx could not trace the module (the caller may try torch.export)."""
+
+
 class _ControlFlow(Exception):
     """A traced value used as a Python bool or iterated: the node that was."""
 
@@ -91,7 +95,7 @@ def trace(module: nn.Module, example: Tensor) -> tuple[list[Op], fx.GraphModule]
         target = getattr(node.target, "__name__", node.target)
         stack = [p for p in (node.meta.get("nn_module_stack") or {}) if p]
         path = _clean(stack[-1]) if stack else "<top>"
-        raise ImportFailure(f"node '{node.name}' (module '{path}', op '{target}'): data-"
+        raise TraceFailure(f"node '{node.name}' (module '{path}', op '{target}'): data-"
                             f"dependent control flow ({e.how}); wtc networks are one fixed "
                             "graph") from None
     except Exception as e:  # fx raises TraceError, TypeError, ... for untraceable code
@@ -99,7 +103,7 @@ def trace(module: nn.Module, example: Tensor) -> tuple[list[Op], fx.GraphModule]
         where = f" in module '{stack[-1][0]}' ({_cls(stack[-1][1])})" if stack and stack[-1][
             0] else ""
         reason = str(e).strip().splitlines()[0][:300] if str(e).strip() else type(e).__name__
-        raise ImportFailure(f"torch.fx cannot trace the module{where}: {reason} (data-"
+        raise TraceFailure(f"torch.fx cannot trace the module{where}: {reason} (data-"
                             "dependent control flow or an untraceable call)") from None
     gm = fx.GraphModule(tracer.root, graph)
     try:
@@ -175,13 +179,18 @@ class _Converter:
             channels, hw = shape[3], (shape[1], shape[2])
         else:
             channels, hw = shape[1], None
-        stack = tuple(p for p in (node.meta.get("nn_module_stack") or {}) if p)
-        path = path or (str(node.target) if node.op == "call_module" else _path(node))
+        own_path, stack, module = self.where(node)
         name = name or node.name
-        self.ops.append(Op(name, op, inputs, path, tuple(_clean(p) for p in stack),
-                           attrs or {}, weights or {}, channels, hw, node.op == "call_module"))
+        self.ops.append(Op(name, op, inputs, path or own_path, stack, attrs or {},
+                           weights or {}, channels, hw, module))
         self.value[node.name] = name
         self.layout[name] = layout
+
+    def where(self, node: fx.Node) -> tuple[str, tuple[str, ...], bool]:
+        """(module path, enclosing module paths, whether the op is a module's own)."""
+        stack = tuple(_clean(p) for p in (node.meta.get("nn_module_stack") or {}) if p)
+        path = str(node.target) if node.op == "call_module" else _path(node)
+        return path, stack, node.op == "call_module"
 
     def alias(self, node: fx.Node, target: str, layout: str | None = None) -> None:
         self.value[node.name] = target
