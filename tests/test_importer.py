@@ -55,6 +55,12 @@ def test_torchvision_models_round_trip_exactly(name):
     _check(_round_trip(name, 64))
 
 
+@pytest.mark.parametrize("name", ["resnext50_32x4d", "regnet_y_400mf", "mobilenet_v3_large",
+                                  "wide_resnet50_2"])
+def test_the_larger_torchvision_models_round_trip_at_32_px(name):
+    _check(_round_trip(name, 32))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", FAST + SLOW)
 def test_torchvision_models_round_trip_at_224(name):
@@ -115,7 +121,9 @@ def test_vgg_head_keeps_its_adaptive_pool():
 
 
 def test_stages_follow_the_module_hierarchy():
-    spec = _round_trip("resnet50", 32)["spec"]
+    r = _round_trip("resnet50", 32)
+    _check(r)
+    spec = r["spec"]
     assert [(s.name, s.depth) for s in spec.stages] == [
         ("layer1", 3), ("layer2", 4), ("layer3", 6), ("layer4", 3)]
     graph = compile_spec(spec)
