@@ -44,14 +44,18 @@ def search_images(plan: Plan, src: Source) -> float:
     return n * share
 
 
-def search_macs(plan: Plan, method: str, src: Source) -> int:
-    """Projected training MACs of one search of `method` on `src`."""
+def search_macs(plan: Plan, method: str, src: Source, epochs: int | None = None) -> int:
+    """Projected training MACs of one search of `method` on `src` (`epochs`: a search-length
+    curve point's, instead of the plan's)."""
     if method == "uniform":
         return 0
     from wtc.optimizers import get_optimizer, validate_settings
 
     cls = get_optimizer(method)
-    settings = validate_settings(method, src.settings(plan.methods[method]))
+    chosen = src.settings(plan.methods[method])
+    if epochs is not None:
+        chosen = {**chosen, "epochs": epochs}
+    settings = validate_settings(method, chosen)
     images = search_images(plan, src)
     estimate = getattr(cls, "estimate_train_macs", None)
     if estimate is not None:
@@ -79,8 +83,11 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
     if u.kind == "search":
         m, src_name = u.labels["method"], u.labels["source"]
         src = plan.target if src_name == "target" else plan.proxies[src_name]
-        macs = direct.get(m, 0) if src.is_target else search_macs(plan, m, src)
-        ratio = direct[m] / macs if (not src.is_target and macs) else None
+        if "curve_epochs" in u.labels:
+            macs, ratio = search_macs(plan, m, src, u.labels["curve_epochs"]), None
+        else:
+            macs = direct.get(m, 0) if src.is_target else search_macs(plan, m, src)
+            ratio = direct[m] / macs if (not src.is_target and macs) else None
         note = "" if m == "uniform" or has_estimate(m) else (
             "lower bound (the method has no estimate)")
         return Projection(u.id, u.kind, macs, ratio, note)
