@@ -41,6 +41,8 @@ _LAZY = {
     "project_spec": "wtc.widthtransfer",
     "build_model": "wtc.nn",
     "export_onnx": "wtc.export",
+    "import_model": "wtc.importer",
+    "ImportedSpec": "wtc.importer",
     "search": "wtc.optimizers",
     "train": "wtc.trainer",
     "TrainConfig": "wtc.trainer",

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from wtc.cli.common import check_options, esc, handle_errors, out, print_json
+from wtc.cli.common import check_options, err, esc, handle_errors, out, print_json
 
 SpecArg = typer.Argument(..., help="architecture spec (YAML)", show_default=False)
 WidthsOpt = typer.Option(None, "--widths", "-w", help="widths.json for this spec (default: base)")
@@ -24,6 +24,8 @@ def load(spec_path: Path, widths_path: Path | None):
 
     graph = compile_spec(spec)
     widths = load_widths(widths_path, graph) if widths_path else base_widths(graph)
+    if widths.stale_macs:
+        err.print(f"[yellow]warning:[/yellow] {widths_path}: {widths.stale_macs}", soft_wrap=True)
     return graph, widths
 
 

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import check_options, esc, handle_errors, out, parse_macs, print_json
+from wtc.cli.common import check_options, err, esc, handle_errors, out, parse_macs, print_json
 
 
 def parse_stage_map(value: str | None) -> dict[str, str] | None:
@@ -113,7 +113,7 @@ def proxy_cmd(
     from wtc.spec import load_spec
     from wtc.spec.load import dump_spec, parse_spec
     from wtc.widths import atomic_write_text
-    from wtc.widthtransfer import project_spec
+    from wtc.widthtransfer import project_spec, width_effect
 
     check_options(width=width, depth=depth, resolution=resolution, classes=classes)
     original = load_spec(spec)
@@ -136,6 +136,14 @@ def proxy_cmd(
               f"# {macs:,} MACs at base widths ({macs / base:.3f}x of the original); "
               f"hash {proxy.structural_hash}\n")
     atomic_write_text(output, header + text)
+    effect = width_effect(original, width) if width is not None else None
+    if effect is not None and effect.weak:
+        shown = "; ".join(effect.absolute[:6]) + (
+            f"; and {len(effect.absolute) - 6} more" if len(effect.absolute) > 6 else "")
+        err.print(f"[yellow]warning:[/yellow] --width {width} keeps {effect.ratio:.3f}x of the "
+                  f"MACs (a multiplier of {width} should give about {effect.expected:.3f}x): "
+                  f"absolute channel counts do not scale: {shown or 'none found in outs'}; "
+                  "write them as expressions of `width` or `in_channels`", soft_wrap=True)
     if as_json:
         print_json({"spec": proxy.name, "hash": proxy.structural_hash, "macs": macs,
                     "source": {"file": str(spec), "name": original.name,
