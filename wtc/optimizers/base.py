@@ -20,8 +20,9 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wtc.errors import ConfigError, TargetError
 from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.graph.costmodel import is_default, parse_cost, parse_target
 from wtc.registry import Registry
-from wtc.widths import Widths, save_widths, scale_to_macs, widths_from_groups
+from wtc.widths import Widths, cost_record, save_widths, scale_to_macs, widths_from_groups
 
 __all__ = [
     "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchResult",
@@ -51,6 +52,9 @@ class SearchContext:
     run_dir: Path | None = None  # checkpoints of the training, so an interrupted run resumes
     resume: bool = False  # continue from the checkpoints in run_dir
     targets: tuple[int, ...] = ()  # every MACs target this run serves (multi-target methods)
+    # the cost model targets are counted in (`wtc.graph.costmodel`); None: MACs. With another
+    # model, target_macs and targets are in its unit (seconds for latency)
+    cost: Any = None
 
 
 @dataclass
@@ -145,9 +149,13 @@ def validate_settings(method: str, settings: BaseModel | Mapping[str, Any] | Non
                           f"(settings of '{method}': {keys})") from None
 
 
-def resolve_target(graph: StageGraph, target: int | float | str | None) -> int:
+def resolve_target(graph: StageGraph, target: int | float | str | None,
+                   cost: Any = None) -> int:
     """MACs target as an int: None is the spec's own MACs, "0.5x" a multiple of them, a number
-    (or "41M", "4.1e7") is absolute."""
+    (or "41M", "4.1e7") is absolute. With a `cost` model other than MACs, a target in its unit
+    (`wtc.graph.costmodel.parse_target`: "3ms", "250us", "0.5x")."""
+    if not is_default(cost):
+        return parse_target(graph, target, cost)  # type: ignore[return-value]
     base = count_macs(graph)
     if target is None:
         return base
@@ -173,7 +181,7 @@ def resolve_target(graph: StageGraph, target: int | float | str | None) -> int:
     return round(value)
 
 
-def resolve_targets(graph: StageGraph, target: Any) -> list[int]:
+def resolve_targets(graph: StageGraph, target: Any, cost: Any = None) -> list[int]:
     """One or several MACs targets: a list, or a comma-separated string ("0.25x,0.5x"); each
     read by `resolve_target`. Order kept, duplicates dropped."""
     if isinstance(target, list | tuple):
@@ -184,7 +192,7 @@ def resolve_targets(graph: StageGraph, target: Any) -> list[int]:
         items = [target]
     if not items:
         raise TargetError("give at least one MACs target")
-    return list(dict.fromkeys(resolve_target(graph, t) for t in items))
+    return list(dict.fromkeys(resolve_target(graph, t, cost) for t in items))
 
 
 def multi_target_methods() -> list[str]:
@@ -239,20 +247,26 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
             init: Callable[[Any], None] | None = None, device: str = "auto",
             threads: int | None = None, progress: str = "none",
             settings_source: str | None = None, run_dir: str | Path | None = None,
-            resume: bool = False) -> tuple[Optimizer, SearchContext, BaseModel]:
+            resume: bool = False, cost: Any = None) -> tuple[Optimizer, SearchContext, BaseModel]:
     """Validate a search without running it: (optimizer, context, settings). Raises a
-    UserInputError (unknown method, bad settings, unreachable target, missing data)."""
+    UserInputError (unknown method, bad settings, unreachable target, missing data).
+    `cost`: the cost model the target is in (a CostModel or "macs"/"params"/"latency:TABLE")."""
     graph = _graph(spec)
     opt = get_optimizer(method)()
     cfg = validate_settings(method, settings, settings_source)
-    targets = resolve_targets(graph, target_macs)
+    model = parse_cost(cost)
+    model = None if is_default(model) else model  # MACs: the path every committed run took
+    if model is not None:
+        model.check(graph)
+    targets = resolve_targets(graph, target_macs, model)
     if len(targets) > 1 and not opt.multi_target:
         raise ConfigError(f"method '{method}' serves one MACs target per run; give one "
                           f"(methods that serve several: {', '.join(multi_target_methods())})")
     target = targets[0]
     # the smallest network (every group at the divisor) must fit: the same check for all methods
     for t in targets:
-        scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, t)
+        scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, t,
+                      cost=model)
     if epochs is not None and (isinstance(epochs, bool) or int(epochs) < 1):
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
     if threads is not None and int(threads) < 1:
@@ -270,7 +284,7 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
                         data=_data_config(data, int(seed), fraction) if opt.needs_data else None,
                         epochs=epochs, device=device, threads=threads, progress=progress,
                         init=init, run_dir=Path(run_dir) if run_dir is not None else None,
-                        resume=resume, targets=tuple(targets))
+                        resume=resume, targets=tuple(targets), cost=model)
     opt.check(ctx, cfg)
     return opt, ctx, cfg
 
@@ -289,11 +303,13 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
     if ctx.epochs is not None and "epochs" in settings:
         settings["epochs"] = ctx.epochs
     def wrap(groups: dict[str, int], target: int) -> Widths:
+        extra = {} if ctx.cost is None else {
+            "cost_model": cost_record(graph, ctx.cost, groups, target)}
         return widths_from_groups(
-            graph, groups, target_macs=target, method=opt.name, settings=settings,
-            seed=ctx.seed, data=data,
+            graph, groups, target_macs=target if ctx.cost is None else None, method=opt.name,
+            settings=settings, seed=ctx.seed, data=data,
             cost={"train_macs": int(outcome.train_macs), "seconds": round(seconds, 3)},
-            **outcome.details)
+            **outcome.details, **extra)
 
     per_target = {t: wrap(g, t) for t, g in outcome.per_target.items()}
     widths = per_target.get(ctx.target_macs) or wrap(outcome.groups, ctx.target_macs)
@@ -309,7 +325,7 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
            init: Callable[[Any], None] | None = None, device: str = "auto",
            threads: int | None = None, progress: str = "none",
            out: str | Path | None = None, run_dir: str | Path | None = None,
-           resume: bool = False) -> SearchResult:
+           resume: bool = False, cost: Any = None) -> SearchResult:
     """Find widths for `spec` (StageGraph, Spec or YAML path) at `target_macs` with `method`.
 
     target_macs: None = the spec's own MACs; "0.5x" = a multiple of them; a number = absolute.
@@ -322,11 +338,13 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
     out: also write widths.json there (atomically).
     run_dir: keep training checkpoints there (one folder per round); resume: continue an
     interrupted search from them (a finished round is not trained again).
+    cost: the cost model target_macs is counted in ("macs" default, "params",
+    "latency:TABLE" or a CostModel); widths.json records it.
     Everything is validated before any training starts.
     """
     opt, ctx, cfg = prepare(spec, method, target_macs, settings, data, seed, epochs=epochs,
                             fraction=fraction, init=init, device=device, threads=threads,
-                            progress=progress, run_dir=run_dir, resume=resume)
+                            progress=progress, run_dir=run_dir, resume=resume, cost=cost)
     if out is not None and not Path(out).parent.exists():
         from wtc.errors import WidthsError
 
