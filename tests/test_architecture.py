@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("wtc.widthtransfer", "wtc.plot"),
     ("wtc.nn",),
     ("wtc.export",),
+    ("wtc.profile",),
     ("wtc.data",),
     ("wtc.trainer",),
     ("wtc.optimizers",),

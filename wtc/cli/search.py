@@ -14,6 +14,7 @@ import typer
 from rich.table import Table
 
 from wtc.cli.common import handle_errors, out, parse_macs, print_json
+from wtc.cli.costs import COST_HELP, budget_line, read_cost
 from wtc.errors import ConfigError
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
@@ -70,8 +71,10 @@ def register(app: typer.Typer) -> None:
         method: Annotated[str, typer.Option(
             "--method", "-m", help="uniform | morphnet | autoslim | dmcp")] = "morphnet",
         target_macs: Annotated[str, typer.Option(
-            "--target-macs", "-t", help="MACs target: a multiple of the spec's (0.5x) or a "
-            "number (4.1e7, 41M); autoslim takes several (0.25x,0.5x: one file each)")] = "1.0x",
+            "--target-macs", "--target", "-t", help="target: a multiple of the spec's (0.5x) "
+            "or a number (4.1e7, 41M MACs; 3ms, 250us with --cost latency:TABLE); autoslim "
+            "takes several (0.25x,0.5x: one file each)")] = "1.0x",
+        cost: Annotated[str | None, typer.Option("--cost", help=COST_HELP)] = None,
         data: Annotated[str, typer.Option(
             "--data", help="fashion-mnist | cifar10 | imagefolder | synthetic")
         ] = "fashion-mnist",
@@ -113,7 +116,14 @@ def register(app: typer.Typer) -> None:
         path = resolve_spec(spec)
         graph = compile_spec(load_spec(path))
         labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
-        targets = [parse_macs(t, count_macs(graph)) for t in labels]
+        model = read_cost(cost)
+        if model is None:
+            targets = [parse_macs(t, count_macs(graph)) for t in labels]
+        else:
+            from wtc.graph.costmodel import parse_target
+
+            model.check(graph)
+            targets = [parse_target(graph, t, model) for t in labels]
         target = targets[0]
         if not output.parent.exists():
             raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
@@ -131,35 +141,40 @@ def register(app: typer.Typer) -> None:
             read_settings(config, sets), data_cfg, seed, epochs=epochs,
             fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
-            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume)
+            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume,
+            cost=model)
         if not json_out and opt.needs_data:
-            shown = ", ".join(f"{t:,}" for t in targets)
+            shown = (", ".join(f"{t:,}" for t in targets) + " MACs" if model is None
+                     else ", ".join(model.format(t) for t in targets))
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
-                      f"{data} (fraction {fraction:g}), target {shown} MACs")
-        _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out)
+                      f"{data} (fraction {fraction:g}), target {shown}")
+        _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out, model)
 
 
 def _write(graph: Any, result: Any, output: Path, labels: list[str], targets: list[int],
-           json_out: bool) -> None:
+           json_out: bool, model: Any = None) -> None:
     """widths.json, or one file per target: widths.0.25x.json, widths.0.5x.json, ..."""
     if len(targets) == 1:
         result.save(output)
-        _report(graph, result, output, json_out)
+        _report(graph, result, output, json_out, model)
         return
     for label, t in zip(labels, targets, strict=True):
         one = replace(result, widths=result.per_target[t], target_macs=t)
         dest = output.with_name(f"{output.stem}.{label}{output.suffix}")
         one.save(dest)
-        _report(graph, one, dest, json_out)
+        _report(graph, one, dest, json_out, model)
 
 
-def _report(graph: Any, result: Any, output: Path, json_out: bool) -> None:
+def _report(graph: Any, result: Any, output: Path, json_out: bool, model: Any = None) -> None:
     from wtc.graph import count_macs
     from wtc.widths import uniform_widths
 
     uni = (result.widths if result.method == "uniform"
-           else uniform_widths(graph, target_macs=result.target_macs))
+           else uniform_widths(graph, target_macs=result.target_macs, cost=model))
     found = result.widths
+    if model is not None and not json_out:
+        _report_cost(graph, result, uni, output, model)
+        return
     if json_out:
         print_json({"output": str(output), "widths": found.to_json(),
                     "uniform": {"groups": uni.groups, "macs": uni.macs},
@@ -182,3 +197,28 @@ def _report(graph: Any, result: Any, output: Path, json_out: bool) -> None:
     cost = (f"{result.train_macs:.3e} training MACs, " if result.train_macs else "")
     out.print(f"{result.method}: {found.macs:,} MACs ({found.macs / result.target_macs:.2%} of "
               f"the target), {cost}{result.seconds:.1f} s; wrote {output}")
+
+
+def _report_cost(graph: Any, result: Any, uni: Any, output: Path, model: Any) -> None:
+    """The comparison with uniform under a cost model other than MACs: both its number and
+    the MACs, per network."""
+    found = result.widths
+    t = Table(title=f"{graph.spec.name}: {result.method} widths vs uniform at "
+                    f"{model.format(result.target_macs)} ({model.label()})")
+    for col in ("group", "base", "uniform", result.method, "ratio"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for g in graph.free_groups:
+        u, w = uni.groups[g], found.groups[g]
+        t.add_row(g, str(graph.groups[g].base), str(u), str(w), f"{w / u:.2f}")
+    costs = [model.cost(graph, None), model.cost(graph, uni.groups),
+             model.cost(graph, found.groups)]
+    t.add_row(model.name, *(model.format(c) for c in costs), f"{costs[2] / costs[1]:.3f}",
+              style="bold")
+    from wtc.graph import count_macs
+
+    t.add_row("MACs", f"{count_macs(graph):,}", f"{uni.macs:,}", f"{found.macs:,}",
+              f"{found.macs / uni.macs:.3f}")
+    out.print(t)
+    spent = (f", {result.train_macs:.3e} training MACs" if result.train_macs else "")
+    out.print(f"{result.method}: {budget_line(found.provenance['cost_model'], model)}"
+              f"{spent}, {result.seconds:.1f} s; wrote {output}")

@@ -1,0 +1,178 @@
+"""`wtc profile`: measure a spec's latency table ("wtc.latency/1", read by `wtc.graph.latency`).
+
+1. Every timed node's layer configuration (`layer_key`: op, kernel, stride, groups, input size,
+   ...; channels aside) is listed once, with the channel axes of each node that has it.
+2. Each axis gets a grid on the groups' steps: from every group at its step up to
+   `max_multiplier` x its base (rounded to the step), `points` evenly spaced points, plus the
+   base widths themselves (so the spec's own network is priced exactly on the grid).
+3. Each grid point is timed (`measure.time_layer`: warm-up, repeated medians, the spread);
+   medians are made monotone along each axis (more channels never cost less: a measured dip
+   is noise), the raw medians are kept beside them.
+4. The per-network overhead (dispatch, allocation, what runs between layers) is fitted as the
+   median gap between measured end-to-end latency and the layer sum, over a few uniform widths.
+
+The table records the machine, runtime, threads, batch and versions.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wtc.graph import StageGraph
+from wtc.graph.latency import (
+    FORMAT,
+    LatencyCost,
+    describe_key,
+    layer_axes,
+    layer_key,
+    machine_info,
+    table_from_json,
+    timed_nodes,
+)
+from wtc.profile.measure import time_layer, time_network
+from wtc.profile.runtimes import get_runtime
+from wtc.spec.rounding import make_divisible
+from wtc.widths import steps as group_steps
+
+OVERHEAD_MULTIPLIERS = (0.5, 0.75, 1.0)
+
+
+@dataclass
+class LayerPlan:
+    """One layer configuration to time: a node that has it, every node that has it, the grid."""
+
+    key: str
+    node: str
+    nodes: list[str] = field(default_factory=list)
+    lo: list[int] = field(default_factory=list)
+    hi: list[int] = field(default_factory=list)
+    step: list[int] = field(default_factory=list)
+    bases: list[set[int]] = field(default_factory=list)
+    grid: list[list[int]] = field(default_factory=list)
+
+    @property
+    def points(self) -> int:
+        return math.prod(len(ax) for ax in self.grid)
+
+
+def plan_layers(graph: StageGraph, points: int = 5, max_multiplier: float = 2.0
+                ) -> list[LayerPlan]:
+    """The distinct layer configurations of `graph` with their channel grids."""
+    step = group_steps(graph)
+    hi_g = {g: make_divisible(max_multiplier * graph.groups[g].base, step[g]) for g in step}
+    plans: dict[str, LayerPlan] = {}
+    for n in timed_nodes(graph):
+        key = layer_key(graph, n)
+        axes = layer_axes(graph, n)
+        p = plans.get(key)
+        if p is None:
+            p = plans[key] = LayerPlan(key, n, lo=[10**9] * len(axes), hi=[0] * len(axes),
+                                       step=[0] * len(axes), bases=[set() for _ in axes])
+        p.nodes.append(n)
+        for i, ax in enumerate(axes):
+            base = sum(graph.groups[g].base for g in ax)
+            free = [g for g in ax if not graph.groups[g].fixed]
+            fixed = base - sum(graph.groups[g].base for g in free)
+            p.lo[i] = min(p.lo[i], fixed + sum(step[g] for g in free))
+            p.hi[i] = max(p.hi[i], fixed + sum(hi_g[g] for g in free))
+            for g in free:
+                p.step[i] = math.gcd(p.step[i], step[g])
+            p.bases[i].add(base)
+    for p in plans.values():
+        p.grid = [_axis(p.lo[i], p.hi[i], p.step[i], p.bases[i], points)
+                  for i in range(len(p.lo))]
+    return list(plans.values())
+
+
+def _axis(lo: int, hi: int, step: int, bases: set[int], points: int) -> list[int]:
+    if step == 0 or lo >= hi:  # only fixed groups: one point
+        return sorted(bases | {lo})
+    pts = {lo, hi} | bases
+    for k in range(1, points - 1):
+        v = lo + (hi - lo) * k / (points - 1)
+        pts.add(min(hi, max(lo, lo + step * round((v - lo) / step))))
+    return sorted(pts)
+
+
+def _monotone(values: Any, depth: int) -> Any:
+    """Running maximum along every axis (non-decreasing in each channel count)."""
+    if depth == 1:
+        out, run = [], 0.0
+        for v in values:
+            run = max(run, v)
+            out.append(run)
+        return out
+    rows = [_monotone(r, depth - 1) for r in values]
+    cols = list(zip(*rows, strict=True))
+    fixed = [_monotone(list(c), 1) for c in cols]
+    return [list(r) for r in zip(*fixed, strict=True)]
+
+
+def _grid_values(p: LayerPlan, measure: Callable[[tuple[int, ...]], Any]) -> tuple[Any, Any]:
+    if len(p.grid) == 1:
+        ts = [measure((c,)) for c in p.grid[0]]
+        return [t.median for t in ts], [round(t.spread, 4) for t in ts]
+    med, spr = [], []
+    for a in p.grid[0]:
+        ts = [measure((a, b)) for b in p.grid[1]]
+        med.append([t.median for t in ts])
+        spr.append([round(t.spread, 4) for t in ts])
+    return med, spr
+
+
+def profile_spec(graph: StageGraph, *, runtime: str = "torch-cpu", threads: int = 1,
+                 batch: int = 1, points: int = 5, max_multiplier: float = 2.0,
+                 repeats: int = 7, min_sample: float = 1e-3,
+                 progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
+    """Measure the latency table of `graph` (see the module docstring); returns its JSON.
+    `progress(done, total, what)` is called after each layer configuration."""
+    rt = get_runtime(runtime)
+    t0 = time.perf_counter()
+    plans = plan_layers(graph, points, max_multiplier)
+    total = len(plans) + len(OVERHEAD_MULTIPLIERS)
+    layers = []
+    for i, p in enumerate(plans):
+        med, spr = _grid_values(p, lambda pt, p=p: time_layer(
+            graph, p.node, pt, runtime=runtime, threads=threads, batch=batch,
+            repeats=repeats, min_sample=min_sample))
+        layers.append({"key": p.key, "layer": describe_key(p.key), "nodes": p.nodes,
+                       "axes": ["in", "out"] if len(p.grid) == 2 else ["channels"],
+                       "grid": p.grid, "median": _monotone(med, len(p.grid)),
+                       "raw_median": med, "spread": spr})
+        if progress is not None:
+            progress(i + 1, total, describe_key(p.key))
+    table = {"format": FORMAT, "spec": {"name": graph.spec.name, "hash": graph.spec_hash},
+             "runtime": runtime, "threads": threads, "batch": batch, "unit": "s",
+             "machine": machine_info(), "versions": rt.versions(),
+             "settings": {"points": points, "max_multiplier": max_multiplier,
+                          "repeats": repeats, "min_sample_s": min_sample},
+             "overhead_s": 0.0, "layers": layers}
+    table["overhead_s"], table["overhead_fit"] = _fit_overhead(
+        graph, table, runtime, threads, batch,
+        lambda k, what: progress(len(plans) + k, total, what) if progress else None)
+    table["seconds"] = round(time.perf_counter() - t0, 2)
+    return table
+
+
+def _fit_overhead(graph: StageGraph, table: dict[str, Any], runtime: str, threads: int,
+                  batch: int, progress: Callable[[int, str], Any]
+                  ) -> tuple[float, list[dict[str, Any]]]:
+    """The constant per-network overhead: median of (measured − layer sum) over uniform widths
+    at OVERHEAD_MULTIPLIERS of the base; returns it and the points it was fitted on."""
+    from wtc.widths import uniform_widths
+
+    layers_only = LatencyCost(table_from_json(table, "the table being made"))
+    rows = []
+    for k, m in enumerate(OVERHEAD_MULTIPLIERS):
+        groups = uniform_widths(graph, multiplier=m).groups
+        measured = time_network(graph, groups, runtime=runtime, threads=threads, batch=batch)
+        rows.append({"multiplier": m, "measured_s": measured.median,
+                     "layer_sum_s": layers_only.cost(graph, groups),
+                     "spread": round(measured.spread, 4)})
+        progress(k + 1, f"whole network at {m:g}x")
+    gaps = sorted(r["measured_s"] - r["layer_sum_s"] for r in rows)
+    return gaps[len(gaps) // 2], rows
