@@ -24,6 +24,17 @@ def read_cost(value: str | None) -> Any:
     return model
 
 
+def refuse_time_as_macs(labels: list[str]) -> None:
+    """A MACs target written as a time ("3ms") is told to name a latency table."""
+    from wtc.errors import TargetError
+    from wtc.graph.costmodel import time_unit
+
+    for label in labels:
+        if time_unit(label) is not None:
+            raise TargetError(f"'{label}' is a latency; a latency target needs --cost "
+                              "latency:TABLE (a table made by `wtc profile`)")
+
+
 def budget_line(record: dict[str, Any], model: Any) -> str:
     """'latency 1.234 ms against a budget of 1.240 ms (-0.48%)' for a non-MACs budget."""
     achieved, target = record["achieved"], record["target"]

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from wtc.cli.common import handle_errors, out, parse_macs, print_json
-from wtc.cli.costs import COST_HELP, budget_line, read_cost
+from wtc.cli.costs import COST_HELP, budget_line, read_cost, refuse_time_as_macs
 from wtc.errors import ConfigError
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
@@ -118,6 +118,7 @@ def register(app: typer.Typer) -> None:
         labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
         model = read_cost(cost)
         if model is None:
+            refuse_time_as_macs(labels)
             targets = [parse_macs(t, count_macs(graph)) for t in labels]
         else:
             from wtc.graph.costmodel import parse_target

@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from wtc.cli.common import handle_errors, out, parse_macs, print_json
-from wtc.cli.costs import COST_HELP, budget_line, read_cost
+from wtc.cli.costs import COST_HELP, budget_line, read_cost, refuse_time_as_macs
 
 
 def parse_stage_map(value: str | None) -> dict[str, str] | None:
@@ -84,6 +84,7 @@ def transfer_cmd(
     src = locate_source(widths, source)  # widths and source errors first, then the target
     model = read_cost(cost)
     if model is None:
+        refuse_time_as_macs([target_macs] if target_macs else [])
         budget = parse_macs(target_macs, count_macs(compile_spec(load_spec(target))))
     else:
         from wtc.graph.costmodel import parse_target

@@ -198,25 +198,31 @@ def _what(cost: CostModel) -> str:
                                                                           cost.name)
 
 
+def time_unit(text: str) -> str | None:
+    """The time unit a target is written in ("3ms" → "ms"), None when it is not a time."""
+    v = text.strip().lower()
+    return next((u for u in sorted(_TIME_SUFFIX, key=len, reverse=True)
+                 if v.endswith(u) and _is_number(v[:-len(u)])), None)
+
+
 def _read(text: str, cost: CostModel, base: float) -> float:
     v = text.strip().lower()
-    time_unit = next((u for u in sorted(_TIME_SUFFIX, key=len, reverse=True)
-                      if v.endswith(u) and _is_number(v[:-len(u)])), None)
+    unit = time_unit(v)
     try:
         if v.endswith("x"):
             return float(v[:-1]) * base
         if cost.integral:
-            if time_unit is not None:
+            if unit is not None:
                 raise TargetError(f"'{text}' is a latency; a latency target needs "
                                   "--cost latency:TABLE (a table made by `wtc profile`)")
             if v[-1:] in _MAC_SUFFIX:
                 return float(v[:-1]) * _MAC_SUFFIX[v[-1]]
             return float(v)
-        if time_unit is None:
+        if unit is None:
             raise TargetError(f"cannot read latency target '{text}': give a time such as 3ms, "
                               "250us or 0.003s, or a multiple of the base network's latency "
                               "such as 0.5x")
-        return float(v[:-len(time_unit)]) * _TIME_SUFFIX[time_unit]
+        return float(v[:-len(unit)]) * _TIME_SUFFIX[unit]
     except ValueError:
         if cost.name == "macs":
             raise TargetError(f"cannot read MACs target '{text}': give a multiple of the base "
