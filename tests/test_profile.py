@@ -1,0 +1,73 @@
+"""`wtc profile` (issue 20): a tiny spec's latency table, valid and usable as a cost model.
+The timings themselves are not asserted (the machine is shared); their shape and use are."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from conftest import ROOT
+
+from wtc.graph import compile_spec
+from wtc.graph.costmodel import parse_cost
+from wtc.graph.latency import layer_key, load_table, timed_nodes
+from wtc.profile import plan_layers, profile_spec
+from wtc.spec import load_spec
+from wtc.widths import uniform_widths
+
+SPEC = ROOT / "specs" / "tiny" / "resnet_tiny.yaml"
+QUICK = {"points": 2, "repeats": 3, "min_sample": 1e-4}
+
+
+def graph():
+    return compile_spec(load_spec(SPEC))
+
+
+def test_the_plan_covers_every_timed_layer_on_the_group_steps():
+    g = graph()
+    plans = plan_layers(g, points=3, max_multiplier=2.0)
+    keys = {p.key for p in plans}
+    assert keys == {layer_key(g, n) for n in timed_nodes(g)}
+    for p in plans:
+        for ax in p.grid:
+            assert ax == sorted(set(ax)) and all(c > 0 for c in ax)
+
+
+@pytest.mark.parametrize("runtime", ["torch-cpu", "onnxruntime-cpu"])
+def test_profile_makes_a_valid_table_that_prices_the_spec(runtime, tmp_path):
+    g = graph()
+    seen = []
+    table = profile_spec(g, runtime=runtime, **QUICK,
+                         progress=lambda done, total, what: seen.append((done, total)))
+    assert seen[-1][0] == seen[-1][1]
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps(table))
+    parsed = load_table(path)
+    assert parsed.runtime == runtime and parsed.threads == 1 and parsed.batch == 1
+    assert parsed.machine["cores"] >= 1 and "torch" in parsed.versions
+    for layer in table["layers"]:  # medians monotone along each axis, spreads recorded
+        med = layer["median"]
+        rows = med if isinstance(med[0], list) else [med]
+        for row in rows:
+            assert all(a <= b for a, b in itertools.pairwise(row))
+        assert len(layer["spread"]) == len(med)
+    model = parse_cost(f"latency:{path}@{runtime}")
+    small, big = (uniform_widths(g, multiplier=m).groups for m in (0.5, 1.5))
+    assert 0 < model.cost(g, small) <= model.cost(g, big)
+    assert model.warnings() == []  # made here
+
+
+def test_cli_profile_writes_a_table_and_refuses_bad_options(cli, tmp_path):
+    out = tmp_path / "t.json"
+    code, stdout, stderr = cli("profile", str(SPEC), "-o", str(out), "--points", "2",
+                               "--repeats", "3")
+    assert code == 0, stderr
+    assert "wrote" in stdout and load_table(out).spec_name == "resnet_tiny"
+    bad = tmp_path / "bad.json"
+    for args, message in ((("--runtime", "tpu"), "unknown runtime"),
+                          (("--threads", "0"), "--threads"),
+                          (("--points", "1"), "--points")):
+        code, _, stderr = cli("profile", str(SPEC), "-o", str(bad), *args)
+        assert code == 2 and message in stderr and "Traceback" not in stderr
+        assert not bad.exists()
