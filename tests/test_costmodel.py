@@ -16,7 +16,8 @@ from conftest import ROOT
 import wtc
 from wtc.errors import ConfigError, TargetError, TransferError
 from wtc.graph import compile_spec, count_macs, count_params
-from wtc.graph.costmodel import MacsCost, ParamsCost, parse_cost, parse_target
+from wtc.graph.cost_registry import parse_cost
+from wtc.graph.costmodel import MacsCost, ParamsCost, parse_target
 from wtc.graph.latency import (
     FORMAT,
     layer_axes,

@@ -10,7 +10,7 @@ import pytest
 from conftest import ROOT
 
 from wtc.graph import compile_spec
-from wtc.graph.costmodel import parse_cost
+from wtc.graph.cost_registry import parse_cost
 from wtc.graph.latency import layer_key, load_table, timed_nodes
 from wtc.profile import plan_layers, profile_spec
 from wtc.spec import load_spec

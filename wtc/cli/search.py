@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from wtc.cli.common import handle_errors, out, parse_macs, print_json
-from wtc.cli.costs import COST_HELP, budget_line, read_cost, refuse_time_as_macs
+from wtc.cli.costs import COST_HELP, budget_line, read_targets, targets_text
 from wtc.errors import ConfigError
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
@@ -71,9 +71,8 @@ def register(app: typer.Typer) -> None:
         method: Annotated[str, typer.Option(
             "--method", "-m", help="uniform | morphnet | autoslim | dmcp")] = "morphnet",
         target_macs: Annotated[str, typer.Option(
-            "--target-macs", "--target", "-t", help="target: a multiple of the spec's (0.5x) "
-            "or a number (4.1e7, 41M MACs; 3ms, 250us with --cost latency:TABLE); autoslim "
-            "takes several (0.25x,0.5x: one file each)")] = "1.0x",
+            "--target-macs", "--target", "-t", help="target: 0.5x (of the spec's), 41M MACs, "
+            "3ms with --cost latency:TABLE; autoslim takes several (0.25x,0.5x)")] = "1.0x",
         cost: Annotated[str | None, typer.Option("--cost", help=COST_HELP)] = None,
         data: Annotated[str, typer.Option(
             "--data", help="fashion-mnist | cifar10 | imagefolder | synthetic")
@@ -109,22 +108,14 @@ def register(app: typer.Typer) -> None:
         """Search widths of SPEC at a MACs target; compare with uniform; write widths.json.
 
         Resume an interrupted search with --run-dir DIR --resume."""
-        from wtc.graph import compile_spec, count_macs
+        from wtc.graph import compile_spec
         from wtc.optimizers import base as sb
         from wtc.spec import load_spec
 
         path = resolve_spec(spec)
         graph = compile_spec(load_spec(path))
         labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
-        model = read_cost(cost)
-        if model is None:
-            refuse_time_as_macs(labels)
-            targets = [parse_macs(t, count_macs(graph)) for t in labels]
-        else:
-            from wtc.graph.costmodel import parse_target
-
-            model.check(graph)
-            targets = [parse_target(graph, t, model) for t in labels]
+        model, targets = read_targets(graph, labels, cost, parse_macs)
         target = targets[0]
         if not output.parent.exists():
             raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
@@ -145,10 +136,8 @@ def register(app: typer.Typer) -> None:
             settings_source=str(config) if config else None, run_dir=run_dir, resume=resume,
             cost=model)
         if not json_out and opt.needs_data:
-            shown = (", ".join(f"{t:,}" for t in targets) + " MACs" if model is None
-                     else ", ".join(model.format(t) for t in targets))
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
-                      f"{data} (fraction {fraction:g}), target {shown}")
+                      f"{data} (fraction {fraction:g}), target {targets_text(targets, model)}")
         _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out, model)
 
 

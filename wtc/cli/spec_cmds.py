@@ -54,18 +54,15 @@ def register(app: typer.Typer) -> None:
                                              "stage: params | latency:TABLE (predicted)")
              ) -> None:
         """Stages, blocks, width groups, widths, MACs and parameters per stage."""
-        from wtc.cli.costs import read_cost
+        from wtc.cli.costs import read_cost, with_cost
         from wtc.graph import cost_table
         from wtc.widths import summary
 
         graph, w = load(spec, widths)
         model = read_cost(cost)
+        total, stages = summary(graph, w.groups), cost_table(graph, w.groups)
         if model is not None:
-            model.check(graph)
-        total = summary(graph, w.groups)
-        stages = cost_table(graph, w.groups)
-        if model is not None:
-            total, stages = _with_cost(graph, w.groups, model, total, stages)
+            total, stages = with_cost(graph, w.groups, model, total, stages)
         groups = [{"id": g.id, "kind": g.kind, "stage": g.stage, "base": g.base,
                    "width": w.groups.get(g.id, g.base), "roles": list(g.roles),
                    "layers": len(g.producers), "multiple": g.multiple}
@@ -83,7 +80,7 @@ def register(app: typer.Typer) -> None:
             size = f"{s.out_hw[0]}x{s.out_hw[1]}" if s.out_hw else "flat"
             t.add_row(row["stage"], s.block, str(s.depth), size, f"{row['macs']:,}",
                       f"{row['params']:,}", *((model.format(row["cost"]),) if extra else ()))
-        if model is not None and total["cost"]["overhead"]:
+        if extra and total["cost"]["overhead"]:
             t.add_row("overhead", "", "", "", "", "", model.format(total["cost"]["overhead"]))
         t.add_row("total", "", "", "", f"{total['macs']:,}", f"{total['params']:,}",
                   *((model.format(total["cost"]["total"]),) if extra else ()), style="bold")
@@ -109,21 +106,6 @@ def register(app: typer.Typer) -> None:
         out.print(f"{total['spec']} at {total['resolution']} px: [bold]{total['macs']:,}[/bold] "
                   f"MACs ({total['macs'] / 1e6:.2f} M; {total['flops']:,} FLOPs = 2 x MACs), "
                   f"{total['params']:,} parameters")
-
-
-def _with_cost(graph, groups: dict, model, total: dict, stages: list[dict]
-               ) -> tuple[dict, list[dict]]:
-    """The per-stage rows and the total with the cost model's number beside MACs (a latency
-    table's per-network overhead is its own line)."""
-    per_node = model.node_costs(graph, groups)
-    by_stage: dict[str, float] = {}
-    for n, v in per_node.items():
-        stage = graph.nx.nodes[n]["stage"]
-        by_stage[stage] = by_stage.get(stage, 0.0) + v
-    whole = model.cost(graph, groups)
-    rows = [{**row, "cost": by_stage.get(row["stage"], 0.0)} for row in stages]
-    record = {**model.describe(), "total": whole, "overhead": whole - sum(by_stage.values())}
-    return {**total, "cost": record}, rows
 
 
 def _groups_table(groups: list[dict]) -> Table:

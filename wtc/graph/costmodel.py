@@ -13,7 +13,8 @@ A cost model maps (graph, widths) to one number and gives the optimizers what th
 
 `macs` is the default and the exact analytic one; `params` counts trainable parameters;
 `latency:TABLE` reads a per-layer latency table made by `wtc profile` (`wtc.graph.latency`).
-A cost is named by a string (`--cost macs|params|latency:TABLE`), read once by `parse_cost`;
+A cost is named by a string (`--cost macs|params|latency:TABLE`), read once by `parse_cost`
+(`wtc.graph.cost_registry`, the registry of models);
 a target in its unit by `parse_target` (`0.5x`, `41M`, `3ms`, `250us`). No torch here.
 """
 
@@ -22,16 +23,14 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import replace
-from pathlib import Path
 from typing import Any, ClassVar
 
-from wtc.errors import ConfigError, TargetError
+from wtc.errors import TargetError
 from wtc.graph.compile import StageGraph
 from wtc.graph.cost import MacTerm, count_macs, count_params, mac_terms, node_costs
-from wtc.registry import Registry
 
-__all__ = ["COST_MODELS", "CostModel", "MacsCost", "ParamsCost", "default_cost",
-           "is_default", "parse_cost", "parse_target"]
+__all__ = ["CostModel", "MacsCost", "ParamsCost", "default_cost", "is_default",
+           "parse_target"]
 
 Groups = Mapping[str, int] | Any | None
 
@@ -128,21 +127,6 @@ class ParamsCost(CostModel):
         return {n: p for n, (_, p) in node_costs(graph, widths).items() if p}
 
 
-def _latency(arg: str) -> CostModel:
-    from wtc.graph.latency import LatencyCost
-
-    return LatencyCost.from_arg(arg)
-
-
-# name → factory(argument after "name:") → model
-COST_MODELS: Registry[Any] = Registry("cost model")
-COST_MODELS.add("macs", lambda arg: MacsCost())
-COST_MODELS.add("params", lambda arg: ParamsCost())
-COST_MODELS.add("latency", _latency)
-
-_NEEDS_ARG = {"latency": "latency:TABLE (a table made by `wtc profile`)"}
-
-
 def default_cost() -> CostModel:
     return MacsCost()
 
@@ -150,23 +134,6 @@ def default_cost() -> CostModel:
 def is_default(cost: CostModel | None) -> bool:
     """True for None and MACs: the paths where nothing about a run may change."""
     return cost is None or isinstance(cost, MacsCost)
-
-
-def parse_cost(value: str | CostModel | None) -> CostModel:
-    """`macs`, `params` or `latency:TABLE[@RUNTIME]` → the model (None: MACs)."""
-    if value is None:
-        return MacsCost()
-    if isinstance(value, CostModel):
-        return value
-    text = str(value).strip()
-    name, sep, arg = text.partition(":")
-    name = name.strip().lower()
-    factory = COST_MODELS.get(name)
-    if name in _NEEDS_ARG and not arg.strip():
-        raise ConfigError(f"cost model '{name}' needs an argument: {_NEEDS_ARG[name]}")
-    if name not in _NEEDS_ARG and sep:
-        raise ConfigError(f"cost model '{name}' takes no argument (got '{text}')")
-    return factory(arg.strip())
 
 
 _MAC_SUFFIX = {"k": 1e3, "m": 1e6, "g": 1e9}
@@ -237,9 +204,3 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return bool(text.strip())
-
-
-def cost_arg_path(value: str) -> Path | None:
-    """The table path of a `latency:TABLE` string (None for other models)."""
-    name, _, arg = value.partition(":")
-    return Path(arg.split("@")[0]) if name.strip().lower() == "latency" and arg else None

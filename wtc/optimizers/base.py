@@ -20,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wtc.errors import ConfigError, TargetError
 from wtc.graph import StageGraph, compile_spec, count_macs
-from wtc.graph.costmodel import is_default, parse_cost, parse_target
+from wtc.graph.cost_registry import parse_cost
+from wtc.graph.costmodel import is_default, parse_target
 from wtc.registry import Registry
 from wtc.widths import Widths, cost_record, save_widths, scale_to_macs, widths_from_groups
 
