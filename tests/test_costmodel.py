@@ -319,3 +319,53 @@ def test_cli_refuses_a_table_for_another_spec_with_exit_2(cli, table_file, tmp_p
     code, _, stderr = cli("search", str(TINY / "resnet_tiny.yaml"), "-m", "uniform",
                           "--target", "3ms", "-o", str(out))
     assert code == 2 and "is a latency" in stderr and not out.exists()
+
+
+# --------------------------------------------------------------------------- experiments
+
+
+def _plan(folder, **target):
+    from wtc.experiment import load_plan
+
+    plan = {"name": "lat", "target": {"spec": str(TINY / "resnet_tiny.yaml"), **target},
+            "data": SYNTH, "methods": {"morphnet": {"epochs": 1}},
+            "proxies": {"half": {"width": 0.5}}, "train": {"epochs": 1, "lr": 0.05},
+            "seeds": [0]}
+    path = folder / "plan.yaml"
+    path.write_text(json.dumps(plan))
+    return load_plan(path)
+
+
+def test_a_plan_prices_its_target_units_by_the_plans_cost(tmp_path):
+    from wtc.experiment import expand
+    from wtc.experiment.execute import _search, _transfer
+
+    g = graph_of("resnet_tiny")
+    (tmp_path / "t.json").write_text(json.dumps(synthetic_table(g)))
+    plain = _plan(tmp_path, macs="0.6x")
+    priced = _plan(tmp_path, macs="0.6x", cost="latency:t.json")
+    assert plain.cost is None and plain.hash() == _plan(tmp_path, macs="0.6x").hash()
+    assert all("cost" not in u.params for u in expand(plain))
+    units = {u.id: u for u in expand(priced)}
+    assert "cost" in units["search/uniform/target"].params
+    assert "cost" in units["search/morphnet/target"].params
+    assert "cost" in units["transfer/morphnet/half"].params
+    assert "cost" not in units["search/morphnet/half"].params  # the proxy searches in MACs
+    model = priced.cost
+    target = 0.6 * model.cost(g)
+    assert priced.target_macs == pytest.approx(target)
+    out = _search({"params": units["search/uniform/target"].params})["outputs"]
+    assert abs(out["cost_model"]["achieved"] - target) <= 0.01 * target
+    proxy = units["search/morphnet/half"].params
+    half = uniform_widths(_graph_text(proxy["spec"]), target_macs=proxy["target_macs"])
+    moved = _transfer({"params": units["transfer/morphnet/half"].params,
+                       "inputs": {"search/morphnet/half": {"groups": half.groups}}})["outputs"]
+    assert abs(moved["cost_model"]["achieved"] - target) <= 0.01 * target
+    with pytest.raises(wtc.errors.PlanError, match="target.cost"):
+        _plan(tmp_path, macs="0.6x", cost="latency:missing.json")
+
+
+def _graph_text(text: str):
+    from wtc.spec.load import parse_spec
+
+    return compile_spec(parse_spec(text))

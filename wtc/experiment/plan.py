@@ -33,6 +33,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wtc.errors import PlanError, UserInputError
+from wtc.experiment.plan_cost import macs_at, plan_dump, read_plan_cost
 from wtc.graph import StageGraph, compile_spec, count_macs
 from wtc.spec import Spec, dump_spec, load_spec
 from wtc.widths import scale_to_macs
@@ -54,7 +55,9 @@ class _Strict(BaseModel):
 
 class TargetSection(_Strict):
     spec: str = Field(min_length=1, description="the target spec (YAML path)")
-    macs: str | float | int = Field("1.0x", description="MACs target: 0.5x, 41M or 4.1e7")
+    macs: str | float | int = Field("1.0x", description="the target in the unit of `cost`: "
+                                    "0.5x, 41M or 4.1e7 MACs; 3ms, 250us for latency")
+    cost: str | None = Field(None, description="macs (default) | params | latency:TABLE")
 
 
 class ProxySection(_Strict):
@@ -160,6 +163,7 @@ class Plan:
     eval_data: dict[str, Any]  # the test-set evaluation's data mapping
     train_images: int | None  # training-set size (dry-run projections); None: unknown
     test_images: int | None
+    cost: Any = None  # a non-MACs cost model (`experiment.plan_cost`); target_macs in its unit
 
     @property
     def name(self) -> str:
@@ -174,7 +178,7 @@ class Plan:
         return [self.target, *self.proxies.values()]
 
     def hash(self) -> str:
-        return digest(self.model.model_dump(mode="json"))
+        return digest(plan_dump(self.model))
 
 
 def digest(obj: Any) -> str:
@@ -231,8 +235,9 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     spec = _load_target(model.target.spec, base, file)
     graph = compile_spec(spec)
     base_macs = count_macs(graph)
-    target_macs = _target_macs(graph, model.target.macs, file)
-    share = target_macs / base_macs
+    cost = read_plan_cost(model.target.cost, base, graph, file)
+    target_macs = _target_macs(graph, model.target.macs, file, cost)
+    share = (target_macs if cost is None else macs_at(graph, target_macs, cost)) / base_macs
     methods = _methods(model, file)
     search_data, train_images, test_images = _data(model, file)
     rules = _rules(model.stacking, "stacking", file)
@@ -245,7 +250,7 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     train, eval_data = _recipe(model, file)
     return Plan(model=model, file=file, target=target, proxies=proxies, methods=methods,
                 target_macs=target_macs, base_macs=base_macs, train=train, eval_data=eval_data,
-                train_images=train_images, test_images=test_images)
+                train_images=train_images, test_images=test_images, cost=cost)
 
 
 def _validate(data: Mapping[str, Any], file: str | None) -> PlanModel:
@@ -273,20 +278,21 @@ def _load_target(path: str, base: Path, file: str | None) -> Spec:
                     "folder)", key="target.spec", file=file)
 
 
-def _target_macs(graph: StageGraph, macs: Any, file: str | None) -> int:
+def _target_macs(graph: StageGraph, macs: Any, file: str | None, cost: Any = None) -> int:
     from wtc.optimizers.base import resolve_target
 
     try:
-        target = resolve_target(graph, macs)
-        _fits(graph, target)
+        target = resolve_target(graph, macs, cost)
+        _fits(graph, target, cost)
     except UserInputError as e:
         raise PlanError(str(e), key="target.macs", file=file) from None
     return target
 
 
-def _fits(graph: StageGraph, target: int) -> None:
+def _fits(graph: StageGraph, target: int, cost: Any = None) -> None:
     """TargetError when even the smallest network is above the target."""
-    scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, target)
+    scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, target,
+                  cost=cost)
 
 
 def _methods(model: PlanModel, file: str | None) -> dict[str, dict[str, Any]]:

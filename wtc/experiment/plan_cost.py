@@ -1,0 +1,60 @@
+"""A plan's cost model (`target.cost`: macs, params or latency:TABLE), kept out of the plan
+module: reading it (the table's path is relative to the plan), what the target's units record
+about it, the proxies' MACs share, and the plan hash that ignores an absent cost.
+
+With no `target.cost` (or `macs`) nothing here changes a plan: its hash, its units' parameters
+and hashes, and so every committed ledger and report, are what they always were.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from wtc.errors import PlanError, UserInputError
+from wtc.graph import StageGraph, count_macs
+
+
+def plan_dump(model: Any) -> dict[str, Any]:
+    """The plan model as JSON for its hash; an absent `target.cost` is left out."""
+    dump = model.model_dump(mode="json")
+    if dump["target"].get("cost") is None:
+        dump["target"].pop("cost", None)
+    return dump
+
+
+def read_plan_cost(value: str | None, base: Path, graph: StageGraph, file: str | None) -> Any:
+    """The target's cost model (a latency table's path relative to the plan), None for MACs;
+    a PlanError at `target.cost` when it cannot be read or cannot price the target."""
+    from wtc.graph.cost_registry import parse_cost
+    from wtc.graph.costmodel import is_default
+
+    if value is None:
+        return None
+    name, sep, arg = value.partition(":")
+    if sep and arg and not Path(arg).is_absolute():
+        value = f"{name}:{base / arg}"
+    try:
+        model = parse_cost(value)
+        if not is_default(model):
+            model.check(graph)
+    except UserInputError as e:
+        raise PlanError(str(e), key="target.cost", file=file) from None
+    return None if is_default(model) else model
+
+
+def macs_at(graph: StageGraph, target: float, cost: Any) -> int:
+    """MACs of the uniform widths at a target of another cost model (the proxies' share)."""
+    from wtc.widths import uniform_widths
+
+    return count_macs(graph, uniform_widths(graph, target_macs=target, cost=cost).groups)
+
+
+def cost_params(plan: Any) -> dict[str, Any] | None:
+    """What the target's search and transfer units record about a non-MACs cost: the model
+    (its table path) and the table's runtime, threads, batch and hash. None for MACs."""
+    if plan.cost is None:
+        return None
+    d = plan.cost.describe()
+    keep = ("name", "runtime", "threads", "batch", "table_sha256")
+    return {"model": plan.cost.label(), **{k: d[k] for k in keep if k in d}}
