@@ -361,7 +361,7 @@ def test_a_plan_prices_its_target_units_by_the_plans_cost(tmp_path):
     moved = _transfer({"params": units["transfer/morphnet/half"].params,
                        "inputs": {"search/morphnet/half": {"groups": half.groups}}})["outputs"]
     assert abs(moved["cost_model"]["achieved"] - target) <= 0.01 * target
-    with pytest.raises(wtc.errors.PlanError, match="target.cost"):
+    with pytest.raises(wtc.errors.PlanError, match=r"target\.cost"):
         _plan(tmp_path, macs="0.6x", cost="latency:missing.json")
 
 
