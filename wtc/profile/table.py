@@ -38,7 +38,7 @@ from wtc.profile.runtimes import get_runtime
 from wtc.spec.rounding import make_divisible
 from wtc.widths import steps as group_steps
 
-OVERHEAD_MULTIPLIERS = (0.5, 0.75, 1.0)
+OVERHEAD_MULTIPLIERS = (0.5, 0.75, 1.0, 1.25, 1.5)
 
 
 @dataclass
