@@ -71,3 +71,13 @@ def test_cli_profile_writes_a_table_and_refuses_bad_options(cli, tmp_path):
         code, _, stderr = cli("profile", str(SPEC), "-o", str(bad), *args)
         assert code == 2 and message in stderr and "Traceback" not in stderr
         assert not bad.exists()
+
+
+def test_cuda_is_refused_where_there_is_none(cli, tmp_path):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    out = tmp_path / "t.json"
+    code, _, stderr = cli("profile", str(SPEC), "-o", str(out), "--runtime", "cuda")
+    assert code == 2 and "no CUDA device" in stderr and not out.exists()

@@ -116,7 +116,7 @@ def time_layer(graph: StageGraph, node: str, point: tuple[int, ...], *, runtime:
 
 
 def time_network(graph: StageGraph, widths: Mapping[str, int] | None = None, *, runtime: str,
-                 threads: int, batch: int, repeats: int = 15, min_sample: float = 5e-3
+                 threads: int, batch: int, repeats: int = 15, min_sample: float = 2e-2
                  ) -> Timing:
     """End-to-end latency of the built network (`nn.build_model`) at `widths` on `runtime`."""
     rt = get_runtime(runtime)
