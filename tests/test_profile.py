@@ -17,7 +17,8 @@ from wtc.spec import load_spec
 from wtc.widths import uniform_widths
 
 SPEC = ROOT / "specs" / "tiny" / "resnet_tiny.yaml"
-QUICK = {"points": 2, "repeats": 3, "min_sample": 1e-4}
+QUICK = {"points": 2, "repeats": 3, "min_sample": 1e-4, "network_repeats": 3,
+         "network_sample": 1e-3}
 
 
 def graph():

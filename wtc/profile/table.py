@@ -126,9 +126,12 @@ def _grid_values(p: LayerPlan, measure: Callable[[tuple[int, ...]], Any]) -> tup
 
 def profile_spec(graph: StageGraph, *, runtime: str = "torch-cpu", threads: int = 1,
                  batch: int = 1, points: int = 5, max_multiplier: float = 2.0,
-                 repeats: int = 7, min_sample: float = 1e-3,
+                 repeats: int = 7, min_sample: float = 1e-3, network_repeats: int = 15,
+                 network_sample: float = 2e-2,
                  progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Measure the latency table of `graph` (see the module docstring); returns its JSON.
+    `repeats` samples of at least `min_sample` s per grid point; the overhead fit times whole
+    networks with `network_repeats` samples of `network_sample` s.
     `progress(done, total, what)` is called after each layer configuration."""
     rt = get_runtime(runtime)
     t0 = time.perf_counter()
@@ -152,14 +155,14 @@ def profile_spec(graph: StageGraph, *, runtime: str = "torch-cpu", threads: int 
                           "repeats": repeats, "min_sample_s": min_sample},
              "overhead_s": 0.0, "layers": layers}
     table["overhead_s"], table["overhead_fit"] = _fit_overhead(
-        graph, table, runtime, threads, batch,
+        graph, table, runtime, threads, batch, (network_repeats, network_sample),
         lambda k, what: progress(len(plans) + k, total, what) if progress else None)
     table["seconds"] = round(time.perf_counter() - t0, 2)
     return table
 
 
 def _fit_overhead(graph: StageGraph, table: dict[str, Any], runtime: str, threads: int,
-                  batch: int, progress: Callable[[int, str], Any]
+                  batch: int, sampling: tuple[int, float], progress: Callable[[int, str], Any]
                   ) -> tuple[float, list[dict[str, Any]]]:
     """The constant per-network overhead: median of (measured − layer sum) over uniform widths
     at OVERHEAD_MULTIPLIERS of the base; returns it and the points it was fitted on."""
@@ -169,7 +172,8 @@ def _fit_overhead(graph: StageGraph, table: dict[str, Any], runtime: str, thread
     rows = []
     for k, m in enumerate(OVERHEAD_MULTIPLIERS):
         groups = uniform_widths(graph, multiplier=m).groups
-        measured = time_network(graph, groups, runtime=runtime, threads=threads, batch=batch)
+        measured = time_network(graph, groups, runtime=runtime, threads=threads, batch=batch,
+                                repeats=sampling[0], min_sample=sampling[1])
         rows.append({"multiplier": m, "measured_s": measured.median,
                      "layer_sum_s": layers_only.cost(graph, groups),
                      "spread": round(measured.spread, 4)})
