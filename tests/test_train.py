@@ -63,8 +63,10 @@ def test_tiny_model_learns_synthetic(tmp_path):
     assert not [p for p in os.listdir(tmp_path) if ".tmp" in p]
 
 
-def test_resume_is_bit_exact(tmp_path):
-    cfg = small_cfg(epochs=2, warmup_epochs=0.5, schedule="cosine")
+@pytest.mark.parametrize("precision,channels_last", [("fp32", False), ("bf16", True)])
+def test_resume_is_bit_exact(tmp_path, precision, channels_last):
+    cfg = small_cfg(epochs=2, warmup_epochs=0.5, schedule="cosine", precision=precision,
+                    channels_last=channels_last)
     data = make_data(cfg)
     straight = fit(tiny_net(), data, cfg, out_dir=tmp_path / "a").model
     fit(tiny_net(), data, cfg, out_dir=tmp_path / "b", max_epochs=1)

@@ -11,12 +11,12 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
 
-from wtc.errors import UserInputError, WtcError
+from wtc.errors import ConfigError, UserInputError, WtcError
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -85,3 +85,24 @@ def parse_macs(value: str | None, base_macs: int) -> int | None:
             f"cannot read MACs target '{value}': give a multiple of the base such as 0.5x, "
             "or a number such as 4.1e7 or 41M"
         ) from None
+
+
+PrecisionOpt = Annotated[str | None, typer.Option(
+    "--precision", help="auto | fp32 | bf16 | fp16 (auto: bf16 where the CPU or GPU runs it "
+    "natively, else fp32)")]
+ChannelsLastOpt = Annotated[str | None, typer.Option(
+    "--channels-last", help="auto | on | off (NHWC tensors; auto: on for CPU and CUDA)")]
+
+
+def parse_channels_last(value: str | None) -> bool | str | None:
+    """'auto' | 'on' | 'off' (also true/false/1/0) -> "auto" | True | False."""
+    if value is None:
+        return None
+    v = value.strip().lower()
+    if v == "auto":
+        return "auto"
+    if v in ("on", "true", "1", "yes"):
+        return True
+    if v in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError(f"--channels-last takes auto, on or off, not '{value}'")

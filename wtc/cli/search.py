@@ -13,7 +13,15 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, parse_macs, print_json
+from wtc.cli.common import (
+    ChannelsLastOpt,
+    PrecisionOpt,
+    handle_errors,
+    out,
+    parse_channels_last,
+    parse_macs,
+    print_json,
+)
 from wtc.cli.costs import COST_HELP, budget_line, read_targets, targets_text
 from wtc.errors import ConfigError
 
@@ -96,6 +104,8 @@ def register(app: typer.Typer) -> None:
         device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
         threads: Annotated[int | None, typer.Option("--threads",
                                                     help="CPU threads")] = None,
+        precision: PrecisionOpt = None,
+        channels_last: ChannelsLastOpt = None,
         output: Annotated[Path, typer.Option("--output", "-o",
                                              help="widths file to write")] = Path("widths.json"),
         run_dir: Annotated[Path | None, typer.Option(
@@ -117,10 +127,7 @@ def register(app: typer.Typer) -> None:
         labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
         model, targets = read_targets(graph, labels, cost, parse_macs)
         target = targets[0]
-        if not output.parent.exists():
-            raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
-        if output.is_dir():
-            raise ConfigError(f"--output {output} is a folder; give a file name")
+        _check_output(output)
         data_cfg: dict[str, Any] = {"data": data}
         if data_root is not None:
             data_cfg["data_root"] = data_root
@@ -134,11 +141,23 @@ def register(app: typer.Typer) -> None:
             fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
             settings_source=str(config) if config else None, run_dir=run_dir, resume=resume,
+            precision=precision or "auto", channels_last=_auto(parse_channels_last(channels_last)),
             cost=model)
         if not json_out and opt.needs_data:
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
                       f"{data} (fraction {fraction:g}), target {targets_text(targets, model)}")
         _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out, model)
+
+
+def _check_output(output: Path) -> None:
+    if not output.parent.exists():
+        raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a folder; give a file name")
+
+
+def _auto(value: bool | str | None) -> bool | str:
+    return "auto" if value is None else value
 
 
 def _write(graph: Any, result: Any, output: Path, labels: list[str], targets: list[int],

@@ -10,7 +10,14 @@ from typing import Annotated, Any
 
 import typer
 
-from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.common import (
+    ChannelsLastOpt,
+    PrecisionOpt,
+    handle_errors,
+    out,
+    parse_channels_last,
+    print_json,
+)
 from wtc.errors import ConfigError
 
 SpecArg = Annotated[Path, typer.Argument(help="architecture spec (YAML)")]
@@ -26,8 +33,6 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c",
                                                 help="training options (YAML)")]
 BatchOpt = Annotated[int | None, typer.Option("--batch-size", "-b")]
 DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")]
-
-
 def parse_classes(value: str | None) -> list[int] | None:
     """'0,1,2' -> [0, 1, 2]."""
     if value is None or not value.strip():
@@ -62,6 +67,8 @@ def register(app: typer.Typer) -> None:
             "--resume", help="continue from OUT/checkpoint.pt")] = False,
         seed: Annotated[int | None, typer.Option("--seed")] = None,
         device: DeviceOpt = None,
+        precision: PrecisionOpt = None,
+        channels_last: ChannelsLastOpt = None,
         workers: Annotated[int | None, typer.Option("--workers")] = None,
         out_dir: Annotated[Path | None, typer.Option(
             "--out", "-o", help="run directory (default runs/SPEC-NAME)")] = None,
@@ -72,6 +79,7 @@ def register(app: typer.Typer) -> None:
                       batch_size=batch_size, lr=lr, fraction=fraction,
                       classes=parse_classes(classes), resolution=resolution,
                       val_split=val_split, seed=seed, device=device, workers=workers,
+                      precision=precision, channels_last=parse_channels_last(channels_last),
                       out=str(out_dir) if out_dir else None)
         if cfg.out is None:
             cfg = cfg.model_copy(update={"out": str(Path("runs") / spec.stem)})
@@ -86,11 +94,16 @@ def register(app: typer.Typer) -> None:
             return
         s = res.summary
         top1 = f"{100 * s['top1']:.2f}%" if s.get("top1") is not None else "n/a"
+        layout = ", channels_last" if s.get("channels_last") else ""
         out.print(f"[bold]{spec.stem}[/bold] trained {s['epochs']} epochs on {s['data']}: "
                   f"test top-1 {top1}, {s['train_macs']:.3e} training MACs, "
-                  f"{s['seconds']:.1f} s")
+                  f"{s['seconds']:.1f} s ({s.get('precision', 'fp32')}{layout})")
         out.print(f"run directory: {res.out_dir}")
 
+    _register_eval(app)
+
+
+def _register_eval(app: typer.Typer) -> None:
     @app.command("eval")
     @handle_errors
     def eval_cmd(
@@ -105,11 +118,14 @@ def register(app: typer.Typer) -> None:
         batch_size: BatchOpt = None,
         config: ConfigOpt = None,
         device: DeviceOpt = None,
+        precision: PrecisionOpt = None,
+        channels_last: ChannelsLastOpt = None,
         json_out: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
     ) -> None:
         """Test-set top-1 of a checkpoint (widths default to the run's widths.json)."""
         cfg = _config(config, data=data, data_root=data_root, classes=parse_classes(classes),
-                      resolution=resolution, batch_size=batch_size, device=device)
+                      resolution=resolution, batch_size=batch_size, device=device,
+                      precision=precision, channels_last=parse_channels_last(channels_last))
         from wtc.trainer import evaluate_checkpoint
 
         res = evaluate_checkpoint(spec, checkpoint, cfg, widths=widths)

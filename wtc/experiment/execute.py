@@ -48,6 +48,14 @@ def _threads(payload: dict[str, Any]) -> int | None:
     return n
 
 
+def _runtime(params: dict[str, Any]) -> dict[str, Any]:
+    """The unit's requested precision and memory format (absent: fp32 NCHW, what units ran in
+    before these settings existed)."""
+    from wtc.experiment.source import LEGACY_RUNTIME
+
+    return {**LEGACY_RUNTIME, **(params.get("runtime") or {})}
+
+
 def _graph(text: str) -> Any:
     from wtc.graph import compile_spec
     from wtc.spec import parse_spec
@@ -94,17 +102,19 @@ def _search(payload: dict[str, Any]) -> dict[str, Any]:
         res = search(graph, "uniform", target_macs=p["target_macs"], cost=cost)
     else:
         res = search(graph, p["method"], target_macs=p["target_macs"],
-                         settings=p["settings"], data=p["data"], seed=p["seed"],
-                         threads=_threads(payload), device=payload.get("device", "cpu"),
-                         progress="none", cost=cost)
+                     settings=p["settings"], data=p["data"], seed=p["seed"],
+                     threads=_threads(payload), device=payload.get("device", "cpu"),
+                     progress="none", cost=cost, **_runtime(p))
     outputs = {"spec": {"name": graph.spec.name, "hash": graph.spec_hash},
                "groups": dict(res.groups), "macs": res.macs, "target_macs": res.target_macs,
                "profile": profile(graph, res.groups), "details": clean(res.details),
                "history": clean(res.history)}
     if cost is not None:
         outputs["cost_model"] = res.widths.provenance["cost_model"]
+    used = res.widths.provenance.get("runtime")
     return {"outputs": outputs, "train_macs": res.train_macs,
-            "timing": {"search_seconds": round(res.seconds, 3)}}
+            "timing": {"search_seconds": round(res.seconds, 3)},
+            **({"runtime": used} if used else {})}
 
 
 def _cost(params: dict[str, Any]) -> Any:
@@ -152,9 +162,9 @@ def _train(payload: dict[str, Any]) -> dict[str, Any]:
     (upstream,) = payload["inputs"].values()
     graph = _graph(p["spec"])
     work = Path(payload["work_dir"]) if payload.get("work_dir") else None
-    res = torchside.train_final(graph, upstream["groups"], p["config"], seed=p["seed"],
-                                threads=_threads(payload), device=payload.get("device", "cpu"),
-                                work_dir=work)
+    res = torchside.train_final(graph, upstream["groups"], {**p["config"], **_runtime(p)},
+                                seed=p["seed"], threads=_threads(payload),
+                                device=payload.get("device", "cpu"), work_dir=work)
     state = {k: v.detach().cpu() for k, v in res["model"].state_dict().items()}
     buf = io.BytesIO()
     torch.save(state, buf)
@@ -162,7 +172,7 @@ def _train(payload: dict[str, Any]) -> dict[str, Any]:
                **clean(res["summary"])}
     return {"outputs": outputs, "train_macs": int(res["train_macs"]),
             "artifacts": {"weights.pt": buf.getvalue()},
-            "timing": {"train_seconds": res.get("seconds")}}
+            "timing": {"train_seconds": res.get("seconds")}, "runtime": res["runtime"]}
 
 
 def _eval(payload: dict[str, Any]) -> dict[str, Any]:
@@ -176,9 +186,11 @@ def _eval(payload: dict[str, Any]) -> dict[str, Any]:
     state = torch.load(io.BytesIO(blob), map_location="cpu", weights_only=True)
     graph = _graph(p["spec"])
     res = torchside.evaluate_test(graph, upstream["groups"], state, p["data"],
-                                  threads=_threads(payload), device=payload.get("device", "cpu"))
+                                  threads=_threads(payload), device=payload.get("device", "cpu"),
+                                  **_runtime(p))
     return {"outputs": {"top1": res["top1"], "loss": res["loss"], "images": res["n"],
-                        "weights": upstream["weights"]}, "train_macs": 0}
+                        "weights": upstream["weights"]}, "train_macs": 0,
+            "runtime": res["runtime"]}
 
 
 def weights_hash(state: dict[str, Any]) -> str:

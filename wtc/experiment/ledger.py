@@ -95,7 +95,8 @@ class Ledger:
         row = _unit_line(unit, input_hash, output_hash=output_hash(outputs), outputs=outputs,
                          artifacts=stored, train_macs=int(result.get("train_macs") or 0),
                          seconds=round(float(result.get("seconds") or 0.0), 3),
-                         timing=result.get("timing") or {})
+                         timing=result.get("timing") or {},
+                         **({"runtime": result["runtime"]} if result.get("runtime") else {}))
         self.append(row)
         return row
 

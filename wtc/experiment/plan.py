@@ -14,11 +14,16 @@ optimizer registry, so that every bad key fails before any unit runs.
     search: {seed: 0, fraction: 1.0, val_split: 0.1}             # held-out split of TRAIN
     train: {epochs: 10, lr: 0.1}                                 # final recipe (TrainConfig)
     seeds: [0, 1, 2]
+    precision: auto              # of every unit that trains or evaluates: auto|fp32|bf16|fp16
+    channels_last: auto          # auto | true | false
 
 Uniform widths at the target MACs are always included as the baseline. A proxy's `fraction`
 multiplies the search fraction; `classes: k` keeps the first k classes (spec and data);
 `search_epochs: k` multiplies every method's `epochs` on that proxy (a proxy hundreds of times
 cheaper than the target can afford a longer search).
+
+`precision`/`channels_last` are inputs of every unit that trains (`auto` is resolved per
+machine by the worker, which records what it used on the unit's ledger line).
 """
 
 from __future__ import annotations
@@ -26,16 +31,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wtc.errors import PlanError, UserInputError
 from wtc.experiment.plan_cost import macs_at, plan_dump, read_plan_cost
+from wtc.experiment.source import LEGACY_RUNTIME, Source, legacy_free
 from wtc.graph import StageGraph, compile_spec, count_macs
-from wtc.spec import Spec, dump_spec, load_spec
+from wtc.spec import Spec, load_spec
 from wtc.widths import scale_to_macs
 from wtc.widthtransfer import STACKING, project_spec
 
@@ -103,6 +109,9 @@ class PlanModel(_Strict):
     search: SearchSection = Field(default_factory=SearchSection)
     train: dict[str, Any] = Field(default_factory=dict)
     seeds: list[int] = Field(min_length=1, description="seeds of the final trainings")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="precision of every unit that trains or evaluates")
+    channels_last: bool | Literal["auto"] = Field("auto", description="NHWC tensors")
 
     @field_validator("methods", mode="before")
     @classmethod
@@ -117,35 +126,6 @@ class PlanModel(_Strict):
         if len(set(v)) != len(v):
             raise ValueError(f"seeds repeat: {v}")
         return v
-
-
-@dataclass(frozen=True)
-class Source:
-    """A spec a search runs on: the target itself or one proxy of it."""
-
-    name: str  # "target" or the proxy's name
-    spec: Spec
-    graph: StageGraph
-    target_macs: int  # the search's MACs target on this spec (same share of its base MACs)
-    data: dict[str, Any]  # the data mapping of its searches
-    projection: dict[str, Any] = field(default_factory=dict)
-    stacking: tuple[str, ...] = ("last",)  # transfer rules (one when depths are equal)
-    search_epochs: float = 1.0  # multiplies the methods' `epochs` on this source
-
-    def settings(self, method_settings: dict[str, Any]) -> dict[str, Any]:
-        """A method's settings for searches on this source (epochs scaled)."""
-        if self.search_epochs == 1.0 or "epochs" not in method_settings:
-            return method_settings
-        scaled = max(1, round(method_settings["epochs"] * self.search_epochs))
-        return {**method_settings, "epochs": scaled}
-
-    @property
-    def is_target(self) -> bool:
-        return self.name == "target"
-
-    @property
-    def spec_text(self) -> str:
-        return dump_spec(self.spec)
 
 
 @dataclass(frozen=True)
@@ -177,8 +157,18 @@ class Plan:
     def sources(self) -> list[Source]:
         return [self.target, *self.proxies.values()]
 
+    @property
+    def runtime(self) -> dict[str, Any]:
+        """The requested precision and memory format, as unit parameters: empty for fp32 NCHW
+        (what every unit ran in before these settings existed: their hashes stay valid)."""
+        return legacy_free({"precision": self.model.precision,
+                            "channels_last": self.model.channels_last})
+
     def hash(self) -> str:
-        return digest(plan_dump(self.model))
+        dump = plan_dump(self.model)
+        for k in LEGACY_RUNTIME:
+            dump.pop(k)
+        return digest({**dump, **self.runtime})
 
 
 def digest(obj: Any) -> str:

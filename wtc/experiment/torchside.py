@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from wtc.data import DataConfig, make_data
 from wtc.graph import count_macs
 from wtc.nn import build_model
@@ -16,8 +18,10 @@ from wtc.trainer import (
     fit,
     load_checkpoint,
     resolve_device,
+    resolve_runtime,
     seed_everything,
 )
+from wtc.trainer.precision import has_grouped_conv
 
 
 def _data(graph: Any, cfg: DataConfig) -> Any:
@@ -41,32 +45,44 @@ def train_final(graph: Any, groups: dict[str, int], config: dict[str, Any], *, s
         ck = load_checkpoint(ckpt, model, spec_hash=graph.spec_hash, widths=dict(groups))
         if int(ck.get("epoch", 0)) >= cfg.epochs:  # finished before the driver recorded it
             history = list(ck.get("history", []))
-            return _summary(model, history, forward, int(ck["images_seen"]))
+            return _summary(model, history, forward, int(ck["images_seen"]),
+                            _used(cfg, model))
         model = build_model(graph, groups)
     if work_dir is not None:
         work_dir.mkdir(parents=True, exist_ok=True)
     res = fit(model, data, cfg, forward_macs=forward, out_dir=work_dir, evaluate_test=False,
               resume=bool(ckpt is not None and ckpt.is_file()), meta=meta)
-    return _summary(res.model, res.history, forward, int(res.summary["images_seen"]))
+    return _summary(res.model, res.history, forward, int(res.summary["images_seen"]),
+                    _used(cfg, res.model))
 
 
-def _summary(model: Any, history: list[dict[str, Any]], forward: int, images: int
-             ) -> dict[str, Any]:
+def _used(cfg: TrainConfig, model: Any) -> dict[str, Any]:
+    return resolve_runtime(cfg.precision, cfg.channels_last, resolve_device(cfg.device),
+                           grouped_conv=has_grouped_conv(model)).to_json()
+
+
+def _summary(model: Any, history: list[dict[str, Any]], forward: int, images: int,
+             runtime: dict[str, Any]) -> dict[str, Any]:
     last = history[-1] if history else {}
     summary = {"epochs": len(history), "train_loss": last.get("train_loss"),
                "train_top1": last.get("train_top1"), "forward_macs": forward,
                "images_seen": images}
     return {"model": model, "summary": summary, "train_macs": 3 * forward * images,
-            "seconds": last.get("seconds_total")}
+            "seconds": last.get("seconds_total"), "runtime": runtime}
 
 
 def evaluate_test(graph: Any, groups: dict[str, int], state: dict[str, Any],
-                  data: dict[str, Any], *, threads: int | None, device: str) -> dict[str, Any]:
-    """Top-1 and loss of the trained weights on the test set."""
+                  data: dict[str, Any], *, threads: int | None, device: str,
+                  precision: str = "fp32", channels_last: bool | str = False
+                  ) -> dict[str, Any]:
+    """Top-1 and loss of the trained weights on the test set, in the unit's precision."""
     cfg = DataConfig(**data)
     bundle = _data(graph, cfg)
     model = build_model(graph, groups)
     model.load_state_dict(state, strict=True)
     dev = resolve_device(device)
+    rt = resolve_runtime(precision, channels_last, dev, grouped_conv=has_grouped_conv(model))
     model.to(dev)
-    return evaluate(model, bundle.test, device=dev)
+    if rt.channels_last:
+        model.to(memory_format=torch.channels_last)
+    return {**evaluate(model, bundle.test, device=dev, runtime=rt), "runtime": rt.to_json()}

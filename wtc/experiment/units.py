@@ -92,6 +92,7 @@ def expand(plan: Plan) -> list[Unit]:
     """Every unit of the plan, in a dependency order (a unit after its upstream units)."""
     units: list[Unit] = []
     target_text = plan.target.spec_text
+    runtime = {"runtime": plan.runtime} if plan.runtime else {}
     # a non-MACs cost rides on the units priced on the target (absent for MACs: unchanged)
     cost = {"cost": cost_params(plan)} if plan.cost is not None else {}
     units.append(Unit("search/uniform/target", "search",
@@ -103,7 +104,7 @@ def expand(plan: Plan) -> list[Unit]:
             units.append(Unit(f"search/{m}/{src.name}", "search", {
                 "method": m, "settings": src.settings(settings), "spec": src.spec_text,
                 "target_macs": src.target_macs, "data": src.data,
-                "seed": plan.model.search.seed, "projection": src.projection,
+                "seed": plan.model.search.seed, "projection": src.projection, **runtime,
                 **(cost if src.is_target else {}),
             }, labels={"method": m, "source": src.name}))
     all_rows = rows(plan)
@@ -120,10 +121,10 @@ def expand(plan: Plan) -> list[Unit]:
             train_id = f"train/{row.id}/seed{seed}"
             labels = {"row": row.id, "method": row.method, "source": row.source, "seed": seed}
             units.append(Unit(train_id, "train", {
-                "spec": target_text, "config": plan.train, "seed": seed,
+                "spec": target_text, "config": plan.train, "seed": seed, **runtime,
             }, deps=(row.widths,), labels=labels))
             units.append(Unit(f"eval/{row.id}/seed{seed}", "eval", {
-                "spec": target_text, "data": plan.eval_data,
+                "spec": target_text, "data": plan.eval_data, **runtime,
             }, deps=(train_id,), labels=labels))
     return units
 

@@ -56,6 +56,13 @@ class SearchContext:
     # the cost model targets are counted in (`wtc.graph.costmodel`); None: MACs. With another
     # model, target_macs and targets are in its unit (seconds for latency)
     cost: Any = None
+    precision: str = "fp32"  # of every forward/backward (resolved by `prepare`: never auto)
+    channels_last: bool = False
+
+    @property
+    def runtime(self) -> dict[str, Any]:
+        """What the search's training ran in, for the provenance."""
+        return {"precision": self.precision, "channels_last": self.channels_last}
 
 
 @dataclass
@@ -238,8 +245,8 @@ def _data_config(data: Any, seed: int, fraction: float | None) -> Any:
 
 # TrainConfig keys a caller may leave in a data mapping; the optimizer's settings own them
 _TRAIN_ONLY = frozenset({"epochs", "lr", "momentum", "nesterov", "weight_decay", "schedule",
-                         "warmup_epochs", "label_smoothing", "grad_clip", "device", "amp",
-                         "amp_dtype", "channels_last", "threads", "eval_every", "out"})
+                         "warmup_epochs", "label_smoothing", "grad_clip", "device",
+                         "precision", "channels_last", "threads", "eval_every", "out"})
 
 
 def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str | None = None,
@@ -248,7 +255,8 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
             init: Callable[[Any], None] | None = None, device: str = "auto",
             threads: int | None = None, progress: str = "none",
             settings_source: str | None = None, run_dir: str | Path | None = None,
-            resume: bool = False, cost: Any = None) -> tuple[Optimizer, SearchContext, BaseModel]:
+            resume: bool = False, precision: str = "auto", channels_last: bool | str = "auto",
+            cost: Any = None) -> tuple[Optimizer, SearchContext, BaseModel]:
     """Validate a search without running it: (optimizer, context, settings). Raises a
     UserInputError (unknown method, bad settings, unreachable target, missing data).
     `cost`: the cost model the target is in (a CostModel or "macs"/"params"/"latency:TABLE")."""
@@ -281,13 +289,36 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
     if opt.needs_data and data is None:
         raise ConfigError(f"method '{method}' trains a network: give data (for example "
                           "data='fashion-mnist' or data={'data': 'synthetic'})")
+    runtime = _runtime(precision, channels_last, device, graph) if opt.needs_data else {}
     ctx = SearchContext(graph=graph, target_macs=target, seed=int(seed),
                         data=_data_config(data, int(seed), fraction) if opt.needs_data else None,
                         epochs=epochs, device=device, threads=threads, progress=progress,
                         init=init, run_dir=Path(run_dir) if run_dir is not None else None,
-                        resume=resume, targets=tuple(targets), cost=model)
+                        resume=resume, targets=tuple(targets), cost=model, **runtime)
     opt.check(ctx, cfg)
     return opt, ctx, cfg
+
+
+def has_grouped_conv(graph: StageGraph) -> bool:
+    """Whether the network has grouped or depthwise convolutions (kept fp32 by `auto` on
+    CPU: see `wtc.trainer.precision`); what `has_grouped_conv(model)` says of its module."""
+    for nid in graph.order:
+        node = graph.node(nid)
+        if node["op"] in ("dwconv", "gconv") or (node["op"] == "conv"
+                                                 and node.get("num_groups", 1) > 1):
+            return True
+    return False
+
+
+def _runtime(precision: str, channels_last: bool | str, device: str, graph: StageGraph
+             ) -> dict[str, Any]:
+    """The concrete precision and memory format of a search that trains (`auto` resolved
+    for `device`; torch-side, so only for methods that train)."""
+    from wtc.trainer import resolve_device, resolve_runtime
+
+    rt = resolve_runtime(precision, channels_last, resolve_device(device),
+                         grouped_conv=has_grouped_conv(graph))
+    return {"precision": rt.precision, "channels_last": rt.channels_last}
 
 
 def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchResult:
@@ -310,7 +341,8 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
             graph, groups, target_macs=target if ctx.cost is None else None, method=opt.name,
             settings=settings, seed=ctx.seed, data=data,
             cost={"train_macs": int(outcome.train_macs), "seconds": round(seconds, 3)},
-            **outcome.details, **extra)
+            **({"runtime": ctx.runtime} if ctx.data is not None else {}), **outcome.details,
+            **extra)
 
     per_target = {t: wrap(g, t) for t, g in outcome.per_target.items()}
     widths = per_target.get(ctx.target_macs) or wrap(outcome.groups, ctx.target_macs)
@@ -326,7 +358,8 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
            init: Callable[[Any], None] | None = None, device: str = "auto",
            threads: int | None = None, progress: str = "none",
            out: str | Path | None = None, run_dir: str | Path | None = None,
-           resume: bool = False, cost: Any = None) -> SearchResult:
+           resume: bool = False, precision: str = "auto",
+           channels_last: bool | str = "auto", cost: Any = None) -> SearchResult:
     """Find widths for `spec` (StageGraph, Spec or YAML path) at `target_macs` with `method`.
 
     target_macs: None = the spec's own MACs; "0.5x" = a multiple of them; a number = absolute.
@@ -339,13 +372,16 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
     out: also write widths.json there (atomically).
     run_dir: keep training checkpoints there (one folder per round); resume: continue an
     interrupted search from them (a finished round is not trained again).
+    precision: auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware runs it natively);
+    channels_last: auto | True | False. Both recorded in the provenance.
     cost: the cost model target_macs is counted in ("macs" default, "params",
     "latency:TABLE" or a CostModel); widths.json records it.
     Everything is validated before any training starts.
     """
     opt, ctx, cfg = prepare(spec, method, target_macs, settings, data, seed, epochs=epochs,
                             fraction=fraction, init=init, device=device, threads=threads,
-                            progress=progress, run_dir=run_dir, resume=resume, cost=cost)
+                            progress=progress, run_dir=run_dir, resume=resume,
+                            precision=precision, channels_last=channels_last, cost=cost)
     if out is not None and not Path(out).parent.exists():
         from wtc.errors import WidthsError
 

@@ -112,7 +112,8 @@ class DMCPHooks(SandwichHooks):
         marg = self.chains.marginals()
         net.channel_gates = self.chains.gates(marg)
         try:
-            logits = net(x)
+            with self.runtime.autocast(x.device):  # after_step runs outside fit's autocast
+                logits = net(x)
         finally:
             net.channel_gates = None
         task = F.cross_entropy(logits.float(), y)
@@ -156,9 +157,9 @@ class DMCPHooks(SandwichHooks):
         net: Supernet = unwrap(model)
         w = self.readout_widths()
         net.set_widths(w)
-        recalibrate_bn(net, self.calibration, device=device)
-        res = evaluate(net, loader, device=device, amp=self.amp,
-                       channels_last=self.channels_last)
+        recalibrate_bn(net, self.calibration, device=device, dtype=self.runtime.dtype,
+                       channels_last=self.runtime.channels_last)
+        res = evaluate(net, loader, device=device, runtime=self.runtime)
         net.set_widths(self.grid.max)
         images = sum(len(x) for x in self.calibration) + int(res.get("n", 0))
         self.eval_macs += self.grid.macs(w) * images

@@ -16,7 +16,7 @@ import torch
 from wtc.nn.slimmable import Supernet
 from wtc.optimizers.base import Outcome, SearchContext
 from wtc.optimizers.sandwich import HeldOut, SandwichHooks
-from wtc.optimizers.training import fit_or_resume, train_config
+from wtc.optimizers.training import fit_or_resume, runtime, train_config
 from wtc.optimizers.widthgrid import WidthGrid
 from wtc.trainer import dist_info, resolve_device, seed_everything
 from wtc.trainer.progress import Progress
@@ -125,7 +125,7 @@ def autoslim_search(ctx: SearchContext, s: Any, data: Any, targets: list[int]) -
     """Supernet training, greedy slimming to the lowest target, widths for every target."""
     grid = WidthGrid.from_settings(ctx.graph, s)
     device = resolve_device(ctx.device)
-    held = HeldOut(data, s.bn_batches, s.eval_batches, device)
+    held = HeldOut(data, s.bn_batches, s.eval_batches, device, runtime(ctx))
     hooks = SandwichHooks(grid, samples=s.samples, distill=s.distill, seed=ctx.seed)
     hooks.calibration = [x for x, _ in held.calib]
     net, train_macs, history = train_supernet(ctx, s, data, grid, hooks)

@@ -25,7 +25,7 @@ from wtc.nn.slimmable import Supernet
 from wtc.optimizers.base import SearchContext
 from wtc.optimizers.training import load_data
 from wtc.optimizers.widthgrid import WidthGrid
-from wtc.trainer import TrainHooks, evaluate
+from wtc.trainer import FP32, Runtime, TrainHooks, evaluate
 
 
 def held_out_data(ctx: SearchContext, share: float) -> Any:
@@ -99,9 +99,9 @@ class SandwichHooks(TrainHooks):
         net: Supernet = unwrap(model)
         net.set_widths(self.grid.max)
         if self.calibration:
-            recalibrate_bn(net, self.calibration, device=device)
-        return evaluate(net, loader, device=device, amp=self.amp,
-                        channels_last=self.channels_last)
+            recalibrate_bn(net, self.calibration, device=device, dtype=self.runtime.dtype,
+                           channels_last=self.runtime.channels_last)
+        return evaluate(net, loader, device=device, runtime=self.runtime)
 
     def state_dict(self) -> dict[str, Any]:
         return {"step_index": self.step_index, "macs_seen": self.macs_seen}
@@ -116,10 +116,10 @@ class HeldOut:
     every candidate is judged on the same images."""
 
     def __init__(self, data: Any, bn_batches: int, eval_batches: int,
-                 device: torch.device | str = "cpu") -> None:
+                 device: torch.device | str = "cpu", runtime: Runtime = FP32) -> None:
         if data.val is None:
             raise ValueError("held-out scoring needs a validation split of the training set")
-        self.device = torch.device(device)
+        self.device, self.runtime = torch.device(device), runtime
         data.train.set_epoch(0)
         self.calib = _first(data.train, bn_batches)
         self.eval = _first(data.val, eval_batches)
@@ -130,13 +130,16 @@ class HeldOut:
     def score(self, net: Supernet, widths: dict[str, int]) -> dict[str, float]:
         """Top-1 and loss at `widths` after recalibrating BN at those widths."""
         net.set_widths(widths)
-        recalibrate_bn(net, [x for x, _ in self.calib], device=self.device)
+        rt = self.runtime
+        recalibrate_bn(net, [x for x, _ in self.calib], device=self.device, dtype=rt.dtype,
+                       channels_last=rt.channels_last)
         was = net.training
         net.eval()
         correct, loss, n = 0, 0.0, 0
         for x, y in self.eval:
-            x, y = x.to(self.device), y.to(self.device)
-            out = net(x)
+            x, y = rt.prepare_input(x.to(self.device)), y.to(self.device)
+            with rt.autocast(self.device):
+                out = net(x)
             loss += float(F.cross_entropy(out.float(), y, reduction="sum"))
             correct += int((out.argmax(1) == y).sum())
             n += len(y)

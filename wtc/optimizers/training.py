@@ -20,6 +20,7 @@ from wtc.nn.bn import recalibrate_bn
 from wtc.optimizers.base import SearchContext
 from wtc.trainer import (
     CHECKPOINT,
+    Runtime,
     TrainConfig,
     TrainHooks,
     TrainResult,
@@ -27,12 +28,14 @@ from wtc.trainer import (
     fit,
     load_checkpoint,
     resolve_device,
+    resolve_runtime,
     seed_everything,
     torch_forward_macs,
 )
 
 __all__ = ["build_model", "finished_fit", "fit_or_resume", "forward_macs", "heldout_top1",
-           "load_data", "monitor_images", "score_widths", "seed_everything", "train_config"]
+           "load_data", "monitor_images", "runtime", "score_widths", "seed_everything",
+           "train_config"]
 
 
 def load_data(ctx: SearchContext) -> DataBundle:
@@ -47,7 +50,14 @@ def train_config(ctx: SearchContext, epochs: int, **optim: Any) -> TrainConfig:
     method's optimizer options (lr, momentum, weight_decay, schedule, ...); writes nothing
     itself (`out=None`) and evaluates the test set only after the last epoch."""
     return TrainConfig(**ctx.data.model_dump(), epochs=epochs, device=ctx.device,
-                       threads=ctx.threads, out=None, eval_every=epochs, **optim)
+                       threads=ctx.threads, out=None, eval_every=epochs,
+                       precision=ctx.precision, channels_last=ctx.channels_last, **optim)
+
+
+def runtime(ctx: SearchContext) -> Runtime:
+    """The precision and memory format of the search's forwards outside `fit` (held-out
+    scoring, BN recalibration)."""
+    return resolve_runtime(ctx.precision, ctx.channels_last, resolve_device(ctx.device))
 
 
 def forward_macs(graph: StageGraph, widths: dict[str, int], model: nn.Module,
@@ -71,6 +81,9 @@ def finished_fit(run: Path | None, model: nn.Module, cfg: TrainConfig, meta: dic
                          widths=meta["widths"])
     if int(ck.get("epoch", 0)) < cfg.epochs:
         return None
+    if resolve_runtime(cfg.precision, cfg.channels_last, resolve_device(cfg.device)
+                       ).channels_last:  # the layout `fit` leaves: later forwards match
+        model.to(memory_format=torch.channels_last)
     if hooks is not None and ck.get("hooks"):
         hooks.load_state_dict(ck["hooks"])
     history = list(ck.get("history", []))
@@ -100,11 +113,11 @@ def heldout_top1(model: nn.Module, data: DataBundle, ctx: SearchContext, *,
     search's cost. The test set is never read."""
     if data.val is None:
         return {"top1": None, "images": 0}
-    device = resolve_device(ctx.device)
+    device, rt = resolve_device(ctx.device), runtime(ctx)
     model.to(device)
     batches = (b for i, b in zip(range(recal_batches), data.train, strict=False))
-    seen = recalibrate_bn(model, batches, device)
-    v = evaluate(model, data.val, device=device)
+    seen = recalibrate_bn(model, batches, device, dtype=rt.dtype, channels_last=rt.channels_last)
+    v = evaluate(model, data.val, device=device, runtime=rt)
     return {"top1": v["top1"], "images": seen + int(v["n"])}
 
 

@@ -5,7 +5,8 @@
     hooks.py        TrainHooks: how a method customises fit (AutoSlim, DMCP, MorphNet)
     state.py        checkpoints, RNG state, seed_everything
     distributed.py  device choice, torchrun/DDP, BN-statistics and RNG sync over ranks
-    evaluation.py   evaluate (top-1, loss), autocast, forward MACs by torch's counter
+    evaluation.py   evaluate (top-1, loss) in a run's precision, forward MACs by torch's counter
+    precision.py    Runtime: precision (autocast dtype) and channels_last; what `auto` means here
     progress.py     rich bar / plain lines / silence
     run.py          train (the `wtc train` entry: spec + widths + config -> run dir),
                     evaluate_checkpoint
@@ -18,6 +19,7 @@ from wtc.trainer.distributed import dist_info, resolve_device
 from wtc.trainer.evaluation import evaluate, torch_forward_macs
 from wtc.trainer.hooks import CallbackHooks, TrainHooks
 from wtc.trainer.loop import fit, lr_factor, param_groups
+from wtc.trainer.precision import FP32, PRECISIONS, Runtime, resolve_runtime
 from wtc.trainer.run import evaluate_checkpoint, train
 from wtc.trainer.state import (
     CHECKPOINT,
@@ -28,8 +30,26 @@ from wtc.trainer.state import (
 )
 
 __all__ = [
-    "CHECKPOINT", "CHECKPOINT_FORMAT", "CallbackHooks", "TrainConfig", "TrainHooks",
-    "TrainResult", "dist_info", "evaluate", "evaluate_checkpoint", "fit", "load_checkpoint",
-    "lr_factor", "param_groups", "resolve_device", "save_checkpoint", "seed_everything",
-    "torch_forward_macs", "train",
+    "CHECKPOINT",
+    "CHECKPOINT_FORMAT",
+    "FP32",
+    "PRECISIONS",
+    "CallbackHooks",
+    "Runtime",
+    "TrainConfig",
+    "TrainHooks",
+    "TrainResult",
+    "dist_info",
+    "evaluate",
+    "evaluate_checkpoint",
+    "fit",
+    "load_checkpoint",
+    "lr_factor",
+    "param_groups",
+    "resolve_device",
+    "resolve_runtime",
+    "save_checkpoint",
+    "seed_everything",
+    "torch_forward_macs",
+    "train",
 ]

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, model_validator
 from torch import nn
 
 from wtc.data import DataConfig
@@ -27,12 +27,22 @@ class TrainConfig(DataConfig):
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     grad_clip: float | None = Field(None, gt=0.0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    amp: bool = True
-    amp_dtype: Literal["bf16", "fp16"] = "bf16"
-    channels_last: bool = True
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="autocast precision: auto = bf16 where the hardware runs it "
+        "natively (CPU with AVX-512 BF16/AMX, CUDA with bf16), else fp32")
+    channels_last: bool | Literal["auto"] = Field(
+        "auto", description="NHWC tensors: auto = on for CPU and CUDA")
     threads: int | None = Field(None, ge=1, description="CPU threads (default: cores per rank)")
     eval_every: int = Field(1, ge=1, description="test-set evaluation every N epochs (and last)")
     out: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_amp(cls, values: Any) -> Any:
+        if isinstance(values, dict) and ("amp" in values or "amp_dtype" in values):
+            raise ValueError("amp and amp_dtype were replaced by precision: auto | fp32 | bf16 "
+                             "| fp16 (amp: false is precision: fp32)")
+        return values
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> TrainConfig:

@@ -1,21 +1,23 @@
-"""Evaluation: top-1 and loss over a loader, AMP autocast, forward MACs by torch's counter."""
+"""Evaluation: top-1 and loss over a loader (in a run's precision), forward MACs by torch's
+counter."""
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from wtc.trainer.precision import FP32, Runtime
 from wtc.trainer.state import unwrap
 
 
 @torch.no_grad()
 def evaluate(model: nn.Module, loader: Any, *, device: torch.device | str | None = None,
-             amp: bool = False, channels_last: bool = False) -> dict[str, float]:
-    """Top-1 (fraction in [0, 1]) and mean cross-entropy of `model` over `loader`."""
+             runtime: Runtime = FP32) -> dict[str, float]:
+    """Top-1 (fraction in [0, 1]) and mean cross-entropy of `model` over `loader`, in the
+    precision and memory format of `runtime` (default fp32 NCHW)."""
     m = unwrap(model)
     dev = torch.device(device) if device is not None else next(m.parameters()).device
     was = m.training
@@ -25,10 +27,8 @@ def evaluate(model: nn.Module, loader: Any, *, device: torch.device | str | None
     n = 0
     for x, y in loader:
         x, y = x.to(dev, non_blocking=True), y.to(dev, non_blocking=True)
-        if channels_last:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with autocast(dev, amp, "bf16"):
-            out = m(x)
+        with runtime.autocast(dev):
+            out = m(runtime.prepare_input(x))
         loss_sum += F.cross_entropy(out.float(), y, reduction="sum").double()
         correct += (out.argmax(1) == y).sum()
         n += len(y)
@@ -36,12 +36,6 @@ def evaluate(model: nn.Module, loader: Any, *, device: torch.device | str | None
     if n == 0:
         return {"top1": float("nan"), "loss": float("nan"), "n": 0}
     return {"top1": correct.item() / n, "loss": loss_sum.item() / n, "n": n}
-
-
-def autocast(device: torch.device, enabled: bool, dtype: str) -> Any:
-    if not enabled or device.type != "cuda":
-        return contextlib.nullcontext()
-    return torch.autocast("cuda", dtype=torch.bfloat16 if dtype == "bf16" else torch.float16)
 
 
 def torch_forward_macs(model: nn.Module, sample: torch.Tensor) -> int:

@@ -1,6 +1,6 @@
 """`TrainHooks`: how an optimizer customises `fit` without forking it.
 
-`fit` owns the runtime (device, AMP, DDP, optimizer, schedule, checkpoints, resume, progress);
+`fit` owns the runtime (device, precision, DDP, optimizer, schedule, checkpoints, resume, progress);
 a hooks object owns what is particular to a method: which parameters the weight optimizer
 trains, the forward/backward of one batch (extra losses, several forwards per batch such as
 the sandwich rule), what happens after each optimizer step and at the end of each epoch, how
@@ -16,6 +16,7 @@ from typing import Any
 from torch import Tensor, nn
 
 from wtc.trainer.evaluation import evaluate
+from wtc.trainer.precision import FP32, Runtime
 from wtc.trainer.state import unwrap
 
 __all__ = ["CallbackHooks", "TrainHooks"]
@@ -24,9 +25,8 @@ __all__ = ["CallbackHooks", "TrainHooks"]
 class TrainHooks:
     """Customises fit() without forking it. Default = plain supervised training."""
 
-    # set by fit before training: the runtime's AMP and channels_last, for `evaluate`
-    amp: bool = False
-    channels_last: bool = False
+    # set by fit before training: the run's precision and memory format, for `evaluate`
+    runtime: Runtime = FP32
 
     def parameters(self, model: nn.Module) -> list[nn.Parameter]:
         """What the weight optimizer trains (default: every parameter that requires grad).
@@ -56,8 +56,7 @@ class TrainHooks:
 
     def evaluate(self, model: nn.Module, loader: Any, device: Any) -> dict[str, float]:
         """Metrics over `loader` ("top1", "loss"; default: `wtc.trainer.evaluate`)."""
-        return evaluate(model, loader, device=device, amp=self.amp,
-                        channels_last=self.channels_last)
+        return evaluate(model, loader, device=device, runtime=self.runtime)
 
     def state_dict(self) -> dict[str, Any]:
         """State saved in the checkpoint under "hooks" (tensors and plain values only: the

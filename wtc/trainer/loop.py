@@ -1,9 +1,9 @@
 """`fit`: the one training loop every caller reuses (wtc train, the width optimizers).
 
-fit owns the runtime: device and threads, AMP, channels_last, DDP, SGD with a per-step
-schedule, checkpoints every epoch that resume bit-exactly (weights, optimizer, scheduler, every
-rank's RNG streams, the hooks' state), metrics as JSON lines, progress. What a method changes
-goes through `TrainHooks` (hooks.py).
+fit owns the runtime: device and threads, precision (autocast) and channels_last, DDP, SGD
+with a per-step schedule, checkpoints every epoch that resume bit-exactly (weights, optimizer,
+scheduler, every rank's RNG streams, the hooks' state), metrics as JSON lines, progress. What
+a method changes goes through `TrainHooks` (hooks.py).
 """
 
 from __future__ import annotations
@@ -32,8 +32,9 @@ from wtc.trainer.distributed import (
     resolve_device,
     sync_buffers,
 )
-from wtc.trainer.evaluation import autocast, torch_forward_macs
+from wtc.trainer.evaluation import torch_forward_macs
 from wtc.trainer.hooks import CallbackHooks, TrainHooks
+from wtc.trainer.precision import has_grouped_conv, resolve_runtime
 from wtc.trainer.progress import Progress
 from wtc.trainer.state import (
     CHECKPOINT,
@@ -139,11 +140,11 @@ class _Loop:
             torch.set_num_threads(cfg.threads or max(1, cpu_cores() // max(1, local)))
         else:
             torch.cuda.set_device(device)
-        self.use_amp = cfg.amp and device.type == "cuda"
-        self.channels_last = cfg.channels_last and device.type == "cuda"
-        hooks.amp, hooks.channels_last = self.use_amp, self.channels_last
+        self.runtime = resolve_runtime(cfg.precision, cfg.channels_last, device,
+                                       grouped_conv=has_grouped_conv(model))
+        hooks.runtime = self.runtime
         model.to(device)
-        if self.channels_last:
+        if self.runtime.channels_last:
             model.to(memory_format=torch.channels_last)
         self.raw = self.model = model
         self.params = hooks.parameters(model)
@@ -156,7 +157,7 @@ class _Loop:
         self.sched = torch.optim.lr_scheduler.LambdaLR(
             self.opt, lambda s: lr_factor(s, total, warmup, cfg.schedule))
         self.scaler = (torch.amp.GradScaler("cuda")
-                       if self.use_amp and cfg.amp_dtype == "fp16" else None)
+                       if self.runtime.precision == "fp16" else None)
         self.criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
         self.start_epoch, self.images_seen = 0, 0
         self.history: list[dict[str, Any]] = []
@@ -257,10 +258,9 @@ class _Loop:
                       torch.zeros((), dtype=torch.int64, device=device))
         for i, (x, y) in enumerate(self.data.train):
             x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
-            if self.channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
+            x = self.runtime.prepare_input(x)
             self.opt.zero_grad(set_to_none=True)
-            with autocast(device, self.use_amp, self.cfg.amp_dtype):
+            with self.runtime.autocast(device):
                 loss, logits = hooks.step(model, x, y, self.criterion, self.backward)
             self.optimizer_step()
             hooks.after_step(self.raw, epoch * self.steps_per_epoch + i, self.total)
@@ -276,7 +276,7 @@ class _Loop:
 
     def backward(self, loss: torch.Tensor) -> None:
         """The backward pass a hook's step calls: outside autocast, through the AMP scaler."""
-        with (torch.autocast(self.device.type, enabled=False) if self.use_amp
+        with (torch.autocast(self.device.type, enabled=False) if self.runtime.dtype
               else contextlib.nullcontext()):
             if self.scaler is not None:
                 self.scaler.scale(loss).backward()
@@ -326,7 +326,8 @@ class _Loop:
             "forward_macs": self.forward_macs, "images_seen": self.images_seen,
             "train_macs": 3 * self.forward_macs * self.images_seen,
             "seconds": last.get("seconds_total"),
-            "device": str(self.device), "world_size": self.world, "data": data.name,
+            "device": str(self.device), **self.runtime.to_json(),
+            "world_size": self.world, "data": data.name,
             "train_size": data.train_size, "num_classes": data.num_classes,
             "resolution": data.resolution, **self.meta,
         }

@@ -22,6 +22,7 @@ from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import dist_info, resolve_device
 from wtc.trainer.evaluation import evaluate, torch_forward_macs
 from wtc.trainer.loop import fit
+from wtc.trainer.precision import has_grouped_conv, resolve_runtime
 from wtc.trainer.state import load_checkpoint, seed_everything
 from wtc.widths import atomic_write, base_widths, load_widths, save_widths
 
@@ -107,7 +108,12 @@ def evaluate_checkpoint(spec: Any, checkpoint: str | Path, cfg: TrainConfig,
     load_checkpoint(ck, model, spec_hash=str(graph.spec_hash), widths=_groups(w))
     device = resolve_device(cfg.device)
     model.to(device)
-    res = evaluate(model, data.test, device=device, amp=cfg.amp and device.type == "cuda")
-    return {"checkpoint": str(ck), "data": data.name, "top1": res["top1"], "loss": res["loss"],
+    runtime = resolve_runtime(cfg.precision, cfg.channels_last, device,
+                              grouped_conv=has_grouped_conv(model))
+    if runtime.channels_last:
+        model.to(memory_format=torch.channels_last)
+    res = evaluate(model, data.test, device=device, runtime=runtime)
+    return {"checkpoint": str(ck), "data": data.name, **runtime.to_json(),
+            "top1": res["top1"], "loss": res["loss"],
             "images": res["n"], "num_classes": data.num_classes, "resolution": data.resolution}
 

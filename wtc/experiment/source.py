@@ -1,0 +1,52 @@
+"""What a search runs on (`Source`: the target or one proxy of it) and the runtime settings
+units carry.
+
+The precision and memory format wtc ran with before they were settings (fp32, NCHW) are left
+out of the unit parameters and the plan hash, so plans that pin them keep their ledgers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from wtc.graph import StageGraph
+from wtc.spec import Spec, dump_spec
+
+LEGACY_RUNTIME = {"precision": "fp32", "channels_last": False}
+
+
+def legacy_free(runtime: dict[str, Any]) -> dict[str, Any]:
+    """`runtime` without the settings units had before precision existed (fp32 NCHW)."""
+    if all(runtime.get(k) == v for k, v in LEGACY_RUNTIME.items()):
+        return {}
+    return dict(runtime)
+
+
+@dataclass(frozen=True)
+class Source:
+    """A spec a search runs on: the target itself or one proxy of it."""
+
+    name: str  # "target" or the proxy's name
+    spec: Spec
+    graph: StageGraph
+    target_macs: int  # the search's MACs target on this spec (same share of its base MACs)
+    data: dict[str, Any]  # the data mapping of its searches
+    projection: dict[str, Any] = field(default_factory=dict)
+    stacking: tuple[str, ...] = ("last",)  # transfer rules (one when depths are equal)
+    search_epochs: float = 1.0  # multiplies the methods' `epochs` on this source
+
+    def settings(self, method_settings: dict[str, Any]) -> dict[str, Any]:
+        """A method's settings for searches on this source (epochs scaled)."""
+        if self.search_epochs == 1.0 or "epochs" not in method_settings:
+            return method_settings
+        scaled = max(1, round(method_settings["epochs"] * self.search_epochs))
+        return {**method_settings, "epochs": scaled}
+
+    @property
+    def is_target(self) -> bool:
+        return self.name == "target"
+
+    @property
+    def spec_text(self) -> str:
+        return dump_spec(self.spec)
