@@ -354,6 +354,11 @@ def test_a_plan_prices_its_target_units_by_the_plans_cost(tmp_path):
     model = priced.cost
     target = 0.6 * model.cost(g)
     assert priced.target_macs == pytest.approx(target)
+    from wtc.experiment import project
+
+    assert priced.cost_macs == uniform_widths(g, target_macs=target, cost=model).macs
+    train = {p.unit: p.train_macs for p in project(priced)}
+    assert train["train/uniform/seed0"] == 3 * priced.cost_macs * 160  # MACs, not seconds
     out = _search({"params": units["search/uniform/target"].params})["outputs"]
     assert abs(out["cost_model"]["achieved"] - target) <= 0.01 * target
     proxy = units["search/morphnet/half"].params

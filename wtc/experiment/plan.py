@@ -144,6 +144,7 @@ class Plan:
     train_images: int | None  # training-set size (dry-run projections); None: unknown
     test_images: int | None
     cost: Any = None  # a non-MACs cost model (`experiment.plan_cost`); target_macs in its unit
+    cost_macs: int | None = None  # then: MACs of the uniform widths at it (dry-run projections)
 
     @property
     def name(self) -> str:
@@ -227,7 +228,8 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     base_macs = count_macs(graph)
     cost = read_plan_cost(model.target.cost, base, graph, file)
     target_macs = _target_macs(graph, model.target.macs, file, cost)
-    share = (target_macs if cost is None else macs_at(graph, target_macs, cost)) / base_macs
+    cost_macs = None if cost is None else macs_at(graph, target_macs, cost)
+    share = (target_macs if cost_macs is None else cost_macs) / base_macs
     methods = _methods(model, file)
     search_data, train_images, test_images = _data(model, file)
     rules = _rules(model.stacking, "stacking", file)
@@ -240,7 +242,8 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     train, eval_data = _recipe(model, file)
     return Plan(model=model, file=file, target=target, proxies=proxies, methods=methods,
                 target_macs=target_macs, base_macs=base_macs, train=train, eval_data=eval_data,
-                train_images=train_images, test_images=test_images, cost=cost)
+                train_images=train_images, test_images=test_images, cost=cost,
+                cost_macs=cost_macs)
 
 
 def _validate(data: Mapping[str, Any], file: str | None) -> PlanModel:
