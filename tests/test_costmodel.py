@@ -20,6 +20,7 @@ from wtc.graph.cost_registry import parse_cost
 from wtc.graph.costmodel import MacsCost, ParamsCost, parse_target
 from wtc.graph.latency import (
     FORMAT,
+    LatencyCost,
     layer_axes,
     layer_key,
     table_from_json,
@@ -209,6 +210,28 @@ def test_broken_tables_say_what_is_wrong(mutate, message):
     mutate(t)
     with pytest.raises(ConfigError, match=message):
         table_from_json(t)
+
+
+def test_the_per_network_fit_recovers_overhead_and_scale_and_resists_one_outlier():
+    from wtc.graph.latency import fit_network
+
+    sums = [1e-3, 2e-3, 3e-3, 4e-3, 5e-3]
+    measured = [5e-4 + 1.5 * s for s in sums]
+    overhead, scale = fit_network(sums, measured)
+    assert overhead == pytest.approx(5e-4) and scale == pytest.approx(1.5)
+    measured[2] *= 3  # one sample hit by another process
+    overhead, scale = fit_network(sums, measured)
+    assert abs(scale - 1.5) < 0.3 and abs(overhead - 5e-4) < 5e-4
+    assert fit_network([2e-3], [3e-3]) == pytest.approx((1e-3, 1.0))
+
+
+def test_scale_and_overhead_enter_the_prediction(table_file):
+    g = graph_of("resnet_tiny")
+    t = synthetic_table(g)
+    t["scale"] = 2.0
+    model = LatencyCost(table_from_json(t))
+    assert model.cost(g) == pytest.approx(OVERHEAD + 2.0 * (known_latency(g) - OVERHEAD))
+    assert sum(model.node_costs(g).values()) + OVERHEAD == pytest.approx(model.cost(g))
 
 
 def test_another_machine_is_warned_about(table_file):

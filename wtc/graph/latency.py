@@ -6,8 +6,10 @@ activation), its measured median latency over a grid of channel counts on the gr
 with the spread. Between grid points the latency is interpolated (linearly per axis: bilinear
 for (in, out) layers), exact on grid points and monotone between them (the profiler stores
 medians made monotone along each axis: more channels never cost less); beyond the grid it is
-extrapolated from the last segment. A network's latency is the sum over its timed nodes plus a
-constant per-network overhead the profiler fits (framework dispatch, memory allocation).
+extrapolated from the last segment. A network's latency is `overhead + scale · Σ nodes`: the
+sum over its timed nodes, times a per-network factor, plus a constant per-network overhead, both
+fitted by the profiler on whole networks (framework dispatch between layers, what runs outside
+the timed modules, a layer timed alone running warmer than inside the network).
 
 The table records the machine, runtime, threads, batch and versions; using it on another
 machine is allowed but warned about, a table that lacks one of a graph's layers is refused.
@@ -22,7 +24,7 @@ import json
 import math
 import os
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -142,6 +144,7 @@ class LatencyTable:
     machine: dict[str, Any]
     versions: dict[str, Any]
     overhead: float
+    scale: float
     entries: dict[str, Entry]
     raw: dict[str, Any]
 
@@ -183,9 +186,11 @@ def table_from_json(data: Any, source: str = "table", sha: str = "") -> LatencyT
         v = data.get(field)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise bad(f"'{field}' must be a positive integer, got {v!r}")
-    overhead = data.get("overhead_s", 0.0)
+    overhead, scale = data.get("overhead_s", 0.0), data.get("scale", 1.0)
     if not _finite(overhead):
         raise bad(f"'overhead_s' must be a finite number of seconds, got {overhead!r}")
+    if not _finite(scale) or scale <= 0:
+        raise bad(f"'scale' must be a positive number, got {scale!r}")
     layers = data.get("layers")
     if not isinstance(layers, list) or not layers:
         raise bad("needs a non-empty 'layers' list")
@@ -199,6 +204,7 @@ def table_from_json(data: Any, source: str = "table", sha: str = "") -> LatencyT
                         spec_hash=spec["hash"], runtime=runtime, threads=data["threads"],
                         batch=data["batch"], machine=dict(data.get("machine") or {}),
                         versions=dict(data.get("versions") or {}), overhead=float(overhead),
+                        scale=float(scale),
                         entries=entries, raw=data)
 
 
@@ -238,7 +244,8 @@ def _check_shape(values: Any, shape: list[int], where: str) -> None:
 
 
 class LatencyCost(CostModel):
-    """Predicted latency (seconds) of one forward pass from a table: Σ nodes + overhead."""
+    """Predicted latency (seconds) of one forward pass from a table: overhead + scale · Σ nodes
+    (`node_costs` are the scaled per-node shares, so they and the overhead sum to `cost`)."""
 
     name = "latency"
     unit = "s"
@@ -285,13 +292,15 @@ class LatencyCost(CostModel):
 
     def node_costs(self, graph: StageGraph, widths: Groups = None) -> dict[str, float]:
         c = channels(graph, widths)
-        return {n: entry.at([sum(c[g] for g in ax) for ax in axes])
+        k = self.table.scale
+        return {n: k * entry.at([sum(c[g] for g in ax) for ax in axes])
                 for n, entry, axes in self._plan(graph)}
 
     def cost(self, graph: StageGraph, widths: Groups = None) -> float:
         c = channels(graph, widths)
-        return self.table.overhead + sum(entry.at([sum(c[g] for g in ax) for ax in axes])
-                                         for _, entry, axes in self._plan(graph))
+        layers = sum(entry.at([sum(c[g] for g in ax) for ax in axes])
+                     for _, entry, axes in self._plan(graph))
+        return self.table.overhead + self.table.scale * layers
 
     def warnings(self) -> list[str]:
         here, there = machine_info(), self.table.machine
@@ -312,10 +321,21 @@ class LatencyCost(CostModel):
         return f"{value * 1e3:.3f} ms"
 
 
-def fit_overhead(predicted: Mapping[str, float], measured: Mapping[str, float]) -> float:
-    """The constant per-network overhead: the median of measured − predicted (layer sums)."""
-    gaps = sorted(measured[k] - predicted[k] for k in measured)
-    if not gaps:
+def fit_network(layer_sums: Sequence[float], measured: Sequence[float]) -> tuple[float, float]:
+    """(overhead, scale) with measured ≈ overhead + scale · layer sum, fitted robustly over a few
+    whole networks: the scale is the median slope over pairs (Theil–Sen), kept in [0.5, 4]; the
+    overhead the median residual. One network (or equal sums): scale 1, the median gap."""
+    pairs = [(m2 - m1) / (s2 - s1) for i, (s1, m1) in enumerate(zip(layer_sums, measured,
+                                                                      strict=True))
+             for s2, m2 in list(zip(layer_sums, measured, strict=True))[i + 1:]
+             if abs(s2 - s1) > 1e-12]
+    scale = min(4.0, max(0.5, _median(pairs))) if pairs else 1.0
+    return _median([m - scale * s for s, m in zip(layer_sums, measured, strict=True)]), scale
+
+
+def _median(values: Sequence[float]) -> float:
+    v = sorted(values)
+    if not v:
         return 0.0
-    mid = len(gaps) // 2
-    return gaps[mid] if len(gaps) % 2 else (gaps[mid - 1] + gaps[mid]) / 2
+    mid = len(v) // 2
+    return v[mid] if len(v) % 2 else (v[mid - 1] + v[mid]) / 2

@@ -8,8 +8,9 @@
 3. Each grid point is timed (`measure.time_layer`: warm-up, repeated medians, the spread);
    medians are made monotone along each axis (more channels never cost less: a measured dip
    is noise), the raw medians are kept beside them.
-4. The per-network overhead (dispatch, allocation, what runs between layers) is fitted as the
-   median gap between measured end-to-end latency and the layer sum, over a few uniform widths.
+4. The whole network is timed at a few uniform widths and `overhead + scale · layer sum` fitted
+   to it (`graph.latency.fit_network`: dispatch between layers, what runs outside the timed
+   modules, layers running warmer alone than inside the network).
 
 The table records the machine, runtime, threads, batch and versions.
 """
@@ -27,6 +28,7 @@ from wtc.graph.latency import (
     FORMAT,
     LatencyCost,
     describe_key,
+    fit_network,
     layer_axes,
     layer_key,
     machine_info,
@@ -153,8 +155,8 @@ def profile_spec(graph: StageGraph, *, runtime: str = "torch-cpu", threads: int 
              "machine": machine_info(), "versions": rt.versions(),
              "settings": {"points": points, "max_multiplier": max_multiplier,
                           "repeats": repeats, "min_sample_s": min_sample},
-             "overhead_s": 0.0, "layers": layers}
-    table["overhead_s"], table["overhead_fit"] = _fit_overhead(
+             "overhead_s": 0.0, "scale": 1.0, "layers": layers}
+    table["overhead_s"], table["scale"], table["overhead_fit"] = _fit_overhead(
         graph, table, runtime, threads, batch, (network_repeats, network_sample),
         lambda k, what: progress(len(plans) + k, total, what) if progress else None)
     table["seconds"] = round(time.perf_counter() - t0, 2)
@@ -163,9 +165,9 @@ def profile_spec(graph: StageGraph, *, runtime: str = "torch-cpu", threads: int 
 
 def _fit_overhead(graph: StageGraph, table: dict[str, Any], runtime: str, threads: int,
                   batch: int, sampling: tuple[int, float], progress: Callable[[int, str], Any]
-                  ) -> tuple[float, list[dict[str, Any]]]:
-    """The constant per-network overhead: median of (measured − layer sum) over uniform widths
-    at OVERHEAD_MULTIPLIERS of the base; returns it and the points it was fitted on."""
+                  ) -> tuple[float, float, list[dict[str, Any]]]:
+    """The per-network overhead and scale (`fit_network`) over uniform widths at
+    OVERHEAD_MULTIPLIERS of the base; returns them and the points they were fitted on."""
     from wtc.widths import uniform_widths
 
     layers_only = LatencyCost(table_from_json(table, "the table being made"))
@@ -178,5 +180,6 @@ def _fit_overhead(graph: StageGraph, table: dict[str, Any], runtime: str, thread
                      "layer_sum_s": layers_only.cost(graph, groups),
                      "spread": round(measured.spread, 4)})
         progress(k + 1, f"whole network at {m:g}x")
-    gaps = sorted(r["measured_s"] - r["layer_sum_s"] for r in rows)
-    return gaps[len(gaps) // 2], rows
+    overhead, scale = fit_network([r["layer_sum_s"] for r in rows],
+                                  [r["measured_s"] for r in rows])
+    return overhead, scale, rows
