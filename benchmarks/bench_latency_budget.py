@@ -43,7 +43,7 @@ def measure_round_robin(graph, named: dict, runtime: str, threads: int, rounds: 
     for _ in range(rounds):
         for k, groups in named.items():
             times[k].append(time_network(graph, groups, runtime=runtime, threads=threads,
-                                         batch=1, repeats=5).median)
+                                         batch=1).median)
     return {k: statistics.median(v) for k, v in times.items()}
 
 

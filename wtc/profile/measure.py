@@ -116,9 +116,12 @@ def time_layer(graph: StageGraph, node: str, point: tuple[int, ...], *, runtime:
 
 
 def time_network(graph: StageGraph, widths: Mapping[str, int] | None = None, *, runtime: str,
-                 threads: int, batch: int, repeats: int = 15, min_sample: float = 2e-2
+                 threads: int, batch: int, repeats: int = 31, min_sample: float = 1e-3
                  ) -> Timing:
-    """End-to-end latency of the built network (`nn.build_model`) at `widths` on `runtime`."""
+    """End-to-end latency of the built network (`nn.build_model`) at `widths` on `runtime`.
+    Samples as short as the layers' (one call when a call takes over `min_sample`), many of
+    them: on a shared machine a long sample almost always holds a preemption, a short one's
+    median does not, so layer sums and whole networks stay comparable."""
     rt = get_runtime(runtime)
     spec = graph.spec
     with torch_threads(threads):

@@ -128,8 +128,8 @@ def _grid_values(p: LayerPlan, measure: Callable[[tuple[int, ...]], Any]) -> tup
 
 def profile_spec(graph: StageGraph, *, runtime: str = "torch-cpu", threads: int = 1,
                  batch: int = 1, points: int = 5, max_multiplier: float = 2.0,
-                 repeats: int = 7, min_sample: float = 1e-3, network_repeats: int = 15,
-                 network_sample: float = 2e-2,
+                 repeats: int = 7, min_sample: float = 1e-3, network_repeats: int = 31,
+                 network_sample: float = 1e-3,
                  progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Measure the latency table of `graph` (see the module docstring); returns its JSON.
     `repeats` samples of at least `min_sample` s per grid point; the overhead fit times whole
