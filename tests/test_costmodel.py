@@ -397,3 +397,25 @@ def _graph_text(text: str):
     from wtc.spec.load import parse_spec
 
     return compile_spec(parse_spec(text))
+
+
+def test_a_latency_plan_runs_and_its_report_shows_the_predicted_latency(tmp_path):
+    from wtc.experiment import load_plan, run_experiment, write_report
+
+    g = graph_of("resnet_tiny")
+    (tmp_path / "t.json").write_text(json.dumps(synthetic_table(g)))
+    plan = {"name": "lat", "target": {"spec": str(TINY / "resnet_tiny.yaml"), "macs": "0.6x",
+                                      "cost": "latency:t.json"},
+            "data": SYNTH, "train": {"epochs": 1, "lr": 0.05}, "seeds": [0]}
+    (tmp_path / "plan.yaml").write_text(json.dumps(plan))
+    out = tmp_path / "out"
+    run_experiment(load_plan(tmp_path / "plan.yaml"), out, threads=1)
+    write_report(out)
+    report = json.loads((out / "report.json").read_text())
+    (row,) = report["rows"]
+    rec = row["cost_model"]
+    assert abs(rec["achieved"] - rec["target"]) <= 0.01 * rec["target"]
+    assert report["target"]["macs"] == row["macs"]  # the MACs the latency target came to
+    text = (out / "report.md").read_text()
+    assert "## Latency (predicted)" in text and " ms |" in text
+    assert (out / "figures" / "top1_vs_latency.png").is_file()

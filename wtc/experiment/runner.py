@@ -158,10 +158,20 @@ def _run_info(plan: Plan | None, units: list[Unit], backend: str, jobs: int, thr
         info.update(plan=plan.name, plan_hash=plan.hash(), file=plan.file, seeds=plan.seeds,
                     rows=[r.to_json() for r in rows(plan)],
                     target={"spec": plan.target.spec.name, "hash": plan.target.graph.spec_hash,
-                            "macs": plan.target_macs, "base_macs": plan.base_macs},
+                            "macs": plan.cost_macs or plan.target_macs,
+                            "base_macs": plan.base_macs, **_cost_info(plan)},
                     proxies={n: s.projection for n, s in plan.proxies.items()},
                     methods=plan.methods)
     return info
+
+
+def _cost_info(plan: Plan) -> dict[str, Any]:
+    """A plan priced by another cost model: it and its target (MACs plans: nothing)."""
+    if plan.cost is None:
+        return {}
+    from wtc.experiment.plan_cost import cost_params
+
+    return {"cost": {**(cost_params(plan) or {}), "target": plan.target_macs}}
 
 
 def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threads: int,
