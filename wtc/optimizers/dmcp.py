@@ -181,7 +181,10 @@ class DMCP(Optimizer):
                    "marginals": rec["marginals"], **info,
                    "supernet_widths": rec["max_widths"], "held_out_top1": rec["held_out_top1"]}
         if ctx.run_dir is not None:
-            write_record(ctx.run_dir, ctx.graph, ctx.target_macs, rec)
+            from wtc.optimizers.dmcp_train import loss_target
+
+            # the expected-cost trace is in MACs(-equivalents): plotted against the loss's target
+            write_record(ctx.run_dir, ctx.graph, loss_target(ctx), rec)
         return Outcome(groups=groups, train_macs=rec["train_macs"], history=rec["history"],
                        details={"dmcp": details})
 
