@@ -44,6 +44,7 @@ def test_morphnet_writes_widths_and_compares_with_uniform(cli, tmp_path):
     assert w.provenance["cost"]["train_macs"] > 0
     for word in ("group", "base", "uniform", "morphnet", "ratio", "stage2.res"):
         assert word in stdout
+    assert "held-out top-1 of these widths" in stdout and "(chance 25%)" in stdout
 
 
 def test_settings_file_and_json_output(cli, tmp_path):

@@ -153,3 +153,37 @@ def test_test_set_is_resized_only_when_read():
     x, _ = next(iter(b.test))
     assert x.shape[-2:] == (8, 8) and b.test._resize_to is None
     assert next(iter(b.train))[0].shape[-2:] == (8, 8)
+
+
+def test_held_out_split_keeps_the_training_share_and_floors_the_held_out_share():
+    from wtc.data.splits import held_out_split
+
+    labels = torch.arange(10).repeat_interleave(600)  # 10 classes x 600 images
+    # without the floor binding: the same sizes as fraction, then val_split
+    train, val = held_out_split(labels, 1.0, 0.1, 10, seed=0)
+    assert len(val) == 600 and len(train) == 5400
+    # a 2% proxy: 12 images per class, of which 1 would be held out; the floor gives 100,
+    # drawn from the class's other images, and the training share is unchanged (11)
+    train, val = held_out_split(labels, 0.02, 0.1, 100, seed=0)
+    assert len(val) == 1000 and len(train) == 110
+    assert torch.bincount(labels[val]).tolist() == [100] * 10
+    assert torch.bincount(labels[train]).tolist() == [11] * 10
+    assert not set(train.tolist()) & set(val.tolist())
+    # the held-out share grows with the data fraction once above the floor
+    _, big = held_out_split(labels, 0.5, 0.5, 100, seed=0)
+    assert len(big) == 1500
+    # a class smaller than the floor keeps one training image
+    small = torch.tensor([0] * 50 + [1] * 600)
+    t, v = held_out_split(small, 1.0, 0.1, 100, seed=1)
+    assert torch.bincount(small[t]).tolist()[0] >= 1
+    assert torch.bincount(small[v]).tolist()[0] == 49
+    # seeded
+    assert held_out_split(labels, 0.02, 0.1, 100, seed=0)[1].tolist() == val.tolist()
+
+
+def test_a_search_proxy_on_2_percent_of_fashion_mnist_decides_on_1000_held_out_images():
+    cfg = DataConfig(data="synthetic", synthetic_size=6000, synthetic_classes=10,
+                     fraction=0.02, val_split=0.1, val_min_per_class=100)
+    data = make_data(cfg, channels=1, resolution=12, num_classes=10)
+    assert data.val.num_samples == 1000
+    assert data.train_size == 110  # 12 per class, 1 of them held out without the floor

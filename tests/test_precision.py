@@ -171,3 +171,30 @@ def test_gpu_check_says_there_is_no_cuda_and_exits_0(tmp_path):
                          env={"PATH": "/usr/bin:/bin", "PYTHON": sys.executable})
     assert res.returncode == 0, res.stderr
     assert "no CUDA device" in res.stdout
+
+
+def test_a_proxy_can_search_on_larger_batches_at_a_scaled_learning_rate(tmp_path):
+    from wtc.experiment import resolve_plan, run_experiment
+
+    tiny = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
+    plan = resolve_plan({
+        "name": "batches", "target": {"spec": tiny, "macs": "0.5x"},
+        "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 48,
+                 "batch_size": 16},
+        "methods": {"morphnet": {"epochs": 1, "lr": 0.05, "score_lr": 0.02}},
+        "proxies": {"half": {"width": 0.5, "batch_scale": 4}, "plain": {"width": 0.5}},
+        "search": {"val_split": 0.2}, "train": {"epochs": 1}, "seeds": [0],
+        "precision": "bf16", "channels_last": True})
+    units = {u.id: u for u in expand(plan)}
+    big, plain = units["search/morphnet/half"].params, units["search/morphnet/plain"].params
+    assert (big["data"]["batch_size"], big["data"]["eval_batch_size"]) == (64, 256)
+    assert big["settings"]["lr"] == pytest.approx(0.2)
+    assert big["settings"]["score_lr"] == pytest.approx(0.08)
+    assert plain["data"]["batch_size"] == 16 and plain["settings"]["lr"] == 0.05
+    assert big["runtime"] == {"precision": "bf16", "channels_last": True}
+    summary = run_experiment(plan, tmp_path / "out", threads=1)
+    assert not summary.stopped and "search/morphnet/half" in summary.ran
+    lines = {r["unit"]: r for r in wtc.experiment.Ledger(tmp_path / "out").units()}
+    assert lines["search/morphnet/half"]["runtime"] == {"precision": "bf16",
+                                                        "channels_last": True}
+    assert lines["train/uniform/seed0"]["runtime"]["precision"] == "bf16"

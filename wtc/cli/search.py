@@ -95,7 +95,11 @@ def register(app: typer.Typer) -> None:
         batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
         val_split: Annotated[float | None, typer.Option(
             "--val-split", help="held-out share of the training images for the search's "
-            "decisions and reported accuracy (morphnet's λ ladder needs one)")] = None,
+            "decisions and reported accuracy (default: the method's `held_out`, else 0.1)")
+        ] = None,
+        val_min: Annotated[int, typer.Option(
+            "--val-min-per-class", help="floor on the held-out images per class, drawn "
+            "outside the searched share (0: none)")] = 100,
         seed: Annotated[int, typer.Option("--seed")] = 0,
         config: Annotated[Path | None, typer.Option(
             "--config", "-c", help="method settings (YAML mapping)")] = None,
@@ -133,8 +137,12 @@ def register(app: typer.Typer) -> None:
             data_cfg["data_root"] = data_root
         if batch_size is not None:
             data_cfg["batch_size"] = batch_size
+        if val_split is None:
+            val_split = _default_val_split(method)
         if val_split is not None:
             data_cfg["val_split"] = val_split
+        if val_min:
+            data_cfg["val_min_per_class"] = val_min
         opt, ctx, cfg = sb.prepare(
             graph, method, targets if len(targets) > 1 else target,
             read_settings(config, sets), data_cfg, seed, epochs=epochs,
@@ -147,6 +155,19 @@ def register(app: typer.Typer) -> None:
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
                       f"{data} (fraction {fraction:g}), target {targets_text(targets, model)}")
         _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out, model)
+
+
+def _default_val_split(method: str) -> float | None:
+    """A held-out split for every search, so it can say what its widths score: a method with
+    its own `held_out` share uses it, the others hold out 10% of the searched images."""
+    from wtc.optimizers import OPTIMIZERS
+
+    if method not in OPTIMIZERS:
+        return None  # prepare() names the valid methods
+    opt = OPTIMIZERS.get(method)
+    if not opt.needs_data or "held_out" in opt.Settings.model_fields:
+        return None
+    return 0.1
 
 
 def _check_output(output: Path) -> None:
@@ -187,7 +208,9 @@ def _report(graph: Any, result: Any, output: Path, json_out: bool, model: Any = 
     if json_out:
         print_json({"output": str(output), "widths": found.to_json(),
                     "uniform": {"groups": uni.groups, "macs": uni.macs},
-                    "train_macs": result.train_macs, "seconds": result.seconds})
+                    "train_macs": result.train_macs, "seconds": result.seconds,
+                    "held_out_top1": result.held_out_top1,
+                    "chance": 1 / graph.spec.classes})
         return
     t = Table(title=f"{graph.spec.name}: {result.method} widths vs uniform at "
                     f"{result.target_macs:,} MACs")
@@ -206,6 +229,21 @@ def _report(graph: Any, result: Any, output: Path, json_out: bool, model: Any = 
     cost = (f"{result.train_macs:.3e} training MACs, " if result.train_macs else "")
     out.print(f"{result.method}: {found.macs:,} MACs ({found.macs / result.target_macs:.2%} of "
               f"the target), {cost}{result.seconds:.1f} s; wrote {output}")
+    _print_held_out(graph, result)
+
+
+def _print_held_out(graph: Any, result: Any) -> None:
+    """Whether the search learned anything: its held-out top-1 beside chance."""
+    from wtc.optimizers.base import near_chance
+
+    top1 = result.held_out_top1
+    if top1 is None:
+        return
+    chance = 1 / graph.spec.classes
+    verdict = ("[red]at or near chance: these widths carry little information; search "
+               "longer or on more data[/red]" if near_chance(top1, chance) else "")
+    out.print(f"held-out top-1 of these widths: {100 * top1:.2f}% (chance "
+              f"{100 * chance:.0f}%) {verdict}".rstrip())
 
 
 def _report_cost(graph: Any, result: Any, uni: Any, output: Path, model: Any) -> None:
@@ -231,3 +269,4 @@ def _report_cost(graph: Any, result: Any, uni: Any, output: Path, model: Any) ->
     spent = (f", {result.train_macs:.3e} training MACs" if result.train_macs else "")
     out.print(f"{result.method}: {budget_line(found.provenance['cost_model'], model)}"
               f"{spent}, {result.seconds:.1f} s; wrote {output}")
+    _print_held_out(graph, result)

@@ -32,6 +32,8 @@ class DataConfig(BaseModel):
     classes: list[int] | None = Field(None, description="keep these classes, relabelled 0..k-1")
     resolution: int | None = Field(None, ge=4, description="resize inputs (default: the spec's)")
     val_split: float = Field(0.0, ge=0.0, lt=1.0, description="stratified hold-out from train")
+    val_min_per_class: int = Field(0, ge=0, le=100_000, description="floor on the held-out "
+                                   "images per class (drawn outside the training share)")
     augment: bool = True
     batch_size: int = Field(128, ge=1)
     eval_batch_size: int | None = Field(None, ge=1)

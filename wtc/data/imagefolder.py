@@ -9,7 +9,7 @@ import torch
 
 from wtc.data.config import DataBundle, DataConfig
 from wtc.data.loaders import EpochLoader, Remapped, dist_info
-from wtc.data.splits import select_classes, stratified_split
+from wtc.data.splits import held_out_split, select_classes, stratified_split
 from wtc.errors import DataError
 
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
@@ -51,7 +51,11 @@ def make(cfg: DataConfig, channels: int | None, resolution: int | None,
     yte = torch.tensor(te.targets, dtype=torch.long)
     keep, ytr = select_classes(ytr, cfg.classes, n_cls)
     keep_te, yte = select_classes(yte, cfg.classes, n_cls)
-    if cfg.fraction < 1.0:
+    floor = cfg.val_split > 0 and cfg.val_min_per_class > 0
+    if floor:
+        ti, vi = held_out_split(ytr, cfg.fraction, cfg.val_split, cfg.val_min_per_class,
+                                cfg.seed)
+    elif cfg.fraction < 1.0:
         sel, _ = stratified_split(ytr, cfg.fraction, cfg.seed)
         keep, ytr = keep[sel], ytr[sel]
     val = None
@@ -59,7 +63,8 @@ def make(cfg: DataConfig, channels: int | None, resolution: int | None,
     eval_bs = cfg.eval_batch_size or max(cfg.batch_size, 256)
     common = {"workers": cfg.workers, "seed": cfg.seed}
     if cfg.val_split > 0:
-        vi, ti = stratified_split(ytr, cfg.val_split, cfg.seed + 1)
+        if not floor:
+            vi, ti = stratified_split(ytr, cfg.val_split, cfg.seed + 1)
         val = EpochLoader(Remapped(tr_eval, keep[vi], ytr[vi]), batch_size=eval_bs,
                            shuffle=False, rank=0, world_size=1, drop_last=False, **common)
         keep, ytr = keep[ti], ytr[ti]

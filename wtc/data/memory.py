@@ -12,7 +12,7 @@ import torch
 from wtc.data.augment import resize
 from wtc.data.config import DataBundle, DataConfig
 from wtc.data.loaders import TensorLoader, dist_info
-from wtc.data.splits import select_classes, stratified_split
+from wtc.data.splits import held_out_split, select_classes, stratified_split
 from wtc.errors import DataError
 
 
@@ -58,11 +58,16 @@ def bundle(cfg: DataConfig, a: Arrays, channels: int | None, resolution: int | N
         xte = xte[keep_te]
     k = len(cfg.classes) if cfg.classes else n_cls
 
-    if cfg.fraction < 1.0:
+    xval = yval = None
+    if cfg.val_split > 0 and cfg.val_min_per_class > 0:
+        ti, vi = held_out_split(ytr, cfg.fraction, cfg.val_split, cfg.val_min_per_class,
+                                cfg.seed)
+        xval, yval = xtr[vi], ytr[vi]
+        xtr, ytr = xtr[ti], ytr[ti]
+    elif cfg.fraction < 1.0:
         sel, _ = stratified_split(ytr, cfg.fraction, cfg.seed)
         xtr, ytr = xtr[sel], ytr[sel]
-    xval = yval = None
-    if cfg.val_split > 0:
+    if cfg.val_split > 0 and xval is None:
         vi, ti = stratified_split(ytr, cfg.val_split, cfg.seed + 1)
         if len(ti) == 0:
             raise DataError(f"val_split={cfg.val_split} leaves no training images")

@@ -20,7 +20,9 @@ optimizer registry, so that every bad key fails before any unit runs.
 Uniform widths at the target MACs are always included as the baseline. A proxy's `fraction`
 multiplies the search fraction; `classes: k` keeps the first k classes (spec and data);
 `search_epochs: k` multiplies every method's `epochs` on that proxy (a proxy hundreds of times
-cheaper than the target can afford a longer search).
+cheaper than the target can afford a longer search); `batch_scale: k` trains its searches on
+batches k times larger at k times the learning rate (tiny proxies run more MACs per second on
+larger batches; held-out scoring keeps its batch size).
 
 `precision`/`channels_last` are inputs of every unit that trains (`auto` is resolved per
 machine by the worker, which records what it used on the unit's ledger line).
@@ -77,6 +79,9 @@ class ProxySection(_Strict):
     search_epochs: float | None = Field(
         None, gt=0.0, le=1000.0, description="multiplies every method's `epochs` on this proxy "
         "(spend a cheap proxy's savings on a longer search)")
+    batch_scale: int | None = Field(
+        None, ge=1, le=64, description="batches this many times larger on this proxy, every "
+        "method's learning rate scaled alike")
 
     @model_validator(mode="after")
     def _something(self) -> ProxySection:
@@ -88,7 +93,7 @@ class ProxySection(_Strict):
 
     def projection(self) -> dict[str, Any]:
         return {k: v for k, v in self.model_dump().items()
-                if v is not None and k not in ("stacking", "search_epochs")}
+                if v is not None and k not in ("stacking", "search_epochs", "batch_scale")}
 
 
 class SearchSection(_Strict):
@@ -97,6 +102,10 @@ class SearchSection(_Strict):
                             "every search sees (proxies multiply it)")
     val_split: float = Field(0.1, gt=0.0, lt=1.0, description="held-out share of the training "
                              "images for every search decision (the test set is never read)")
+    val_min_per_class: int = Field(
+        100, ge=0, le=100_000, description="floor on every search's held-out images per class, "
+        "drawn outside its training share (a proxy on a small data fraction still decides on "
+        "enough images); 0: no floor")
 
 
 class PlanModel(_Strict):
@@ -169,6 +178,12 @@ class Plan:
         dump = plan_dump(self.model)
         for k in LEGACY_RUNTIME:
             dump.pop(k)
+        # keys added later, left out at their "absent" values so older plans keep their hash
+        if not dump["search"]["val_min_per_class"]:
+            dump["search"].pop("val_min_per_class")
+        for proxy in dump["proxies"].values():
+            if proxy.get("batch_scale") is None:
+                proxy.pop("batch_scale", None)
         return digest({**dump, **self.runtime})
 
 
@@ -330,6 +345,8 @@ def _data(model: PlanModel, file: str | None) -> tuple[dict[str, Any], int | Non
     train_images = train_images or KNOWN_TRAIN_IMAGES.get(name)
     test_images = test_images or KNOWN_TEST_IMAGES.get(name)
     search = {**data, "val_split": model.search.val_split}
+    if model.search.val_min_per_class:
+        search["val_min_per_class"] = model.search.val_min_per_class
     return search, train_images, test_images
 
 
@@ -364,10 +381,15 @@ def _proxy(name: str, proxy: ProxySection, spec: Spec, share: float,
     data = {**search_data, "fraction": model.search.fraction * (proxy.fraction or 1.0)}
     if proxy.classes is not None:
         data["classes"] = list(range(proxy.classes))
+    if proxy.batch_scale and proxy.batch_scale > 1:
+        batch = int(data.get("batch_size", 128))
+        data["batch_size"] = batch * proxy.batch_scale
+        data.setdefault("eval_batch_size", max(batch, 256))  # held-out scoring as before
     deeper = [s.depth for s in pspec.stages] != [s.depth for s in spec.stages]
     own = _rules(proxy.stacking, f"{key}.stacking", file) if proxy.stacking else rules
     return Source(name, pspec, pgraph, ptarget, data, proxy.projection(),
-                  own if deeper else ("last",), proxy.search_epochs or 1.0)
+                  own if deeper else ("last",), proxy.search_epochs or 1.0,
+                  float(proxy.batch_scale or 1))
 
 
 def _recipe(model: PlanModel, file: str | None) -> tuple[dict[str, Any], dict[str, Any]]:

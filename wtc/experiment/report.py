@@ -19,6 +19,7 @@ from wtc.errors import UserInputError
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.report_cost import cost_section, plot_top1_vs_cost, row_cost
 from wtc.experiment.stats import welch
+from wtc.optimizers.base import near_chance, search_val_top1
 from wtc.widths import atomic_write, atomic_write_text
 
 FIGURES = "figures"
@@ -34,7 +35,8 @@ def collect(out_dir: str | Path) -> dict[str, Any]:
     run = runs[-1]
     cur = ledger.current()
     seeds = run["seeds"]
-    rows = [_row(r, cur, seeds) for r in run["rows"]]
+    classes = run.get("classes") or {}
+    rows = [_row(r, cur, seeds, classes.get(r.get("proxy") or "target")) for r in run["rows"]]
     by_id = {r["row"]: r for r in rows}
     uniform = by_id.get("uniform", {}).get("top1_mean")
     for r in rows:
@@ -61,7 +63,8 @@ def collect(out_dir: str | Path) -> dict[str, Any]:
             "groups": next((r["groups"] for r in rows if r["groups"]), [])}
 
 
-def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int],
+         classes: int | None) -> dict[str, Any]:
     tops = {s: cur[k]["outputs"]["top1"] for s in seeds
             if (k := f"eval/{r['id']}/seed{s}") in cur}
     values = list(tops.values())
@@ -77,26 +80,15 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int]) ->
         "search_macs": search["train_macs"] if search else None,
         "search_seconds": search["seconds"] if search else None,
         "search_val_top1": search_val_top1(details),
+        **({"search_chance": 1 / classes,
+            "search_near_chance": near_chance(search_val_top1(details), 1 / classes)}
+           if classes and r["method"] != "uniform" else {}),
         "macs": widths["outputs"]["macs"] if widths else None,
         "groups": [g for g, _, _ in profile],
         "ratios": [w / b for _, b, w in profile],
         "widths": [w for _, _, w in profile],
         **row_cost(widths),  # only for a plan priced by a non-MACs cost
     }
-
-
-def search_val_top1(details: dict[str, Any]) -> float | None:
-    """The search's own held-out top-1, wherever its method records it: MorphNet's chosen λ
-    rung (`val_top1`), DMCP's supernet at the end (`dmcp.held_out_top1`), AutoSlim's chosen
-    greedy step (`trajectory[trajectory_step]`)."""
-    if details.get("val_top1") is not None:
-        return details["val_top1"]
-    if (details.get("dmcp") or {}).get("held_out_top1") is not None:
-        return details["dmcp"]["held_out_top1"]
-    step, trajectory = details.get("trajectory_step"), details.get("trajectory") or []
-    if step is not None and 0 <= step < len(trajectory):
-        return trajectory[step].get("top1")
-    return None
 
 
 def same_widths(rows: list[dict[str, Any]]) -> list[list[str]]:
@@ -181,18 +173,26 @@ def markdown(data: dict[str, Any]) -> str:
     for r in data["rows"]:
         top = (f"{100 * r['top1_mean']:.2f} ± {100 * r['top1_std']:.2f} (n={len(r['top1'])})"
                if r["top1_mean"] is not None else "–")
+        flag = " †" if r.get("search_near_chance") else ""
+        held = _pct(r["search_val_top1"]) + (
+            f" (chance {100 * r['search_chance']:.0f}){flag}" if "search_chance" in r else "")
         lines.append(
             f"| {r['method']} | {r['source']} | {top} | {_pct(r['delta_uniform'], True)} | "
             f"{_num(r.get('p_uniform'), '.2f')} | {_pct(r['delta_direct'], True)} | "
             f"{_num(r.get('p_direct'), '.2f')} | {_num(r['search_macs'], '.3g')} | "
             f"{_num(r['search_seconds'], '.1f')} | {_num(r['overhead_reduction'], '.1f')}"
-            f"{'x' if r['overhead_reduction'] else ''} | "
-            f"{_num(r['walltime_reduction'], '.1f')}{'x' if r['walltime_reduction'] else ''} | "
-            f"{_num(r['profile_corr'], '.3f')} | {_pct(r['search_val_top1'])} |")
+            f"{'x' if r['overhead_reduction'] else ''}{flag} | "
+            f"{_num(r['walltime_reduction'], '.1f')}{'x' if r['walltime_reduction'] else ''}"
+            f"{flag} | {_num(r['profile_corr'], '.3f')} | {held} |")
     lines += ["", "p: two-sided Welch t-test over seeds against uniform and against direct "
               "search; with few seeds a difference needs a small p before it means anything. "
               "Search held-out top-1 is each method's own (MorphNet: the chosen λ's widths; "
               "AutoSlim: the chosen widths in the supernet; DMCP: the supernet at the end).", ""]
+    if any("search_chance" in r for r in data["rows"]):
+        lines += ["† the search decided at or near chance: its held-out top-1 is below "
+                  "min(3 × chance, (1 + chance) / 2), chance being 1 / the classes it searched "
+                  "on. Its widths carry little information, so its MACs and wall-time "
+                  "reductions are not savings of a search that worked.", ""]
     for group in data.get("same_widths", []):
         lines.append(f"Identical widths, so identical trainings: {', '.join(group)}.")
     if data.get("same_widths"):

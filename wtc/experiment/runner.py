@@ -161,6 +161,7 @@ def _run_info(plan: Plan | None, units: list[Unit], backend: str, jobs: int, thr
                             "macs": plan.cost_macs or plan.target_macs,
                             "base_macs": plan.base_macs, **_cost_info(plan)},
                     proxies={n: s.projection for n, s in plan.proxies.items()},
+                    classes={s.name: s.spec.classes for s in plan.sources},
                     methods=plan.methods)
     return info
 

@@ -35,13 +35,20 @@ class Source:
     projection: dict[str, Any] = field(default_factory=dict)
     stacking: tuple[str, ...] = ("last",)  # transfer rules (one when depths are equal)
     search_epochs: float = 1.0  # multiplies the methods' `epochs` on this source
+    lr_scale: float = 1.0  # multiplies the methods' learning rates (with a larger batch)
 
     def settings(self, method_settings: dict[str, Any]) -> dict[str, Any]:
-        """A method's settings for searches on this source (epochs scaled)."""
-        if self.search_epochs == 1.0 or "epochs" not in method_settings:
-            return method_settings
-        scaled = max(1, round(method_settings["epochs"] * self.search_epochs))
-        return {**method_settings, "epochs": scaled}
+        """A method's settings for searches on this source: epochs scaled by `search_epochs`,
+        the weight learning rates (`lr`, MorphNet's `score_lr`) by `lr_scale` (the linear
+        scaling rule for a batch `lr_scale` times larger)."""
+        out = dict(method_settings)
+        if self.search_epochs != 1.0 and "epochs" in out:
+            out["epochs"] = max(1, round(out["epochs"] * self.search_epochs))
+        if self.lr_scale != 1.0:
+            for key in ("lr", "score_lr"):
+                if key in out:
+                    out[key] = out[key] * self.lr_scale
+        return out
 
     @property
     def is_target(self) -> bool:

@@ -128,6 +128,11 @@ class SearchResult:
     def macs(self) -> int:
         return int(self.widths.macs or 0)
 
+    @property
+    def held_out_top1(self) -> float | None:
+        """The search's own top-1 of its widths on its held-out split (None: not measured)."""
+        return search_val_top1(self.details)
+
     def save(self, path: str | Path) -> None:
         """widths.json, written atomically."""
         save_widths(self.widths, path)
@@ -319,6 +324,28 @@ def _runtime(precision: str, channels_last: bool | str, device: str, graph: Stag
     rt = resolve_runtime(precision, channels_last, resolve_device(device),
                          grouped_conv=has_grouped_conv(graph))
     return {"precision": rt.precision, "channels_last": rt.channels_last}
+
+
+def search_val_top1(details: dict[str, Any]) -> float | None:
+    """The search's own held-out top-1, wherever its method records it: MorphNet's chosen λ
+    rung (`val_top1`), DMCP's supernet at the end (`dmcp.held_out_top1`), AutoSlim's chosen
+    greedy step (`trajectory[trajectory_step]`)."""
+    if details.get("val_top1") is not None:
+        return details["val_top1"]
+    if (details.get("dmcp") or {}).get("held_out_top1") is not None:
+        return details["dmcp"]["held_out_top1"]
+    step, trajectory = details.get("trajectory_step"), details.get("trajectory") or []
+    if step is not None and 0 <= step < len(trajectory):
+        return trajectory[step].get("top1")
+    return None
+
+
+def near_chance(top1: float | None, chance: float | None) -> bool:
+    """The rule for a search that decided at or near chance: its held-out top-1 is below
+    min(3 × chance, (1 + chance) / 2) (30% on 10 classes, 75% on 2)."""
+    if top1 is None or chance is None:
+        return False
+    return top1 < min(3 * chance, (1 + chance) / 2)
 
 
 def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchResult:
