@@ -132,17 +132,7 @@ def register(app: typer.Typer) -> None:
         model, targets = read_targets(graph, labels, cost, parse_macs)
         target = targets[0]
         _check_output(output)
-        data_cfg: dict[str, Any] = {"data": data}
-        if data_root is not None:
-            data_cfg["data_root"] = data_root
-        if batch_size is not None:
-            data_cfg["batch_size"] = batch_size
-        if val_split is None:
-            val_split = _default_val_split(method)
-        if val_split is not None:
-            data_cfg["val_split"] = val_split
-        if val_min:
-            data_cfg["val_min_per_class"] = val_min
+        data_cfg = _data_mapping(method, data, data_root, batch_size, val_split, val_min)
         opt, ctx, cfg = sb.prepare(
             graph, method, targets if len(targets) > 1 else target,
             read_settings(config, sets), data_cfg, seed, epochs=epochs,
@@ -155,6 +145,23 @@ def register(app: typer.Typer) -> None:
             out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
                       f"{data} (fraction {fraction:g}), target {targets_text(targets, model)}")
         _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out, model)
+
+
+def _data_mapping(method: str, data: str, data_root: str | None, batch_size: int | None,
+                  val_split: float | None, val_min: Any) -> dict[str, Any]:
+    """The search's data mapping from the options (the method's default held-out split)."""
+    data_cfg: dict[str, Any] = {"data": data}
+    if data_root is not None:
+        data_cfg["data_root"] = data_root
+    if batch_size is not None:
+        data_cfg["batch_size"] = batch_size
+    if val_split is None:
+        val_split = _default_val_split(method)
+    if val_split is not None:
+        data_cfg["val_split"] = val_split
+    if val_min:
+        data_cfg["val_min_per_class"] = val_min
+    return data_cfg
 
 
 def _default_val_split(method: str) -> float | None:

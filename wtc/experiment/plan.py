@@ -40,11 +40,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from wtc.errors import PlanError, UserInputError
-from wtc.experiment.plan_cost import macs_at, plan_dump, read_plan_cost
+from wtc.experiment.plan_cost import fits, macs_at, plan_dump, read_plan_cost, target_macs_of
 from wtc.experiment.source import LEGACY_RUNTIME, Source, legacy_free
-from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.graph import compile_spec, count_macs
 from wtc.spec import Spec, load_spec
-from wtc.widths import scale_to_macs
 from wtc.widthtransfer import STACKING, project_spec
 
 # keys of plan.data the plan itself owns (searches, proxies and the final recipe set them)
@@ -242,7 +241,7 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     graph = compile_spec(spec)
     base_macs = count_macs(graph)
     cost = read_plan_cost(model.target.cost, base, graph, file)
-    target_macs = _target_macs(graph, model.target.macs, file, cost)
+    target_macs = target_macs_of(graph, model.target.macs, file, cost)
     cost_macs = None if cost is None else macs_at(graph, target_macs, cost)
     share = (target_macs if cost_macs is None else cost_macs) / base_macs
     methods = _methods(model, file)
@@ -284,23 +283,6 @@ def _load_target(path: str, base: Path, file: str | None) -> Spec:
                                 file=file) from None
     raise PlanError(f"no spec file '{path}' (looked relative to {base} and to the working "
                     "folder)", key="target.spec", file=file)
-
-
-def _target_macs(graph: StageGraph, macs: Any, file: str | None, cost: Any = None) -> int:
-    from wtc.optimizers.base import resolve_target
-
-    try:
-        target = resolve_target(graph, macs, cost)
-        _fits(graph, target, cost)
-    except UserInputError as e:
-        raise PlanError(str(e), key="target.macs", file=file) from None
-    return target
-
-
-def _fits(graph: StageGraph, target: int, cost: Any = None) -> None:
-    """TargetError when even the smallest network is above the target."""
-    scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, target,
-                  cost=cost)
 
 
 def _methods(model: PlanModel, file: str | None) -> dict[str, dict[str, Any]]:
@@ -372,7 +354,7 @@ def _proxy(name: str, proxy: ProxySection, spec: Spec, share: float,
                              name=f"{spec.name}_{name}")
         pgraph = compile_spec(pspec)
         ptarget = max(1, round(share * count_macs(pgraph)))
-        _fits(pgraph, ptarget)
+        fits(pgraph, ptarget)
     except UserInputError as e:
         raise PlanError(f"cannot build this proxy: {e}", key=key, file=file) from None
     if proxy.classes is not None and proxy.classes > spec.classes:

@@ -1,6 +1,7 @@
-"""A plan's cost model (`target.cost`: macs, params or latency:TABLE), kept out of the plan
-module: reading it (the table's path is relative to the plan), what the target's units record
-about it, the proxies' MACs share, and the plan hash that ignores an absent cost.
+"""A plan's target and its cost model (`target.cost`: macs, params or latency:TABLE), kept out
+of the plan module: reading the target in the cost's unit and checking it fits, reading the
+cost (the table's path is relative to the plan), what the target's units record about it, the
+proxies' MACs share, and the plan hash that ignores an absent cost.
 
 With no `target.cost` (or `macs`) nothing here changes a plan: its hash, its units' parameters
 and hashes, and so every committed ledger and report, are what they always were.
@@ -21,6 +22,27 @@ def plan_dump(model: Any) -> dict[str, Any]:
     if dump["target"].get("cost") is None:
         dump["target"].pop("cost", None)
     return dump
+
+
+def target_macs_of(graph: StageGraph, macs: Any, file: str | None, cost: Any = None) -> int:
+    """`target.macs` read in the cost model's unit (MACs: an int), checked to fit the spec;
+    a PlanError at `target.macs` otherwise."""
+    from wtc.optimizers.base import resolve_target
+
+    try:
+        target = resolve_target(graph, macs, cost)
+        fits(graph, target, cost)
+    except UserInputError as e:
+        raise PlanError(str(e), key="target.macs", file=file) from None
+    return target
+
+
+def fits(graph: StageGraph, target: int, cost: Any = None) -> None:
+    """TargetError when even the smallest network is above the target."""
+    from wtc.widths import scale_to_macs
+
+    scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, target,
+                  cost=cost)
 
 
 def read_plan_cost(value: str | None, base: Path, graph: StageGraph, file: str | None) -> Any:
