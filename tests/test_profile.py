@@ -82,3 +82,20 @@ def test_cuda_is_refused_where_there_is_none(cli, tmp_path):
     out = tmp_path / "t.json"
     code, _, stderr = cli("profile", str(SPEC), "-o", str(out), "--runtime", "cuda")
     assert code == 2 and "no CUDA device" in stderr and not out.exists()
+
+
+@pytest.mark.parametrize("name", ["shufflenetv2_fmnist.yaml", "tiny/newops_tiny.yaml",
+                                  "tiny/se_concat_tiny.yaml"])
+def test_every_grid_point_is_a_layer_that_builds_and_runs(name):
+    """Grid points are sums of real group widths: a shuffle's or a grouped conv's divisibility
+    holds at each of them (the layers run; nothing is timed)."""
+    import torch
+
+    from wtc.profile.measure import layer_module
+
+    g = compile_spec(load_spec(ROOT / "specs" / name))
+    with torch.inference_mode():
+        for p in plan_layers(g, points=3):
+            for point in itertools.product(*p.grid):
+                module, inputs = layer_module(g, p.node, point, 1)
+                module.eval()(*inputs)

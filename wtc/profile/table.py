@@ -2,9 +2,10 @@
 
 1. Every timed node's layer configuration (`layer_key`: op, kernel, stride, groups, input size,
    ...; channels aside) is listed once, with the channel axes of each node that has it.
-2. Each axis gets a grid on the groups' steps: from every group at its step up to
-   `max_multiplier` x its base (rounded to the step), `points` evenly spaced points, plus the
-   base widths themselves (so the spec's own network is priced exactly on the grid).
+2. Each axis gets a grid on the groups' steps: its channel counts with every group at `points`
+   evenly spaced multiples of its base, from its step up to `max_multiplier` x (rounded to the
+   step), plus the base widths themselves (so the spec's own network is priced exactly on the
+   grid, and every point is a width the layer can be built at).
 3. Each grid point is timed (`measure.time_layer`: warm-up, repeated medians, the spread);
    medians are made monotone along each axis (more channels never cost less: a measured dip
    is noise), the raw medians are kept beside them.
@@ -50,10 +51,6 @@ class LayerPlan:
     key: str
     node: str
     nodes: list[str] = field(default_factory=list)
-    lo: list[int] = field(default_factory=list)
-    hi: list[int] = field(default_factory=list)
-    step: list[int] = field(default_factory=list)
-    bases: list[set[int]] = field(default_factory=list)
     grid: list[list[int]] = field(default_factory=list)
 
     @property
@@ -63,41 +60,30 @@ class LayerPlan:
 
 def plan_layers(graph: StageGraph, points: int = 5, max_multiplier: float = 2.0
                 ) -> list[LayerPlan]:
-    """The distinct layer configurations of `graph` with their channel grids."""
+    """The distinct layer configurations of `graph` with their channel grids: per axis, the
+    channel counts it has when every group is at k/(points-1) x `max_multiplier` of its base
+    (k = 0: every group at its step), rounded to the group's step, and at the base widths.
+    Each point is the sum of real group widths, so the layer can be built there (a channel
+    shuffle's or a grouped conv's divisibility holds) and the spec's own widths are on it."""
     step = group_steps(graph)
-    hi_g = {g: make_divisible(max_multiplier * graph.groups[g].base, step[g]) for g in step}
+    levels = [{g: make_divisible(max_multiplier * k / (points - 1) * graph.groups[g].base,
+                                 step[g]) if k else step[g] for g in step}
+              for k in range(points)]
+    levels.append({g: graph.groups[g].base for g in step})
     plans: dict[str, LayerPlan] = {}
+    sets: dict[str, list[set[int]]] = {}
     for n in timed_nodes(graph):
         key = layer_key(graph, n)
         axes = layer_axes(graph, n)
-        p = plans.get(key)
-        if p is None:
-            p = plans[key] = LayerPlan(key, n, lo=[10**9] * len(axes), hi=[0] * len(axes),
-                                       step=[0] * len(axes), bases=[set() for _ in axes])
-        p.nodes.append(n)
+        if key not in plans:
+            plans[key], sets[key] = LayerPlan(key, n), [set() for _ in axes]
+        plans[key].nodes.append(n)
         for i, ax in enumerate(axes):
-            base = sum(graph.groups[g].base for g in ax)
-            free = [g for g in ax if not graph.groups[g].fixed]
-            fixed = base - sum(graph.groups[g].base for g in free)
-            p.lo[i] = min(p.lo[i], fixed + sum(step[g] for g in free))
-            p.hi[i] = max(p.hi[i], fixed + sum(hi_g[g] for g in free))
-            for g in free:
-                p.step[i] = math.gcd(p.step[i], step[g])
-            p.bases[i].add(base)
-    for p in plans.values():
-        p.grid = [_axis(p.lo[i], p.hi[i], p.step[i], p.bases[i], points)
-                  for i in range(len(p.lo))]
+            sets[key][i].update(sum(lv.get(g, graph.groups[g].base) for g in ax)
+                                for lv in levels)
+    for key, p in plans.items():
+        p.grid = [sorted(ax) for ax in sets[key]]
     return list(plans.values())
-
-
-def _axis(lo: int, hi: int, step: int, bases: set[int], points: int) -> list[int]:
-    if step == 0 or lo >= hi:  # only fixed groups: one point
-        return sorted(bases | {lo})
-    pts = {lo, hi} | bases
-    for k in range(1, points - 1):
-        v = lo + (hi - lo) * k / (points - 1)
-        pts.add(min(hi, max(lo, lo + step * round((v - lo) / step))))
-    return sorted(pts)
 
 
 def _monotone(values: Any, depth: int) -> Any:
