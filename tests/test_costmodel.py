@@ -234,6 +234,17 @@ def test_scale_and_overhead_enter_the_prediction(table_file):
     assert sum(model.node_costs(g).values()) + OVERHEAD == pytest.approx(model.cost(g))
 
 
+def test_onnxruntime_tables_leave_out_what_it_fuses_into_convolutions():
+    g = graph_of("resnet_tiny")
+    every, ort = timed_nodes(g), timed_nodes(g, "onnxruntime-cpu")
+    assert set(ort) < set(every)
+    for n in set(every) - set(ort):  # a bn after a conv, a relu after those
+        a = g.nx.nodes[n]
+        assert a["op"] == "bn" or a.get("fn") in ("relu", "relu6")
+    assert not [n for n in ort if g.nx.nodes[n]["op"] == "bn"
+                and g.nx.nodes[g.nx.nodes[n]["inputs"][0]]["op"] == "conv"]
+
+
 def test_another_machine_is_warned_about(table_file):
     model = parse_cost(f"latency:{table_file('resnet_tiny')}")
     assert any("another machine" in w for w in model.warnings())

@@ -44,14 +44,14 @@ def profile_cmd(
         raise ConfigError(f"--max-multiplier must be between 1 and 8, got {max_multiplier:g}")
     from wtc.graph import compile_spec
     from wtc.profile import get_runtime, plan_layers, profile_spec
-    from wtc.profile.table import OVERHEAD_MULTIPLIERS
+    from wtc.profile.table import FIT_ROUNDS
     from wtc.spec import load_spec
     from wtc.trainer.progress import Progress
     from wtc.widths import atomic_write_text
 
     graph = compile_spec(load_spec(spec))
     get_runtime(runtime)  # refuse a runtime this machine cannot run before timing anything
-    total = len(plan_layers(graph, points, max_multiplier)) + len(OVERHEAD_MULTIPLIERS)
+    total = len(plan_layers(graph, points, max_multiplier, runtime)) + FIT_ROUNDS
     with Progress("rich" if sys.stdout.isatty() and not as_json else "none", True) as bar:
         bar.start(f"profiling '{graph.spec.name}' on {runtime}", total=total)
         table = profile_spec(graph, runtime=runtime, threads=threads, batch=batch,

@@ -65,8 +65,35 @@ def layer_axes(graph: StageGraph, node: str) -> tuple[tuple[str, ...], ...]:
     return (tuple(a["groups"]) if a["op"] == "concat" else tuple(a["in_groups"]),)
 
 
-def timed_nodes(graph: StageGraph) -> list[str]:
-    return [n for n in graph.order[1:] if graph.nx.nodes[n]["op"] not in UNTIMED]
+# runtimes that fold a batch norm into the convolution before it, and fuse these activations
+# into it (onnxruntime's graph optimizations: Conv+BatchNormalization, Conv+Relu/Clip)
+FUSING = {"onnxruntime-cpu": frozenset({"relu", "relu6"})}
+_CONVS = frozenset({"conv", "gconv", "dwconv"})
+
+
+def timed_nodes(graph: StageGraph, runtime: str | None = None) -> list[str]:
+    """The nodes a table prices: every op that runs (not identity, dropout, flatten), less
+    those `runtime` fuses into the convolution before them (`FUSING`)."""
+    fused = _fused(graph, FUSING[runtime]) if runtime in FUSING else set()
+    return [n for n in graph.order[1:]
+            if graph.nx.nodes[n]["op"] not in UNTIMED and n not in fused]
+
+
+def _fused(graph: StageGraph, acts: frozenset[str]) -> set[str]:
+    """bn right after a conv (its only consumer), and an activation in `acts` right after such
+    a conv or bn: the nodes a fusing runtime runs inside the convolution."""
+    out: set[str] = set()
+    for n in graph.order[1:]:
+        a = graph.nx.nodes[n]
+        src = a["inputs"][0] if a["inputs"] else None
+        if src is None or graph.nx.out_degree(src) != 1:
+            continue
+        before = graph.nx.nodes[src]["op"]
+        folded_bn = a["op"] == "bn" and before in _CONVS
+        fused_act = a["op"] == "act" and a.get("fn") in acts and (before in _CONVS or src in out)
+        if folded_bn or fused_act:
+            out.add(n)
+    return out
 
 
 def describe_key(key: str) -> str:
@@ -276,11 +303,12 @@ class LatencyCost(CostModel):
         if key not in graph._cache:
             self.check(graph)
             graph._cache[key] = [(n, self.table.entries[layer_key(graph, n)],
-                                  layer_axes(graph, n)) for n in timed_nodes(graph)]
+                                  layer_axes(graph, n))
+                                 for n in timed_nodes(graph, self.table.runtime)]
         return graph._cache[key]
 
     def check(self, graph: StageGraph) -> None:
-        missing = [n for n in timed_nodes(graph)
+        missing = [n for n in timed_nodes(graph, self.table.runtime)
                    if layer_key(graph, n) not in self.table.entries]
         if missing:
             shown = ", ".join(f"'{n}' ({describe_key(layer_key(graph, n))})" for n in missing[:3])

@@ -19,6 +19,7 @@ The table records the machine, runtime, threads, batch and versions.
 from __future__ import annotations
 
 import math
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -42,6 +43,7 @@ from wtc.spec.rounding import make_divisible
 from wtc.widths import steps as group_steps
 
 OVERHEAD_MULTIPLIERS = (0.5, 0.75, 1.0, 1.25, 1.5)
+FIT_ROUNDS = 3
 
 
 @dataclass
@@ -58,8 +60,8 @@ class LayerPlan:
         return math.prod(len(ax) for ax in self.grid)
 
 
-def plan_layers(graph: StageGraph, points: int = 5, max_multiplier: float = 2.0
-                ) -> list[LayerPlan]:
+def plan_layers(graph: StageGraph, points: int = 5, max_multiplier: float = 2.0,
+                runtime: str | None = None) -> list[LayerPlan]:
     """The distinct layer configurations of `graph` with their channel grids: per axis, the
     channel counts it has when every group is at k/(points-1) x `max_multiplier` of its base
     (k = 0: every group at its step), rounded to the group's step, and at the base widths.
@@ -72,7 +74,7 @@ def plan_layers(graph: StageGraph, points: int = 5, max_multiplier: float = 2.0
     levels.append({g: graph.groups[g].base for g in step})
     plans: dict[str, LayerPlan] = {}
     sets: dict[str, list[set[int]]] = {}
-    for n in timed_nodes(graph):
+    for n in timed_nodes(graph, runtime):  # less what `runtime` fuses into convolutions
         key = layer_key(graph, n)
         axes = layer_axes(graph, n)
         if key not in plans:
@@ -123,8 +125,8 @@ def profile_spec(graph: StageGraph, *, runtime: str = "torch-cpu", threads: int 
     `progress(done, total, what)` is called after each layer configuration."""
     rt = get_runtime(runtime)
     t0 = time.perf_counter()
-    plans = plan_layers(graph, points, max_multiplier)
-    total = len(plans) + len(OVERHEAD_MULTIPLIERS)
+    plans = plan_layers(graph, points, max_multiplier, runtime)
+    total = len(plans) + FIT_ROUNDS
     layers = []
     for i, p in enumerate(plans):
         med, spr = _grid_values(p, lambda pt, p=p: time_layer(
@@ -153,19 +155,25 @@ def _fit_overhead(graph: StageGraph, table: dict[str, Any], runtime: str, thread
                   batch: int, sampling: tuple[int, float], progress: Callable[[int, str], Any]
                   ) -> tuple[float, float, list[dict[str, Any]]]:
     """The per-network overhead and scale (`fit_network`) over uniform widths at
-    OVERHEAD_MULTIPLIERS of the base; returns them and the points they were fitted on."""
+    OVERHEAD_MULTIPLIERS of the base; returns them and the points they were fitted on. The
+    networks are timed round-robin (`FIT_ROUNDS` rounds, the median per network), so a burst
+    of load from another process lands on all of them rather than bending the fit."""
     from wtc.widths import uniform_widths
 
     layers_only = LatencyCost(table_from_json(table, "the table being made"))
-    rows = []
-    for k, m in enumerate(OVERHEAD_MULTIPLIERS):
-        groups = uniform_widths(graph, multiplier=m).groups
-        measured = time_network(graph, groups, runtime=runtime, threads=threads, batch=batch,
-                                repeats=sampling[0], min_sample=sampling[1])
-        rows.append({"multiplier": m, "measured_s": measured.median,
-                     "layer_sum_s": layers_only.cost(graph, groups),
-                     "spread": round(measured.spread, 4)})
-        progress(k + 1, f"whole network at {m:g}x")
+    nets = [(m, uniform_widths(graph, multiplier=m).groups) for m in OVERHEAD_MULTIPLIERS]
+    per_round = max(3, sampling[0] // FIT_ROUNDS)
+    samples: list[list[Any]] = [[] for _ in nets]
+    for r in range(FIT_ROUNDS):
+        for k, (_, groups) in enumerate(nets):
+            samples[k].append(time_network(graph, groups, runtime=runtime, threads=threads,
+                                           batch=batch, repeats=per_round,
+                                           min_sample=sampling[1]))
+        progress(r + 1, f"whole networks, round {r + 1}/{FIT_ROUNDS}")
+    rows = [{"multiplier": m, "measured_s": statistics.median(t.median for t in samples[k]),
+             "layer_sum_s": layers_only.cost(graph, groups),
+             "spread": round(statistics.median(t.spread for t in samples[k]), 4)}
+            for k, (m, groups) in enumerate(nets)]
     overhead, scale = fit_network([r["layer_sum_s"] for r in rows],
                                   [r["measured_s"] for r in rows])
     return overhead, scale, rows
