@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from wtc.graph import compile_spec
 from wtc.graph.cost_registry import parse_cost
-from wtc.graph.latency import layer_key, load_table, timed_nodes
+from wtc.graph.latency import layer_key, load_table, table_from_json, timed_nodes
 from wtc.profile import plan_layers, profile_spec
 from wtc.spec import load_spec
 from wtc.widths import uniform_widths
@@ -53,10 +53,19 @@ def test_profile_makes_a_valid_table_that_prices_the_spec(runtime, tmp_path):
         for row in rows:
             assert all(a <= b for a, b in itertools.pairwise(row))
         assert len(layer["spread"]) == len(med)
+    assert set(table["fits"]) == {"median", "min"} and table["statistic"] == "median"
+    best = table_from_json(table, statistic="min")
+    for key, entry in parsed.entries.items():  # the best sample never above the median
+        assert all(b <= m for b, m in zip(_flat(best.entries[key].median), _flat(entry.median),
+                                          strict=True))
     model = parse_cost(f"latency:{path}@{runtime}")
     small, big = (uniform_widths(g, multiplier=m).groups for m in (0.5, 1.5))
     assert 0 < model.cost(g, small) <= model.cost(g, big)
     assert model.warnings() == []  # made here
+
+
+def _flat(values):
+    return [x for row in values for x in row] if isinstance(values[0], list) else values
 
 
 def test_cli_profile_writes_a_table_and_refuses_bad_options(cli, tmp_path):
@@ -66,7 +75,12 @@ def test_cli_profile_writes_a_table_and_refuses_bad_options(cli, tmp_path):
     assert code == 0, stderr
     assert "wrote" in stdout and load_table(out).spec_name == "resnet_tiny"
     bad = tmp_path / "bad.json"
+    code, _, stderr = cli("profile", str(SPEC), "-o", str(out), "--points", "2",
+                          "--repeats", "3", "--statistic", "min")
+    assert code == 0, stderr
+    assert load_table(out).raw["statistic"] == "min"
     for args, message in ((("--runtime", "tpu"), "unknown runtime"),
+                          (("--statistic", "mean"), "--statistic"),
                           (("--threads", "0"), "--threads"),
                           (("--points", "1"), "--points")):
         code, _, stderr = cli("profile", str(SPEC), "-o", str(bad), *args)

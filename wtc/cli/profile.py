@@ -26,6 +26,10 @@ def profile_cmd(
     max_multiplier: Annotated[float, typer.Option(
         "--max-multiplier", help="the grid reaches this multiple of each base width")] = 2.0,
     repeats: Annotated[int, typer.Option("--repeats", help="timed samples per point")] = 7,
+    statistic: Annotated[str, typer.Option(
+        "--statistic", help="what the table prices with: median (of the samples) | min (the "
+        "best sample: steadier on a machine other processes load); both are recorded")
+    ] = "median",
     as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
 ) -> None:
     """Time every distinct layer of SPEC over a grid of channel counts; write the table that
@@ -40,6 +44,8 @@ def profile_cmd(
                             ("points", points, 2, 32), ("repeats", repeats, 3, 1000)):
         if not lo <= v <= hi:
             raise ConfigError(f"--{name} must be between {lo} and {hi}, got {v}")
+    if statistic not in ("median", "min"):
+        raise ConfigError(f"--statistic must be median or min, not '{statistic}'")
     if not 1.0 <= max_multiplier <= 8.0:
         raise ConfigError(f"--max-multiplier must be between 1 and 8, got {max_multiplier:g}")
     from wtc.graph import compile_spec
@@ -56,7 +62,7 @@ def profile_cmd(
         bar.start(f"profiling '{graph.spec.name}' on {runtime}", total=total)
         table = profile_spec(graph, runtime=runtime, threads=threads, batch=batch,
                              points=points, max_multiplier=max_multiplier, repeats=repeats,
-                             progress=lambda done, n, what: bar.advance(what))
+                             statistic=statistic, progress=lambda done, n, what: bar.advance(what))
     atomic_write_text(output, json.dumps(table, indent=1) + "\n")
     summary = {"output": str(output), "spec": graph.spec.name, "runtime": runtime,
                "threads": threads, "batch": batch, "layers": len(table["layers"]),

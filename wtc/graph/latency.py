@@ -196,7 +196,14 @@ def load_table(path: str | Path) -> LatencyTable:
     return table_from_json(data, str(p), hashlib.sha256(text.encode()).hexdigest())
 
 
-def table_from_json(data: Any, source: str = "table", sha: str = "") -> LatencyTable:
+STATISTICS = ("median", "min")
+
+
+def table_from_json(data: Any, source: str = "table", sha: str = "",
+                    statistic: str | None = None) -> LatencyTable:
+    """A validated table. It prices with its own `statistic` ("median" of the repeated samples,
+    the default, or "min": the best sample, steadier on a loaded machine); `statistic` reads
+    the other one instead (its grid values and its per-network fit, `fits`)."""
     def bad(what: str) -> ConfigError:
         return ConfigError(f"{source}: {what}")
 
@@ -213,7 +220,12 @@ def table_from_json(data: Any, source: str = "table", sha: str = "") -> LatencyT
         v = data.get(field)
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise bad(f"'{field}' must be a positive integer, got {v!r}")
-    overhead, scale = data.get("overhead_s", 0.0), data.get("scale", 1.0)
+    stat = statistic or data.get("statistic", "median")
+    if stat not in STATISTICS:
+        raise bad(f"unknown statistic {stat!r}; one of {', '.join(STATISTICS)}")
+    fit = (data.get("fits") or {}).get(stat) if statistic else None
+    fit = fit if isinstance(fit, dict) else data
+    overhead, scale = fit.get("overhead_s", 0.0), fit.get("scale", 1.0)
     if not _finite(overhead):
         raise bad(f"'overhead_s' must be a finite number of seconds, got {overhead!r}")
     if not _finite(scale) or scale <= 0:
@@ -223,7 +235,7 @@ def table_from_json(data: Any, source: str = "table", sha: str = "") -> LatencyT
         raise bad("needs a non-empty 'layers' list")
     entries = {}
     for i, layer in enumerate(layers):
-        entry = _entry(layer, f"{source}: layers[{i}]")
+        entry = _entry(layer, f"{source}: layers[{i}]", stat)
         if entry.key in entries:
             raise bad(f"layers[{i}]: the layer configuration {describe_key(entry.key)} twice")
         entries[entry.key] = entry
@@ -239,9 +251,11 @@ def _finite(v: Any) -> bool:
     return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
 
 
-def _entry(layer: Any, where: str) -> Entry:
+def _entry(layer: Any, where: str, stat: str = "median") -> Entry:
     if not isinstance(layer, dict) or not isinstance(layer.get("key"), str):
-        raise ConfigError(f"{where}: needs a 'key' string, a 'grid' and a 'median'")
+        raise ConfigError(f"{where}: needs a 'key' string, a 'grid' and a '{stat}'")
+    if stat not in layer:
+        raise ConfigError(f"{where}: has no '{stat}' values (the table prices with them)")
     try:
         json.loads(layer["key"])
     except ValueError:
@@ -253,10 +267,10 @@ def _entry(layer: Any, where: str) -> Entry:
             and all(a < b for a, b in itertools.pairwise(ax)) for ax in grid)):
         raise ConfigError(f"{where}: 'grid' must be one or two ascending lists of positive "
                           "channel counts")
-    for name in ("median", "spread"):
-        _check_shape(layer.get(name, layer.get("median")), [len(ax) for ax in grid],
+    for name in (stat, "spread"):
+        _check_shape(layer.get(name, layer[stat]), [len(ax) for ax in grid],
                      f"{where}: '{name}'")
-    return Entry(layer["key"], tuple(tuple(ax) for ax in grid), layer["median"],
+    return Entry(layer["key"], tuple(tuple(ax) for ax in grid), layer[stat],
                  layer.get("spread"))
 
 

@@ -24,12 +24,16 @@ from wtc.profile.runtimes import get_runtime, torch_threads
 
 @dataclass(frozen=True)
 class Timing:
-    """Seconds per call: the median of `samples`, and their spread (interquartile range over
-    the median: 0.05 means the middle half of the samples lie within 5%)."""
+    """Seconds per call: the median of `samples`, the best (min), and their spread
+    (interquartile range over the median: 0.05 means the middle half lie within 5%)."""
 
     median: float
     spread: float
     samples: tuple[float, ...]
+
+    @property
+    def best(self) -> float:
+        return min(self.samples)
 
 
 def time_call(run: Callable[[], Any], *, repeats: int = 7, warmup: int = 3,

@@ -28,6 +28,7 @@ from typing import Any
 from wtc.graph import StageGraph
 from wtc.graph.latency import (
     FORMAT,
+    STATISTICS,
     LatencyCost,
     describe_key,
     fit_network,
@@ -102,26 +103,30 @@ def _monotone(values: Any, depth: int) -> Any:
     return [list(r) for r in zip(*fixed, strict=True)]
 
 
-def _grid_values(p: LayerPlan, measure: Callable[[tuple[int, ...]], Any]) -> tuple[Any, Any]:
+def _grid_values(p: LayerPlan, measure: Callable[[tuple[int, ...]], Any]
+                 ) -> tuple[Any, Any, Any]:
+    """(medians, bests, spreads) over the grid, nested one list per axis."""
     if len(p.grid) == 1:
         ts = [measure((c,)) for c in p.grid[0]]
-        return [t.median for t in ts], [round(t.spread, 4) for t in ts]
-    med, spr = [], []
+        return [t.median for t in ts], [t.best for t in ts], [round(t.spread, 4) for t in ts]
+    med, best, spr = [], [], []
     for a in p.grid[0]:
         ts = [measure((a, b)) for b in p.grid[1]]
         med.append([t.median for t in ts])
+        best.append([t.best for t in ts])
         spr.append([round(t.spread, 4) for t in ts])
-    return med, spr
+    return med, best, spr
 
 
 def profile_spec(graph: StageGraph, *, runtime: str = "torch-cpu", threads: int = 1,
                  batch: int = 1, points: int = 5, max_multiplier: float = 2.0,
                  repeats: int = 7, min_sample: float = 1e-3, network_repeats: int = 31,
-                 network_sample: float = 1e-3,
+                 network_sample: float = 1e-3, statistic: str = "median",
                  progress: Callable[[int, int, str], None] | None = None) -> dict[str, Any]:
     """Measure the latency table of `graph` (see the module docstring); returns its JSON.
     `repeats` samples of at least `min_sample` s per grid point; the overhead fit times whole
     networks with `network_repeats` samples of `network_sample` s.
+    `statistic` ("median" or "min") is what the table prices with; both are recorded.
     `progress(done, total, what)` is called after each layer configuration."""
     rt = get_runtime(runtime)
     t0 = time.perf_counter()
@@ -129,13 +134,14 @@ def profile_spec(graph: StageGraph, *, runtime: str = "torch-cpu", threads: int 
     total = len(plans) + FIT_ROUNDS
     layers = []
     for i, p in enumerate(plans):
-        med, spr = _grid_values(p, lambda pt, p=p: time_layer(
+        med, best, spr = _grid_values(p, lambda pt, p=p: time_layer(
             graph, p.node, pt, runtime=runtime, threads=threads, batch=batch,
             repeats=repeats, min_sample=min_sample))
         layers.append({"key": p.key, "layer": describe_key(p.key), "nodes": p.nodes,
                        "axes": ["in", "out"] if len(p.grid) == 2 else ["channels"],
                        "grid": p.grid, "median": _monotone(med, len(p.grid)),
-                       "raw_median": med, "spread": spr})
+                       "min": _monotone(best, len(p.grid)), "raw_median": med,
+                       "spread": spr})
         if progress is not None:
             progress(i + 1, total, describe_key(p.key))
     table = {"format": FORMAT, "spec": {"name": graph.spec.name, "hash": graph.spec_hash},
@@ -143,24 +149,25 @@ def profile_spec(graph: StageGraph, *, runtime: str = "torch-cpu", threads: int 
              "machine": machine_info(), "versions": rt.versions(),
              "settings": {"points": points, "max_multiplier": max_multiplier,
                           "repeats": repeats, "min_sample_s": min_sample},
-             "overhead_s": 0.0, "scale": 1.0, "layers": layers}
-    table["overhead_s"], table["scale"], table["overhead_fit"] = _fit_overhead(
+             "statistic": statistic, "overhead_s": 0.0, "scale": 1.0, "layers": layers}
+    table["fits"], table["overhead_fit"] = _fit_overhead(
         graph, table, runtime, threads, batch, (network_repeats, network_sample),
         lambda k, what: progress(len(plans) + k, total, what) if progress else None)
+    table.update(table["fits"][statistic])
     table["seconds"] = round(time.perf_counter() - t0, 2)
     return table
 
 
 def _fit_overhead(graph: StageGraph, table: dict[str, Any], runtime: str, threads: int,
                   batch: int, sampling: tuple[int, float], progress: Callable[[int, str], Any]
-                  ) -> tuple[float, float, list[dict[str, Any]]]:
+                  ) -> tuple[dict[str, dict[str, float]], list[dict[str, Any]]]:
     """The per-network overhead and scale (`fit_network`) over uniform widths at
-    OVERHEAD_MULTIPLIERS of the base; returns them and the points they were fitted on. The
+    OVERHEAD_MULTIPLIERS of the base, for each statistic (the medians against the medians,
+    the bests against the bests); returns them and the points they were fitted on. The
     networks are timed round-robin (`FIT_ROUNDS` rounds, the median per network), so a burst
     of load from another process lands on all of them rather than bending the fit."""
     from wtc.widths import uniform_widths
 
-    layers_only = LatencyCost(table_from_json(table, "the table being made"))
     nets = [(m, uniform_widths(graph, multiplier=m).groups) for m in OVERHEAD_MULTIPLIERS]
     per_round = max(3, sampling[0] // FIT_ROUNDS)
     samples: list[list[Any]] = [[] for _ in nets]
@@ -170,10 +177,17 @@ def _fit_overhead(graph: StageGraph, table: dict[str, Any], runtime: str, thread
                                            batch=batch, repeats=per_round,
                                            min_sample=sampling[1]))
         progress(r + 1, f"whole networks, round {r + 1}/{FIT_ROUNDS}")
+    sums = {s: LatencyCost(table_from_json(table, "the table being made", statistic=s))
+            for s in STATISTICS}
     rows = [{"multiplier": m, "measured_s": statistics.median(t.median for t in samples[k]),
-             "layer_sum_s": layers_only.cost(graph, groups),
+             "layer_sum_s": sums["median"].cost(graph, groups),
+             "measured_min_s": min(t.best for t in samples[k]),
+             "layer_sum_min_s": sums["min"].cost(graph, groups),
              "spread": round(statistics.median(t.spread for t in samples[k]), 4)}
             for k, (m, groups) in enumerate(nets)]
-    overhead, scale = fit_network([r["layer_sum_s"] for r in rows],
-                                  [r["measured_s"] for r in rows])
-    return overhead, scale, rows
+    fits = {}
+    for s, suffix in (("median", ""), ("min", "_min")):
+        overhead, scale = fit_network([r[f"layer_sum{suffix}_s"] for r in rows],
+                                      [r[f"measured{suffix}_s"] for r in rows])
+        fits[s] = {"overhead_s": overhead, "scale": scale}
+    return fits, rows
