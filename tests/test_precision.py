@@ -129,7 +129,8 @@ COMMITTED = sorted(p for p in (ROOT / "examples" / "results").iterdir()
 
 @pytest.mark.parametrize("folder", COMMITTED, ids=lambda p: p.name)
 def test_committed_experiments_resume_with_zero_units_to_run(folder, tmp_path):
-    plan = load_plan(ROOT / "examples" / f"{folder.name}.yaml")
+    (plan_file,) = (ROOT / "examples").rglob(f"{folder.name}.yaml")
+    plan = load_plan(plan_file)
     copy = tmp_path / folder.name
     shutil.copytree(folder, copy)
     status = ledger_status(expand(plan), copy)

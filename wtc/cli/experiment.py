@@ -42,13 +42,16 @@ def register(app: typer.Typer) -> None:
 
         Finished units are recorded in OUT/ledger.jsonl; rerunning skips them, so an
         interrupted experiment resumes and a changed plan reruns only what changed."""
-        from wtc.experiment import load_plan, project, run_experiment, write_report
+        from wtc.experiment import expand, load_plan, project, run_experiment, write_report
         from wtc.experiment.cost import summary
 
         p = load_plan(plan)
         if dry_run:
+            from wtc.experiment.status import ledger_status
+
             proj = project(p)
-            _print_dry_run(p, proj, summary(p, proj), as_json)
+            status = ledger_status(expand(p), out_dir)
+            _print_dry_run(p, proj, summary(p, proj, status), as_json, set(status.recorded))
             return
         res = run_experiment(p, out_dir, backend=backend, jobs=jobs, threads=threads,
                              device=device, address=address, reuse=reuse or (),
@@ -87,17 +90,24 @@ def register(app: typer.Typer) -> None:
         out.print((out_dir / "report.md").read_text(encoding="utf-8"))
 
 
-def _print_dry_run(plan, proj, summ, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-def]
+                   recorded: set[str]) -> None:
     if as_json:
-        print_json({**summ, "units": [p.to_json() for p in proj]})
+        print_json({**summ, "units": [{**p.to_json(), "recorded": p.unit in recorded}
+                                      for p in proj]})
         return
     t = Table(title=f"{plan.name}: {len(proj)} units (dry run; nothing ran)")
-    for col in ("unit", "kind", "training MACs", "overhead ratio", "note"):
-        t.add_column(col, justify="left" if col in ("unit", "kind", "note") else "right",
-                     no_wrap=col != "note")
+    for col in ("unit", "kind", "training MACs", "overhead ratio", "ledger", "note"):
+        t.add_column(col, justify="left" if col in ("unit", "kind", "ledger", "note")
+                     else "right", no_wrap=col != "note")
     for p in proj:
         t.add_row(p.unit, p.kind, f"{p.train_macs:.3g}" if p.train_macs else "0",
-                  f"{p.ratio:.1f}x" if p.ratio else "", p.note)
+                  f"{p.ratio:.1f}x" if p.ratio else "",
+                  "recorded" if p.unit in recorded else "to run", p.note)
     out.print(t)
     parts = ", ".join(f"{k} {v:.3g}" for k, v in summ["train_macs"].items() if v)
     out.print(f"total {summ['total_train_macs']:.3g} training MACs ({parts})")
+    left = summ["to_run"]
+    out.print(f"in the ledger: {summ['recorded']['units']} unit(s) recorded "
+              f"({summ['recorded']['train_macs']:.3g} MACs); to run: {left['units']} unit(s), "
+              f"{left['train_macs']:.3g} training MACs")

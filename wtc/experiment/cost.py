@@ -44,14 +44,18 @@ def search_images(plan: Plan, src: Source) -> float:
     return n * share
 
 
-def search_macs(plan: Plan, method: str, src: Source) -> int:
-    """Projected training MACs of one search of `method` on `src`."""
+def search_macs(plan: Plan, method: str, src: Source, epochs: int | None = None) -> int:
+    """Projected training MACs of one search of `method` on `src` (`epochs`: a search-length
+    curve point's, instead of the plan's)."""
     if method == "uniform":
         return 0
     from wtc.optimizers import get_optimizer, validate_settings
 
     cls = get_optimizer(method)
-    settings = validate_settings(method, src.settings(plan.methods[method]))
+    chosen = src.settings(plan.methods[method])
+    if epochs is not None:
+        chosen = {**chosen, "epochs": epochs}
+    settings = validate_settings(method, chosen)
     images = search_images(plan, src)
     estimate = getattr(cls, "estimate_train_macs", None)
     if estimate is not None:
@@ -80,8 +84,11 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
     if u.kind == "search":
         m, src_name = u.labels["method"], u.labels["source"]
         src = plan.target if src_name == "target" else plan.proxies[src_name]
-        macs = direct.get(m, 0) if src.is_target else search_macs(plan, m, src)
-        ratio = direct[m] / macs if (not src.is_target and macs) else None
+        if "curve_epochs" in u.labels:
+            macs, ratio = search_macs(plan, m, src, u.labels["curve_epochs"]), None
+        else:
+            macs = direct.get(m, 0) if src.is_target else search_macs(plan, m, src)
+            ratio = direct[m] / macs if (not src.is_target and macs) else None
         note = "" if m == "uniform" or has_estimate(m) else (
             "lower bound (the method has no estimate)")
         return Projection(u.id, u.kind, macs, ratio, note)
@@ -109,12 +116,25 @@ def _train_images(plan: Plan) -> int:
     return int(plan.train_images)
 
 
-def summary(plan: Plan, projections: list[Projection]) -> dict[str, Any]:
-    """Totals and per (method, proxy) overhead ratios."""
+def summary(plan: Plan, projections: list[Projection], status: Any = None) -> dict[str, Any]:
+    """Totals and per (method, proxy) overhead ratios; with a `LedgerStatus`, also what the
+    ledger records and what is left to run (units and projected MACs)."""
     ratios = {p.unit: p.ratio for p in projections if p.ratio is not None}
     by_kind: dict[str, int] = {}
     for p in projections:
         by_kind[p.kind] = by_kind.get(p.kind, 0) + p.train_macs
     return {"plan": plan.name, "target": plan.target.spec.name, "target_macs": plan.target_macs,
             "units": len(projections), "train_macs": by_kind,
-            "total_train_macs": sum(by_kind.values()), "overhead_ratios": ratios}
+            "total_train_macs": sum(by_kind.values()), "overhead_ratios": ratios,
+            **(_split(projections, status) if status is not None else {})}
+
+
+def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
+    done = set(status.recorded)
+    parts: dict[str, dict[str, int]] = {"recorded": {"units": 0, "train_macs": 0},
+                                        "to_run": {"units": 0, "train_macs": 0}}
+    for p in projections:
+        part = parts["recorded" if p.unit in done else "to_run"]
+        part["units"] += 1
+        part["train_macs"] += p.train_macs
+    return parts

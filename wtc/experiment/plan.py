@@ -107,6 +107,23 @@ class SearchSection(_Strict):
         "enough images); 0: no floor")
 
 
+class CurveSection(_Strict):
+    """A search-length curve: every method searched again at each of `epochs`, on each of
+    `sources` (`target` and/or proxy names), so the report shows how long a search must be
+    before its widths stop moving."""
+
+    epochs: list[int] = Field(min_length=1, description="the methods' `epochs` of each point")
+    sources: list[str] = Field(default_factory=lambda: ["target"],
+                               description="target and/or proxy names")
+
+    @field_validator("epochs")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(e < 1 or e > 1000 for e in v) or len(set(v)) != len(v):
+            raise ValueError(f"epochs must be distinct integers in 1..1000, got {v}")
+        return sorted(v)
+
+
 class PlanModel(_Strict):
     name: str = Field("experiment", min_length=1)
     target: TargetSection
@@ -120,6 +137,7 @@ class PlanModel(_Strict):
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="precision of every unit that trains or evaluates")
     channels_last: bool | Literal["auto"] = Field("auto", description="NHWC tensors")
+    curve: CurveSection | None = Field(None, description="a search-length curve")
 
     @field_validator("methods", mode="before")
     @classmethod
@@ -183,6 +201,8 @@ class Plan:
         for proxy in dump["proxies"].values():
             if proxy.get("batch_scale") is None:
                 proxy.pop("batch_scale", None)
+        if dump.get("curve") is None:
+            dump.pop("curve", None)
         return digest({**dump, **self.runtime})
 
 
@@ -254,6 +274,11 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     for name, proxy in model.proxies.items():
         proxies[name] = _proxy(name, proxy, spec, share, search_data, model, rules, file)
     train, eval_data = _recipe(model, file)
+    if model.curve is not None:
+        bad = [s for s in model.curve.sources if s != "target" and s not in proxies]
+        if bad:
+            raise PlanError(f"'{bad[0]}' is neither target nor a proxy of this plan",
+                            key="curve.sources", file=file)
     return Plan(model=model, file=file, target=target, proxies=proxies, methods=methods,
                 target_macs=target_macs, base_macs=base_macs, train=train, eval_data=eval_data,
                 train_images=train_images, test_images=test_images, cost=cost,

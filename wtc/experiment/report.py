@@ -10,15 +10,15 @@ direct search (MACs and wall time), and the Pearson correlation of the row's wid
 from __future__ import annotations
 
 import json
-import math
 import statistics
 from pathlib import Path
 from typing import Any
 
 from wtc.errors import UserInputError
+from wtc.experiment.curve import collect_curve, curve_markdown, plot_curve
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.report_cost import cost_section, plot_top1_vs_cost, row_cost
-from wtc.experiment.stats import welch
+from wtc.experiment.stats import pearson, welch
 from wtc.optimizers.base import near_chance, search_val_top1
 from wtc.widths import atomic_write, atomic_write_text
 
@@ -54,12 +54,13 @@ def collect(out_dir: str | Path) -> dict[str, Any]:
                                    if direct and r["method"] != "uniform" else None)
         r["profile_corr"] = (pearson(r["ratios"], direct["ratios"])
                              if direct and r["method"] != "uniform" else None)
+    curve = collect_curve(run, cur)
     missing = [u for u in run["units"] if u not in cur]
     return {"plan": run.get("plan"), "plan_hash": run.get("plan_hash"),
             "target": run.get("target"), "seeds": seeds, "methods": sorted(run.get("methods",
                                                                                   {})),
             "rows": rows, "complete": not missing, "missing": missing,
-            "same_widths": same_widths(rows),
+            "same_widths": same_widths(rows), **({"curve": curve} if curve else {}),
             "groups": next((r["groups"] for r in rows if r["groups"]), [])}
 
 
@@ -119,19 +120,6 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or not b else a / b
 
 
-def pearson(x: list[float], y: list[float]) -> float | None:
-    """Pearson correlation; None when either side is constant or the lengths differ."""
-    if len(x) != len(y) or len(x) < 2:
-        return None
-    mx, my = statistics.fmean(x), statistics.fmean(y)
-    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
-    sxx = sum((a - mx) ** 2 for a in x)
-    syy = sum((b - my) ** 2 for b in y)
-    if sxx <= 1e-12 or syy <= 1e-12:
-        return None
-    return sxy / math.sqrt(sxx * syy)
-
-
 # --------------------------------------------------------------------------- writing
 
 
@@ -140,8 +128,10 @@ def write_report(out_dir: str | Path) -> dict[str, Any]:
     out = Path(out_dir)
     data = collect(out)
     (out / FIGURES).mkdir(exist_ok=True)
-    figures = (plot_profiles(data, out / FIGURES) + plot_top1_vs_macs(data, out / FIGURES)
-               + plot_top1_vs_cost(data, out / FIGURES))
+    figures = plot_profiles(data, out / FIGURES) + plot_top1_vs_macs(data, out / FIGURES)
+    if data.get("curve"):
+        figures += plot_curve(data["curve"], out / FIGURES, _pyplot(), _save)
+    figures += plot_top1_vs_cost(data, out / FIGURES)  # nothing for a MACs plan
     data["figures"] = [str(Path(f).relative_to(out)) for f in figures]
     atomic_write_text(out / "report.json", json.dumps(data, indent=2) + "\n")
     atomic_write_text(out / "report.md", markdown(data))
@@ -200,6 +190,7 @@ def markdown(data: dict[str, Any]) -> str:
     if not data["complete"]:
         lines += [f"**Incomplete**: {len(data['missing'])} unit(s) not finished yet "
                   f"(first: `{data['missing'][0]}`); rerun the plan to resume.", ""]
+    lines += curve_markdown(data.get("curve") or [])
     lines += cost_section(data)  # nothing for a MACs plan
     for f in data.get("figures", []):
         lines.append(f"![{Path(f).stem}]({f})")

@@ -24,7 +24,7 @@ from wtc.errors import ConfigError, PlanError, UserInputError, WtcError
 from wtc.experiment.backends import make_backend
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.plan import Plan
-from wtc.experiment.units import Unit, check_dag, expand, rows
+from wtc.experiment.units import Unit, check_dag, curve_points, expand, rows
 
 
 class UnitFailed(WtcError):
@@ -162,6 +162,7 @@ def _run_info(plan: Plan | None, units: list[Unit], backend: str, jobs: int, thr
                             "base_macs": plan.base_macs, **_cost_info(plan)},
                     proxies={n: s.projection for n, s in plan.proxies.items()},
                     classes={s.name: s.spec.classes for s in plan.sources},
+                    **({"curve": curve_points(plan)} if plan.model.curve else {}),
                     methods=plan.methods)
     return info
 

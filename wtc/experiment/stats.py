@@ -63,3 +63,16 @@ def _beta_fraction(a: float, b: float, x: float, eps: float = 1e-14, tiny: float
         if abs(c * d - 1.0) < eps:
             break
     return f
+
+
+def pearson(x: list[float], y: list[float]) -> float | None:
+    """Pearson correlation; None when either side is constant or the lengths differ."""
+    if len(x) != len(y) or len(x) < 2:
+        return None
+    mx, my = statistics.fmean(x), statistics.fmean(y)
+    sxy = sum((a - mx) * (b - my) for a, b in zip(x, y, strict=True))
+    sxx = sum((a - mx) ** 2 for a in x)
+    syy = sum((b - my) ** 2 for b in y)
+    if sxx <= 1e-12 or syy <= 1e-12:
+        return None
+    return sxy / math.sqrt(sxx * syy)

@@ -107,6 +107,7 @@ def expand(plan: Plan) -> list[Unit]:
                 "seed": plan.model.search.seed, "projection": src.projection, **runtime,
                 **(cost if src.is_target else {}),
             }, labels={"method": m, "source": src.name}))
+    units += curve_units(plan, runtime)
     all_rows = rows(plan)
     for row in all_rows:
         if row.proxy is None:
@@ -126,6 +127,45 @@ def expand(plan: Plan) -> list[Unit]:
             units.append(Unit(f"eval/{row.id}/seed{seed}", "eval", {
                 "spec": target_text, "data": plan.eval_data, **runtime,
             }, deps=(train_id,), labels=labels))
+    return units
+
+
+def curve_points(plan: Plan) -> list[dict[str, Any]]:
+    """The search-length curve's points: method, source, epochs, and the units giving its
+    search (cost, held-out top-1) and its widths on the target (a transfer for proxies)."""
+    if plan.model.curve is None:
+        return []
+    out = []
+    for m, settings in plan.methods.items():
+        if "epochs" not in settings:
+            continue
+        for name in plan.model.curve.sources:
+            for e in plan.model.curve.epochs:
+                tag = f"{name}@e{e}"
+                out.append({"method": m, "source": name, "epochs": e,
+                            "search": f"search/{m}/{tag}",
+                            "widths": f"search/{m}/{tag}" if name == "target"
+                            else f"transfer/{m}/{tag}"})
+    return out
+
+
+def curve_units(plan: Plan, runtime: dict[str, Any]) -> list[Unit]:
+    """The searches (and, from proxies, transfers) of the search-length curve."""
+    units = []
+    for p in curve_points(plan):
+        src = plan.target if p["source"] == "target" else plan.proxies[p["source"]]
+        labels = {"method": p["method"], "source": p["source"], "curve_epochs": p["epochs"]}
+        units.append(Unit(p["search"], "search", {
+            "method": p["method"],
+            "settings": {**src.settings(plan.methods[p["method"]]), "epochs": p["epochs"]},
+            "spec": src.spec_text, "target_macs": src.target_macs, "data": src.data,
+            "seed": plan.model.search.seed, "projection": src.projection, **runtime,
+        }, labels=labels))
+        if p["widths"] != p["search"]:
+            units.append(Unit(p["widths"], "transfer", {
+                "source_spec": src.spec_text, "spec": plan.target.spec_text,
+                "stacking": src.stacking[0], "target_macs": plan.target_macs,
+            }, deps=(p["search"],), labels=labels))
     return units
 
 

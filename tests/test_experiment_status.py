@@ -1,0 +1,39 @@
+"""The dry run says what a half-finished experiment has left: units recorded in the ledger and
+units still to run, with their projected MACs (issue 18)."""
+
+from __future__ import annotations
+
+import json
+
+import yaml
+from conftest import ROOT
+
+from wtc.experiment import expand, load_plan, run_experiment
+from wtc.experiment.status import ledger_status
+
+PLAN = {"name": "status", "target": {"spec": str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml"),
+                                     "macs": "0.5x"},
+        "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 48,
+                 "batch_size": 32},
+        "methods": {"morphnet": {"epochs": 1}}, "search": {"val_split": 0.2},
+        "train": {"epochs": 1}, "seeds": [0]}
+
+
+def test_the_dry_run_splits_recorded_units_from_those_left(tmp_path, cli):
+    path = tmp_path / "plan.yaml"
+    path.write_text(yaml.safe_dump(PLAN))
+    plan, out = load_plan(path), tmp_path / "out"
+    units = [u.id for u in expand(plan)]
+    assert ledger_status(expand(plan), out).to_run == units  # no ledger yet
+    run_experiment(plan, out, threads=1, max_units=2)  # killed after two units
+    status = ledger_status(expand(plan), out)
+    assert len(status.recorded) == 2 and not set(status.recorded) & set(status.to_run)
+    assert set(status.recorded) | set(status.to_run) == set(units)
+    code, stdout, stderr = cli("experiment", path, "--out", out, "--dry-run", "--json")
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    assert data["recorded"]["units"] == 2 and data["to_run"]["units"] == len(units) - 2
+    assert data["to_run"]["train_macs"] > 0
+    assert {u["unit"] for u in data["units"] if u["recorded"]} == set(status.recorded)
+    run_experiment(plan, out, threads=1)
+    assert ledger_status(expand(plan), out).to_run == []
