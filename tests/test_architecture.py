@@ -16,7 +16,8 @@ PACKAGE = ROOT / "wtc"
 # bottom to top; a module may import its own layer and the layers below, never above.
 # wtc/__init__.py (lazy exports) is the top-level exception; wtc.experiment is reserved.
 LAYERS: list[tuple[str, ...]] = [
-    ("wtc.errors", "wtc.registry", "wtc.options", "wtc.limits", "wtc.safe_yaml"),
+    ("wtc.errors", "wtc.registry", "wtc.options", "wtc.limits", "wtc.safe_yaml", "wtc.paths",
+     "wtc.numbers", "wtc.text"),
     ("wtc.spec",),
     ("wtc.graph",),
     ("wtc.widths",),

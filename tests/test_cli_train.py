@@ -86,6 +86,7 @@ def test_fashion_mnist_absent(tmp_path, monkeypatch):
 
     monkeypatch.setattr(wd, "FASHION_MNIST_DIR", tmp_path / "absent")
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", no_network)
+    (tmp_path / "empty").mkdir()  # a root that exists but holds no data: download, then fail
     res = run("train", SPEC, "--data", "fashion-mnist", "--data-root", tmp_path / "empty",
               "--out", tmp_path / "run")
     assert_clean_failure(res, "apt-get install dataset-fashion-mnist")

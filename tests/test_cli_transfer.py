@@ -176,7 +176,7 @@ def test_proxy_failures(cli, tmp_path):
                    ["cannot read --depths"])
     expect_failure(cli, tmp_path, ["proxy", "specs/resnet20.yaml"], ["nothing to project"])
     expect_failure(cli, tmp_path, ["proxy", "specs/resnet20.yaml", "--width", "-1"],
-                   ["width multiplier must be positive"])
+                   ["--width", "must be above 0"])
 
 
 def test_proxy_json(cli, tmp_path):

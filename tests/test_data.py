@@ -140,8 +140,11 @@ def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
 
     monkeypatch.setattr(wd, "FASHION_MNIST_DIR", tmp_path / "absent")
     monkeypatch.setattr(torchvision.datasets, "FashionMNIST", no_network)
+    (tmp_path / "empty").mkdir()  # a root that exists but holds no data: download, then fail
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
         make_data(DataConfig(data="fashion-mnist", data_root=str(tmp_path / "empty")))
+    with pytest.raises(DataError, match="no such folder"):  # never the installed copy instead
+        make_data(DataConfig(data="fashion-mnist", data_root=str(tmp_path / "nowhere")))
 
 
 def test_test_set_is_resized_only_when_read():

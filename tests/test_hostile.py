@@ -4,6 +4,11 @@ code 2, one located paragraph (file, and line or key path) and no traceback.
 The cases of the issue come first (alias bomb, a 50 MB spec, `wtc transfer` next to a hostile
 file, a duplicate key, absurd widths, a model too big for the machine), then the ones an
 attacker of a service that accepts user specs would try next.
+
+The other doors (issue 22) have their own files, without time bounds: `test_hostile_ledger.py`
+(paths that leave their folder, damaged ledgers, kill -9 mid-write), `test_hostile_numbers.py`
+(command-line numbers), `test_hostile_plans.py` (plans, names, escaping), `test_hostile_io.py`
+(no permission, no space), `test_hostile_data.py` (data roots, bad images, messages).
 """
 
 from __future__ import annotations
@@ -252,7 +257,7 @@ SPEC_CASES = [
     ("division_by_zero", with_template("{name: c, op: conv, out: 'width // (stride - stride)'}"),
      ["stages[1]", "division or modulo by zero"]),
     ("attribute_access", with_template("{name: c, op: conv, out: 'width.__class__'}"),
-     ["templates.t.nodes[0].out", "uses Attribute"]),
+     ["templates.t.nodes[0].out", "uses attribute access"]),
     ("dunder_call", with_template("{name: c, op: conv, out: '__import__(\"os\").system(\"x\")'}"),
      ["templates.t.nodes[0].out", "allowed"]),
     ("lambda", with_template("{name: c, op: conv, out: '(lambda: 1)()'}"),
@@ -282,7 +287,7 @@ SPEC_CASES = [
     ("depth_over_bound", edit("depth: 3, width: 64", "depth: 100000, width: 64"),
      ["stages[2].depth", "less than or equal to 1024"]),
     ("too_many_classes", edit("classes: 10", "classes: 100000000"),
-     ["'classes'", "less than or equal to 1000000"]),
+     ["'classes'", "less than or equal to 65536"]),
     ("resolution_over_bound", edit("resolution: 32", "resolution: 100000"),
      ["input.resolution", "less than or equal to 8192"]),
     ("too_many_stages", edit("stages:", "stages:\n" + "".join(
@@ -337,7 +342,7 @@ WIDTHS_CASES = [
     ("duplicate_key", '{"format": "wtc.widths/1",\n "groups": {},\n "groups": {}}',
      [":3:", "duplicate key 'groups'"]),
     ("deep_nesting", "[" * 100_000 + "]" * 100_000, ["nested too deeply"]),
-    ("huge_int", '{"groups": {"a": ' + "9" * 10_000 + "}}", ["cannot read a number"]),
+    ("huge_int", '{"groups": {"a": ' + "9" * 10_000 + "}}", ["10,000 digits", "far too long"]),
     ("nan", None, ["'stage1.res' has nan channels"]),
     ("float", None, ["'stage1.res' has 16.0 channels"]),
     ("too_big_file", "{" + " " * 1_100_000 + "}", ["over the limit of 1,000,000"]),

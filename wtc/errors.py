@@ -71,5 +71,15 @@ class PlanError(UserInputError):
         super().__init__(f"{where}: {message}" if where else message)
 
 
+class WriteError(UserInputError):
+    """An output that cannot be written (no permission, no space left, a read-only disk): one
+    message naming the path. Whoever raises it leaves no partial output behind."""
+
+    def __init__(self, path: object, error: OSError | str) -> None:
+        self.path = path
+        reason = error if isinstance(error, str) else (error.strerror or str(error))
+        super().__init__(f"cannot write {path}: {reason}")
+
+
 class ExportError(WtcError):
     """An export that failed its onnx checker or onnxruntime comparison."""

@@ -30,7 +30,7 @@ MAX_NAME_CHARS = 100  # identifiers: stage, template, node, parameter names
 MAX_TEXT_CHARS = 10_000  # free text: spec name, description
 
 MAX_CHANNELS = 65_536  # any channel count: input, stage width, `out`, a widths-file group
-MAX_CLASSES = 1_000_000
+MAX_CLASSES = 65_536  # the classifier is a layer of `classes` channels: the channel limit
 MAX_RESOLUTION = 8_192
 MAX_DEPTH = 1_024  # blocks in one stage
 MAX_STAGES = 256
@@ -41,6 +41,14 @@ MAX_GRAPH_NODES = 10_000  # ops of the compiled network (ResNet-1001: about 3,00
 MAX_KERNEL = 255
 MAX_STRIDE = 1_024  # also padding and dilation
 MAX_DIVISOR = 1_024
+
+# numbers from the command line, a settings file or a plan (wtc.numbers checks them)
+MAX_EPOCHS = 100_000  # also warmup epochs and eval_every
+MAX_SEED = 2**32 - 1  # what every RNG wtc seeds (numpy, torch, Python) accepts
+MAX_BATCH = 65_536
+MAX_SYNTHETIC_IMAGES = 1_000_000  # one synthetic split
+MAX_THREADS = 4_096  # also jobs and data-loader workers
+MAX_MACS = 10**18  # a MACs target
 
 DEFAULT_MEMORY_SHARE = 0.5  # of the machine's physical RAM
 _FALLBACK_RAM = 8 * 2**30
@@ -83,6 +91,8 @@ def parse_bytes(text: str) -> int:
     value = float(m.group(1)) * _UNITS[m.group(2).lower()]
     if not value >= 1:
         raise LimitError(f"a size limit must be at least 1 byte, got '{text}'")
+    if value > 2**63:  # also a number too long to be finite (float inf)
+        raise LimitError(f"a size limit must be at most 2^63 bytes, got '{text[:40]}'")
     return int(value)
 
 

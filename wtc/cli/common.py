@@ -17,6 +17,7 @@ import typer
 from rich.console import Console
 
 from wtc.errors import ConfigError, UserInputError, WtcError
+from wtc.text import shown
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -26,8 +27,13 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one error paragraph and return the Exit to raise."""
-    err.print(f"[bold red]error:[/bold red] {message}", soft_wrap=True)
+    err.print(f"[bold red]error:[/bold red] {shown(message)}", soft_wrap=True)
     return typer.Exit(code)
+
+
+def warn(message: str) -> None:
+    """One warning line on stderr; the text is printed as is (no rich markup read from it)."""
+    err.print(f"[yellow]warning:[/yellow] {shown(message)}", soft_wrap=True)
 
 
 def handle_errors(fn: F) -> F:
@@ -61,32 +67,70 @@ def _debug() -> None:
         traceback.print_exc()
 
 
+def esc(value: object) -> str:
+    """User text (a name, a path) for a rich print: markup and control characters escaped."""
+    return shown(str(value))
+
+
 def print_json(data: Any) -> None:
     """Machine-readable output goes to stdout with no rich markup."""
     sys.stdout.write(json.dumps(data, indent=2, sort_keys=False) + "\n")
 
 
-def parse_macs(value: str | None, base_macs: int) -> int | None:
-    """'1.0x' / '0.5x' are relative to the spec's base MACs; '4.1e7', '41M' are absolute."""
+def parse_macs(value: str | None, base_macs: int, option: str = "--target-macs") -> int | None:
+    """'1.0x' / '0.5x' are relative to the spec's base MACs; '4.1e7', '41M' are absolute.
+    Finite and positive, at most 10^18 (`inf`, `nanx`, `1e400` are refused)."""
     from wtc.errors import ConfigError
+    from wtc.limits import MAX_MACS
+    from wtc.numbers import NumberError, bounded, read_number
 
     if value is None:
         return None
     v = value.strip().lower()
+    scale: float = {"x": base_macs, "k": 1e3, "m": 1e6, "g": 1e9}.get(v[-1:], 1)
+    number = v[:-1] if v[-1:] in ("x", "k", "m", "g") else v
     try:
-        if v.endswith("x"):
-            return round(float(v[:-1]) * base_macs)
-        scale = {"k": 1e3, "m": 1e6, "g": 1e9}.get(v[-1:])
-        if scale is not None:
-            return round(float(v[:-1]) * scale)
-        return round(float(v))
-    except ValueError:
+        macs = read_number(number, f"{option} '{value}'") * scale
+        return round(bounded(macs, f"{option} '{value}'", lo=0, lo_open=True, hi=MAX_MACS))
+    except NumberError as e:
+        if "expected a number" not in str(e):
+            raise
         raise ConfigError(
             f"cannot read MACs target '{value}': give a multiple of the base such as 0.5x, "
             "or a number such as 4.1e7 or 41M"
         ) from None
 
 
+# command-line numbers: (lowest, lowest excluded, highest, whole number); wtc.limits holds the
+# bounds a file value meets too
+def option_bounds() -> dict[str, tuple[float | None, bool, float | None, bool]]:
+    from wtc import limits as L
+
+    return {
+        "epochs": (1, False, L.MAX_EPOCHS, True), "lr": (0, True, None, False),
+        "batch_size": (1, False, L.MAX_BATCH, True), "fraction": (0, True, 1, False),
+        "val_split": (0, False, 0.999, False), "seed": (0, False, L.MAX_SEED, True),
+        "resolution": (4, False, L.MAX_RESOLUTION, True), "workers": (0, False, L.MAX_THREADS,
+                                                                       True),
+        "threads": (1, False, L.MAX_THREADS, True), "jobs": (1, False, L.MAX_THREADS, True),
+        "width": (0, True, L.MAX_CHANNELS, False), "depth": (0, True, L.MAX_DEPTH, False),
+        "classes": (2, False, L.MAX_CLASSES, True), "val_min_per_class": (0, False, 100_000,
+                                                                           True),
+    }
+
+
+def check_options(**values: Any) -> None:
+    """Check command-line numbers at the edge (finite, typed, bounded): the message names the
+    option (`--lr`), so a value given here is never blamed on a config file. None is unset."""
+    from wtc.numbers import bounded
+
+    bounds = option_bounds()
+    for name, value in values.items():
+        if value is None:
+            continue
+        lo, lo_open, hi, integer = bounds[name]
+        bounded(value, f"--{name.replace('_', '-')}", lo=lo, lo_open=lo_open, hi=hi,
+                integer=integer)
 PrecisionOpt = Annotated[str | None, typer.Option(
     "--precision", help="auto | fp32 | bf16 | fp16 (auto: bf16 where the CPU or GPU runs it "
     "natively, else fp32)")]

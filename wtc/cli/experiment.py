@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.common import check_options, esc, handle_errors, out, print_json, warn
 
 
 def register(app: typer.Typer) -> None:
@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
         from wtc.experiment import expand, load_plan, project, run_experiment, write_report
         from wtc.experiment.cost import summary
 
+        check_options(jobs=jobs, threads=threads)
         p = load_plan(plan)
         if dry_run:
             from wtc.experiment.status import ledger_status
@@ -56,18 +57,9 @@ def register(app: typer.Typer) -> None:
         res = run_experiment(p, out_dir, backend=backend, jobs=jobs, threads=threads,
                              device=device, address=address, reuse=reuse or (),
                              progress="none" if as_json else progress)
-        report = None if no_report else write_report(out_dir)
-        if as_json:
-            print_json({**res.to_json(), "report": None if report is None else
-                        str(out_dir / "report.md")})
-            return
-        shared = (f", {len(res.reused)} shared with a unit that computes the same"
-                  if res.reused else "")
-        shared += f", {len(res.imported)} copied from --reuse" if res.imported else ""
-        out.print(f"{len(res.ran)} unit(s) ran, {len(res.skipped)} skipped (already in the "
-                  f"ledger){shared}, {res.seconds:.1f} s; ledger {out_dir / 'ledger.jsonl'}")
-        if report is not None:
-            out.print(f"[green]wrote[/green] {out_dir / 'report.md'}")
+        for w in res.warnings:
+            warn(w)
+        _print_run(res, out_dir, None if no_report else write_report(out_dir), as_json)
 
     @app.command("report")
     @handle_errors
@@ -79,15 +71,31 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Rebuild report.md, report.json and the figures from an experiment's ledger."""
         from wtc.errors import ConfigError
-        from wtc.experiment import write_report
+        from wtc.experiment import Ledger, write_report
 
         if not (out_dir / "ledger.jsonl").is_file():
             raise ConfigError(f"{out_dir} holds no ledger.jsonl: not an experiment folder")
+        for w in Ledger(out_dir).warnings():
+            warn(w)
         data = write_report(out_dir)
         if as_json:
             print_json(data)
             return
-        out.print((out_dir / "report.md").read_text(encoding="utf-8"))
+        out.print(esc((out_dir / "report.md").read_text(encoding="utf-8")))
+
+
+def _print_run(res, out_dir: Path, report, as_json: bool) -> None:  # type: ignore[no-untyped-def]
+    if as_json:
+        print_json({**res.to_json(), "report": None if report is None else
+                    str(out_dir / "report.md")})
+        return
+    shared = (f", {len(res.reused)} shared with a unit that computes the same"
+              if res.reused else "")
+    shared += f", {len(res.imported)} copied from --reuse" if res.imported else ""
+    out.print(f"{len(res.ran)} unit(s) ran, {len(res.skipped)} skipped (already in the "
+              f"ledger){shared}, {res.seconds:.1f} s; ledger {esc(out_dir / 'ledger.jsonl')}")
+    if report is not None:
+        out.print(f"[green]wrote[/green] {esc(out_dir / 'report.md')}")
 
 
 def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-def]
@@ -96,7 +104,7 @@ def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-d
         print_json({**summ, "units": [{**p.to_json(), "recorded": p.unit in recorded}
                                       for p in proj]})
         return
-    t = Table(title=f"{plan.name}: {len(proj)} units (dry run; nothing ran)")
+    t = Table(title=f"{esc(plan.name)}: {len(proj)} units (dry run; nothing ran)")
     for col in ("unit", "kind", "training MACs", "overhead ratio", "ledger", "note"):
         t.add_column(col, justify="left" if col in ("unit", "kind", "ledger", "note")
                      else "right", no_wrap=col != "note")

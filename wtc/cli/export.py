@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.common import check_options, handle_errors, out, print_json
 
 
 def _size(n: float) -> str:
@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
         from wtc.graph import compile_spec
         from wtc.spec import load_spec
 
+        check_options(resolution=resolution)
         graph = compile_spec(load_spec(spec))
         rep = export_onnx(graph, widths, onnx_out, checkpoint=checkpoint, opset=opset,
                           dynamic_batch=dynamic_batch, resolution=resolution,

@@ -16,6 +16,8 @@ from rich.table import Table
 from wtc.cli.common import (
     ChannelsLastOpt,
     PrecisionOpt,
+    check_options,
+    esc,
     handle_errors,
     out,
     parse_channels_last,
@@ -61,10 +63,38 @@ def read_settings(config: Path | None, sets: list[str] | None) -> dict[str, Any]
         if not sep or not key.strip():
             raise ConfigError(f"--set takes key=value (e.g. --set strength=2), not '{item}'")
         try:
-            values[key.strip()] = load_yaml(raw)[0] if raw.strip() else None
+            value = load_yaml(raw)[0] if raw.strip() else None
         except YamlError:
-            values[key.strip()] = raw
+            value = raw
+        values[key.strip()] = _finite(value, f"--set {key.strip()}")
     return values
+
+
+def _check_output(output: Path) -> None:
+    if not output.parent.exists():
+        raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
+    if output.is_dir():
+        raise ConfigError(f"--output {output} is a folder; give a file name")
+
+
+def _settings_source(config: Path | None, sets: list[str] | None) -> str | None:
+    """Where the settings came from, for a message about a bad one."""
+    where = ([str(config)] if config else []) + (["--set"] if sets else [])
+    return " or ".join(where) or None
+
+
+def _finite(value: Any, what: str) -> Any:
+    """A --set value that reads as a number must be a finite one (`inf`, `nan` and `1e400` are
+    text to YAML, but a float to the settings model)."""
+    from wtc.numbers import NumberError, bounded
+
+    if isinstance(value, str):
+        try:
+            bounded(value, what)
+        except NumberError as e:
+            if "expected a number" not in str(e):
+                raise
+    return value
 
 
 def register(app: typer.Typer) -> None:
@@ -126,42 +156,45 @@ def register(app: typer.Typer) -> None:
         from wtc.optimizers import base as sb
         from wtc.spec import load_spec
 
+        check_options(epochs=epochs, fraction=fraction, batch_size=batch_size,
+                      val_split=val_split, seed=seed, threads=threads,
+                      val_min_per_class=val_min)
         path = resolve_spec(spec)
         graph = compile_spec(load_spec(path))
         labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
         model, targets = read_targets(graph, labels, cost, parse_macs)
         target = targets[0]
         _check_output(output)
-        data_cfg = _data_mapping(method, data, data_root, batch_size, val_split, val_min)
+        data_cfg = _data_cfg(method, data, data_root, batch_size, val_split, val_min)
         opt, ctx, cfg = sb.prepare(
             graph, method, targets if len(targets) > 1 else target,
             read_settings(config, sets), data_cfg, seed, epochs=epochs,
             fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
-            settings_source=str(config) if config else None, run_dir=run_dir, resume=resume,
+            settings_source=_settings_source(config, sets), run_dir=run_dir, resume=resume,
             precision=precision or "auto", channels_last=_auto(parse_channels_last(channels_last)),
             cost=model)
         if not json_out and opt.needs_data:
-            out.print(f"[bold]{method}[/bold] search of '{graph.spec.name}' ({path}) on "
+            out.print(f"[bold]{method}[/bold] search of '{esc(graph.spec.name)}' ({esc(path)}) on "
                       f"{data} (fraction {fraction:g}), target {targets_text(targets, model)}")
         _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out, model)
 
 
-def _data_mapping(method: str, data: str, data_root: str | None, batch_size: int | None,
-                  val_split: float | None, val_min: Any) -> dict[str, Any]:
-    """The search's data mapping from the options (the method's default held-out split)."""
-    data_cfg: dict[str, Any] = {"data": data}
+def _data_cfg(method: str, data: str, data_root: str | None, batch_size: int | None,
+              val_split: float | None, val_min: int) -> dict[str, Any]:
+    """The search's data mapping from the command-line options that were given."""
+    cfg: dict[str, Any] = {"data": data}
     if data_root is not None:
-        data_cfg["data_root"] = data_root
+        cfg["data_root"] = data_root
     if batch_size is not None:
-        data_cfg["batch_size"] = batch_size
+        cfg["batch_size"] = batch_size
     if val_split is None:
         val_split = _default_val_split(method)
     if val_split is not None:
-        data_cfg["val_split"] = val_split
+        cfg["val_split"] = val_split
     if val_min:
-        data_cfg["val_min_per_class"] = val_min
-    return data_cfg
+        cfg["val_min_per_class"] = val_min
+    return cfg
 
 
 def _default_val_split(method: str) -> float | None:
@@ -219,7 +252,7 @@ def _report(graph: Any, result: Any, output: Path, json_out: bool, model: Any = 
                     "held_out_top1": result.held_out_top1,
                     "chance": 1 / graph.spec.classes})
         return
-    t = Table(title=f"{graph.spec.name}: {result.method} widths vs uniform at "
+    t = Table(title=f"{esc(graph.spec.name)}: {result.method} widths vs uniform at "
                     f"{result.target_macs:,} MACs")
     for col in ("group", "base", "uniform", result.method, "ratio"):
         t.add_column(col, justify="left" if col == "group" else "right")

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.common import check_options, esc, handle_errors, out, print_json
 
 SpecArg = typer.Argument(..., help="architecture spec (YAML)", show_default=False)
 WidthsOpt = typer.Option(None, "--widths", "-w", help="widths.json for this spec (default: base)")
@@ -43,7 +43,7 @@ def register(app: typer.Typer) -> None:
 
         est = check_memory(graph, limit=limit)
         n = len(graph.spec.stages)
-        out.print(f"[green]ok[/green] {spec}: '{graph.spec.name}', {n} stages, "
+        out.print(f"[green]ok[/green] {esc(spec)}: '{esc(graph.spec.name)}', {n} stages, "
                   f"{len(graph.free_groups)} width groups, {widths.macs:,} MACs, "
                   f"about {human_bytes(est['total'])} to build, hash {graph.spec_hash}")
 
@@ -71,7 +71,7 @@ def register(app: typer.Typer) -> None:
             print_json({**total, "hash": graph.spec_hash, "stages": stages, "groups": groups})
             return
         info = {s.name: s for s in graph.stages}
-        t = Table(title=f"{graph.spec.name}  ({spec})")
+        t = Table(title=f"{esc(graph.spec.name)}  ({esc(spec)})")
         extra = (model.name,) if model is not None else ()
         for col in ("stage", "block", "depth", "out size", "MACs", "params", *extra):
             t.add_column(col, justify="left" if col in ("stage", "block") else "right")
@@ -96,6 +96,7 @@ def register(app: typer.Typer) -> None:
         from wtc.graph import compile_spec
         from wtc.widths import summary
 
+        check_options(resolution=resolution)
         graph, w = load(spec, widths)  # widths are checked against the spec they were made for
         if resolution is not None:
             graph = compile_spec(graph.spec.scaled(resolution=resolution))

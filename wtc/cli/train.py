@@ -13,6 +13,7 @@ import typer
 from wtc.cli.common import (
     ChannelsLastOpt,
     PrecisionOpt,
+    check_options,
     handle_errors,
     out,
     parse_channels_last,
@@ -137,7 +138,14 @@ def _register_eval(app: typer.Typer) -> None:
 
 
 def _config(path: Path | None, **overrides: Any) -> Any:
+    """Training options from --config with the command line's on top; the command-line
+    numbers are checked first, so a bad one is blamed on its option."""
+    from wtc.cli.common import option_bounds
     from wtc.trainer import TrainConfig
+
+    bounds = option_bounds()
+    check_options(**{k: v for k, v in overrides.items()
+                     if k in bounds and not isinstance(v, list)})  # --classes is a list here
 
     if path is None and overrides.get("data") is None:
         raise ConfigError("name the dataset with --data (fashion-mnist, cifar10, imagefolder, "

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import handle_errors, out, parse_macs, print_json
+from wtc.cli.common import check_options, esc, handle_errors, out, parse_macs, print_json
 from wtc.cli.costs import COST_HELP, budget_line, read_cost, refuse_time_as_macs
 
 
@@ -126,6 +126,7 @@ def proxy_cmd(
     from wtc.widths import atomic_write_text
     from wtc.widthtransfer import project_spec
 
+    check_options(width=width, depth=depth, resolution=resolution, classes=classes)
     original = load_spec(spec)
     how = {"width": width, "depth": depth, "depths": parse_depths(depths),
            "resolution": resolution, "classes": classes}
@@ -152,7 +153,7 @@ def proxy_cmd(
                                "hash": original.structural_hash, "macs": base},
                     "projection": given, "output": str(output)})
         return
-    out.print(f"[green]wrote[/green] {output}: '{proxy.name}' ({settings}), "
+    out.print(f"[green]wrote[/green] {esc(output)}: '{esc(proxy.name)}' ({settings}), "
               f"{macs:,} MACs ({macs / base:.3f}x of '{original.name}'), "
               f"depths {[s.depth for s in proxy.stages]}, hash {proxy.structural_hash}")
 
@@ -169,13 +170,13 @@ def _print_transfer(result: Any, src: Any, target: Path, output: Path, as_json: 
         print_json(report)
         return
     how = " (found by its hash)" if src.found else ""
-    out.print(f"transfer [bold]{src_graph.spec.name}[/bold] ({source}{how}) → "
-              f"[bold]{tgt_name}[/bold] ({target}), stacking "
+    out.print(f"transfer [bold]{esc(src_graph.spec.name)}[/bold] ({esc(source)}{how}) → "
+              f"[bold]{esc(tgt_name)}[/bold] ({esc(target)}), stacking "
               f"'{result.stacking}'")
     moved = [f"{t}←{s}" for t, s in result.stage_map.items() if t != s]
     if moved:
         out.print("stage map: " + ", ".join(moved))
-    t = Table(title=f"{tgt_name}: width groups")
+    t = Table(title=f"{esc(tgt_name)}: width groups")
     for col in ("group", "kind", "source group(s)", "ratio", "base", "width"):
         t.add_column(col, justify="right" if col in ("ratio", "base", "width") else "left")
     for m in result.mapping.values():

@@ -12,6 +12,15 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from wtc.limits import (
+    MAX_BATCH,
+    MAX_CHANNELS,
+    MAX_CLASSES,
+    MAX_RESOLUTION,
+    MAX_SEED,
+    MAX_SYNTHETIC_IMAGES,
+    MAX_THREADS,
+)
 from wtc.registry import Registry
 
 DEFAULT_ROOT = Path(os.environ.get("WTC_DATA_ROOT", Path.home() / ".cache" / "wtc" / "data"))
@@ -23,28 +32,30 @@ DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
 class DataConfig(BaseModel):
     """What data to train on and how to cut it; `TrainConfig` extends this with the optimizer."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     data: str = Field(description="a registered dataset: fashion-mnist, cifar10, "
                                   "imagefolder, synthetic, ...")
     data_root: str | None = None
     fraction: float = Field(1.0, gt=0.0, le=1.0, description="stratified share of train images")
     classes: list[int] | None = Field(None, description="keep these classes, relabelled 0..k-1")
-    resolution: int | None = Field(None, ge=4, description="resize inputs (default: the spec's)")
+    resolution: int | None = Field(None, ge=4, le=MAX_RESOLUTION,
+                                   description="resize inputs (default: the spec's)")
     val_split: float = Field(0.0, ge=0.0, lt=1.0, description="stratified hold-out from train")
     val_min_per_class: int = Field(0, ge=0, le=100_000, description="floor on the held-out "
                                    "images per class (drawn outside the training share)")
     augment: bool = True
-    batch_size: int = Field(128, ge=1)
-    eval_batch_size: int | None = Field(None, ge=1)
-    workers: int = Field(0, ge=0, description="DataLoader workers (imagefolder only)")
-    seed: int = 0
+    batch_size: int = Field(128, ge=1, le=MAX_BATCH)
+    eval_batch_size: int | None = Field(None, ge=1, le=MAX_BATCH)
+    workers: int = Field(0, ge=0, le=MAX_THREADS,
+                         description="DataLoader workers (imagefolder only)")
+    seed: int = Field(0, ge=0, le=MAX_SEED)
     # synthetic set only (defaults follow the spec: channels, resolution, classes)
-    synthetic_size: int = Field(2048, ge=1)
-    synthetic_test_size: int = Field(512, ge=1)
-    synthetic_channels: int | None = Field(None, ge=1)
-    synthetic_resolution: int | None = Field(None, ge=4)
-    synthetic_classes: int | None = Field(None, ge=2)
+    synthetic_size: int = Field(2048, ge=1, le=MAX_SYNTHETIC_IMAGES)
+    synthetic_test_size: int = Field(512, ge=1, le=MAX_SYNTHETIC_IMAGES)
+    synthetic_channels: int | None = Field(None, ge=1, le=MAX_CHANNELS)
+    synthetic_resolution: int | None = Field(None, ge=4, le=MAX_RESOLUTION)
+    synthetic_classes: int | None = Field(None, ge=2, le=MAX_CLASSES)
 
     @field_validator("data")
     @classmethod
@@ -64,8 +75,8 @@ class DataConfig(BaseModel):
                 raise ValueError("give at least one class")
             if len(set(v)) != len(v):
                 raise ValueError(f"classes repeat: {v}")
-            if min(v) < 0:
-                raise ValueError("class indices are >= 0")
+            if min(v) < 0 or max(v) >= MAX_CLASSES:
+                raise ValueError(f"class indices are from 0 to {MAX_CLASSES - 1:,}")
         return v
 
 

@@ -60,11 +60,15 @@ def _fashion_mnist_idx(root: str) -> tuple[torch.Tensor, torch.Tensor, torch.Ten
 def load_fashion_mnist(root: str | None = None) -> tuple[torch.Tensor, ...]:
     """(train_x, train_y, test_x, test_y) as uint8 Nx1x28x28 and int64 labels.
 
-    Looks in --data-root, then where Debian's `dataset-fashion-mnist` installs it, then lets
-    torchvision download it under the root (needs a network).
+    Looks in --data-root when one is given (only there: a root the user names is never
+    silently replaced by the system copy, and one that does not exist is an error), else where
+    Debian's `dataset-fashion-mnist` installs it; then lets torchvision download it under the
+    root (needs a network).
     """
-    candidates = [Path(root)] if root else []
-    candidates.append(FASHION_MNIST_DIR)
+    if root and not Path(root).is_dir():
+        raise DataError(f"--data-root {root}: no such folder (Fashion-MNIST is read from the "
+                        "folder you name; leave --data-root out to use the installed copy)")
+    candidates = [Path(root)] if root else [FASHION_MNIST_DIR]
     for c in candidates:
         try:
             return _fashion_mnist_idx(str(c))

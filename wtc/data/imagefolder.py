@@ -15,6 +15,22 @@ from wtc.errors import DataError
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+def load_image(path: str) -> object:
+    """One RGB image; a file that is empty, truncated or not an image is a DataError naming
+    it (exit 2), not a bare OSError from deep inside PIL."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        with open(path, "rb") as f:
+            img = Image.open(f)
+            img.load()  # decode now: a truncated file fails here, with its name
+            return img.convert("RGB")
+    except UnidentifiedImageError:
+        raise DataError(f"{path}: not an image file (empty or of an unknown format)") from None
+    except (OSError, SyntaxError, ValueError) as e:  # truncated or corrupt data
+        raise DataError(f"{path}: cannot read the image: {e}") from None
+
+
 def make(cfg: DataConfig, channels: int | None, resolution: int | None,
          num_classes: int | None) -> DataBundle:
     """Loaders over train/ and val/ class folders (ImageNet layout) under --data-root."""
@@ -39,9 +55,9 @@ def make(cfg: DataConfig, channels: int | None, resolution: int | None,
     eval_tf = transforms.Compose([transforms.Resize(round(res * 256 / 224)),
                                   transforms.CenterCrop(res), transforms.ToTensor(), norm])
     try:
-        tr_aug = datasets.ImageFolder(str(root / "train"), transform=train_tf)
-        tr_eval = datasets.ImageFolder(str(root / "train"), transform=eval_tf)
-        te = datasets.ImageFolder(str(root / "val"), transform=eval_tf)
+        tr_aug = datasets.ImageFolder(str(root / "train"), transform=train_tf, loader=load_image)
+        tr_eval = datasets.ImageFolder(str(root / "train"), transform=eval_tf, loader=load_image)
+        te = datasets.ImageFolder(str(root / "val"), transform=eval_tf, loader=load_image)
     except (FileNotFoundError, OSError) as e:
         raise DataError(f"cannot read ImageFolder tree {root}: {e}") from None
     if tr_aug.classes != te.classes:

@@ -8,6 +8,8 @@ import torch.nn.functional as F
 
 from wtc.data.config import DataConfig
 from wtc.data.memory import Arrays
+from wtc.errors import DataError
+from wtc.limits import DEFAULT_MEMORY_SHARE, human_bytes, physical_memory
 
 MEAN, STD = (0.5,), (0.25,)
 
@@ -36,6 +38,11 @@ def arrays(cfg: DataConfig, channels: int | None, resolution: int | None,
     c = cfg.synthetic_channels or channels or 3
     r = cfg.synthetic_resolution or resolution or 16
     n_cls = cfg.synthetic_classes or num_classes or 10
+    need = (cfg.synthetic_size + cfg.synthetic_test_size) * c * r * r * 5  # uint8 + noise
+    if need > DEFAULT_MEMORY_SHARE * physical_memory():
+        raise DataError(f"the synthetic set ({cfg.synthetic_size:,} + "
+                        f"{cfg.synthetic_test_size:,} images of {c}x{r}x{r}) needs about "
+                        f"{human_bytes(need)}, over half this machine's memory")
     xtr, ytr = make_synthetic(cfg.synthetic_size, channels=c, resolution=r, classes=n_cls,
                               seed=cfg.seed, split=0)
     xte, yte = make_synthetic(cfg.synthetic_test_size, channels=c, resolution=r, classes=n_cls,

@@ -9,6 +9,7 @@ written atomically before the unit's line, named by their content hash.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -17,33 +18,57 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from wtc.errors import ConfigError, WriteError
+from wtc.experiment.ledger_check import ARTIFACTS, line_problem
+from wtc.paths import contained
 from wtc.widths import atomic_write
 
 LEDGER = "ledger.jsonl"
-ARTIFACTS = "artifacts"
+__all__ = ["ARTIFACTS", "LEDGER", "Ledger"]
 
 
 class Ledger:
     def __init__(self, out_dir: str | Path) -> None:
         self.dir = Path(out_dir)
         self.path = self.dir / LEDGER
+        self.damaged: list[tuple[int, str]] = []  # (line number, why) of the last read
 
     # ------------------------------------------------------------------ reading
 
     def lines(self) -> Iterator[dict[str, Any]]:
-        """Every whole line, in order (a torn or corrupt line is skipped)."""
+        """Every usable line, in order. A damaged one (a torn write, bytes that are not UTF-8
+        JSON, a line missing keys or with a wrong type, edited outputs) is skipped and listed
+        in `self.damaged` as (line number, why), so the unit it recorded reruns."""
+        self.damaged = []
         if not self.path.is_file():
             return
-        with open(self.path, encoding="utf-8") as f:
-            for raw in f:
-                if not raw.endswith("\n"):
-                    continue  # the torn tail of a killed write
-                try:
-                    row = json.loads(raw)
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(row, dict):
-                    yield row
+        try:
+            with open(self.path, "rb") as f:
+                parts = f.read().split(b"\n")
+        except OSError as e:
+            raise ConfigError(f"cannot read {self.path}: {e.strerror or e}") from None
+        for number, raw in enumerate(parts, 1):
+            if not raw.strip():
+                continue
+            if number == len(parts):  # no newline after it
+                self.damaged.append((number, "torn last line (a write that was killed)"))
+                continue
+            try:
+                row = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                self.damaged.append((number, "not a line of JSON"))
+                continue
+            problem = line_problem(row)
+            if problem is not None:
+                self.damaged.append((number, _named(row, problem)))
+                continue
+            yield row
+
+    def warnings(self) -> list[str]:
+        """One message per damaged line, naming the file and the line number."""
+        list(self.lines())
+        return [f"{self.path}:{n}: skipped a damaged ledger line: {why}"
+                for n, why in self.damaged]
 
     def units(self) -> list[dict[str, Any]]:
         return [r for r in self.lines() if r.get("type") == "unit"]
@@ -66,22 +91,30 @@ class Ledger:
     # ------------------------------------------------------------------ writing
 
     def append(self, row: dict[str, Any]) -> None:
-        self.dir.mkdir(parents=True, exist_ok=True)
+        """Append one whole line (flushed and fsynced); WriteError naming the ledger when the
+        disk refuses (no space, no permission), with the ledger cut back to whole lines."""
         line = json.dumps(row, sort_keys=True, separators=(",", ":")) + "\n"
-        self._repair_tail()
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
+        try:
+            self.dir.mkdir(parents=True, exist_ok=True)
+            self._repair_tail()
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(line)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as e:
+            with contextlib.suppress(OSError):
+                self._repair_tail()  # a part of the line may have reached the disk
+            raise WriteError(self.path, e) from None
 
     def _repair_tail(self) -> None:
-        """A killed write may have left half a line: end it, so the next line stays whole."""
+        """A killed write may have left half a line: cut it off (its unit was not recorded and
+        reruns), so the ledger holds only whole lines, as an uninterrupted run leaves it."""
         if not self.path.is_file() or self.path.stat().st_size == 0:
             return
         with open(self.path, "rb+") as f:
-            f.seek(-1, os.SEEK_END)
-            if f.read(1) != b"\n":
-                f.write(b"\n")
+            data = f.read()
+            if not data.endswith(b"\n"):
+                f.truncate(data.rfind(b"\n") + 1)
 
     def start_run(self, **info: Any) -> None:
         self.append({"type": "run", "time": now(), **info})
@@ -113,8 +146,8 @@ class Ledger:
         """Record another experiment's line for the same unit and inputs here (copying its
         artifacts), so this ledger stays complete on its own; returns the new line."""
         for rel in (row.get("artifacts") or {}).values():
-            if not (self.dir / rel).is_file():
-                self._write_artifact(rel, (source.dir / rel).read_bytes())
+            if not self.artifact(rel).is_file():
+                self._write_artifact(rel, source.artifact(rel).read_bytes())
         line = {**row, "imported": str(source.dir)}
         self.append(line)
         return line
@@ -125,21 +158,31 @@ class Ledger:
         """Write `blob` under artifacts/ named by its hash; returns the relative path."""
         h = hashlib.sha256(blob).hexdigest()[:16]
         rel = f"{ARTIFACTS}/{h}-{name}"
-        if not (self.dir / rel).is_file():
+        if not self.artifact(rel).is_file():
             self._write_artifact(rel, blob)
         return rel
 
+    def artifact(self, rel: str) -> Path:
+        """The file of an artifact path read from a line; PathError when it leaves the folder
+        (through '..', an absolute path or a symlink)."""
+        return contained(self.dir, rel, f"{self.path}: artifact")
+
     def _write_artifact(self, rel: str, blob: bytes) -> None:
-        path = self.dir / rel
+        path = self.artifact(rel)
         path.parent.mkdir(parents=True, exist_ok=True)
         atomic_write(path, lambda f: f.write(blob))
 
     def artifacts_present(self, row: dict[str, Any]) -> bool:
-        return all((self.dir / rel).is_file() for rel in (row.get("artifacts") or {}).values())
+        return all(self.artifact(rel).is_file() for rel in (row.get("artifacts") or {}).values())
 
     def read_artifacts(self, row: dict[str, Any]) -> dict[str, bytes]:
-        return {name: (self.dir / rel).read_bytes()
+        return {name: self.artifact(rel).read_bytes()
                 for name, rel in (row.get("artifacts") or {}).items()}
+
+
+def _named(row: Any, problem: str) -> str:
+    unit = row.get("unit") if isinstance(row, dict) else None
+    return f"{problem} (unit {unit!r}, which reruns)" if isinstance(unit, str) else problem
 
 
 def _unit_line(unit: Any, input_hash: str, **fields: Any) -> dict[str, Any]:

@@ -37,12 +37,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
 from wtc.errors import PlanError, UserInputError
 from wtc.experiment.plan_cost import fits, macs_at, plan_dump, read_plan_cost, target_macs_of
+from wtc.experiment.plan_fields import Depth, Name, Seed, Strict, Title, image_counts
 from wtc.experiment.source import LEGACY_RUNTIME, Source, legacy_free
 from wtc.graph import compile_spec, count_macs
+from wtc.limits import MAX_CHANNELS, MAX_CLASSES, MAX_DEPTH, MAX_RESOLUTION
 from wtc.spec import Spec, load_spec
 from wtc.widthtransfer import STACKING, project_spec
 
@@ -56,24 +58,20 @@ KNOWN_TRAIN_IMAGES = {"fashion-mnist": 60_000, "cifar10": 50_000}
 KNOWN_TEST_IMAGES = {"fashion-mnist": 10_000, "cifar10": 10_000}
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class TargetSection(_Strict):
+class TargetSection(Strict):
     spec: str = Field(min_length=1, description="the target spec (YAML path)")
     macs: str | float | int = Field("1.0x", description="the target in the unit of `cost`: "
                                     "0.5x, 41M or 4.1e7 MACs; 3ms, 250us for latency")
     cost: str | None = Field(None, description="macs (default) | params | latency:TABLE")
 
 
-class ProxySection(_Strict):
-    width: float | None = Field(None, gt=0.0, description="width multiplier")
-    depth: float | None = Field(None, gt=0.0, description="depth multiplier")
-    depths: list[int] | None = Field(None, description="blocks per stage")
-    resolution: int | None = Field(None, ge=4, description="input resolution")
+class ProxySection(Strict):
+    width: float | None = Field(None, gt=0.0, le=MAX_CHANNELS, description="width multiplier")
+    depth: float | None = Field(None, gt=0.0, le=MAX_DEPTH, description="depth multiplier")
+    depths: list[Depth] | None = Field(None, description="blocks per stage")
+    resolution: int | None = Field(None, ge=4, le=MAX_RESOLUTION, description="input resolution")
     fraction: float | None = Field(None, gt=0.0, le=1.0, description="share of the images")
-    classes: int | None = Field(None, ge=2, description="keep the first k classes")
+    classes: int | None = Field(None, ge=2, le=MAX_CLASSES, description="keep the first k classes")
     stacking: list[str] | None = Field(None, description="rules for this proxy (depth only)")
     search_epochs: float | None = Field(
         None, gt=0.0, le=1000.0, description="multiplies every method's `epochs` on this proxy "
@@ -95,8 +93,8 @@ class ProxySection(_Strict):
                 if v is not None and k not in ("stacking", "search_epochs", "batch_scale")}
 
 
-class SearchSection(_Strict):
-    seed: int = 0
+class SearchSection(Strict):
+    seed: Seed = 0
     fraction: float = Field(1.0, gt=0.0, le=1.0, description="share of the training images "
                             "every search sees (proxies multiply it)")
     val_split: float = Field(0.1, gt=0.0, lt=1.0, description="held-out share of the training "
@@ -107,7 +105,7 @@ class SearchSection(_Strict):
         "enough images); 0: no floor")
 
 
-class CurveSection(_Strict):
+class CurveSection(Strict):
     """A search-length curve: every method searched again at each of `epochs`, on each of
     `sources` (`target` and/or proxy names), so the report shows how long a search must be
     before its widths stop moving."""
@@ -124,16 +122,16 @@ class CurveSection(_Strict):
         return sorted(v)
 
 
-class PlanModel(_Strict):
-    name: str = Field("experiment", min_length=1)
+class PlanModel(Strict):
+    name: Title = Field("experiment", min_length=1)
     target: TargetSection
     data: dict[str, Any]
-    methods: dict[str, dict[str, Any] | None] = Field(default_factory=dict)
-    proxies: dict[str, ProxySection] = Field(default_factory=dict)
+    methods: dict[Name, dict[str, Any] | None] = Field(default_factory=dict)
+    proxies: dict[Name, ProxySection] = Field(default_factory=dict)
     stacking: list[str] = Field(default_factory=lambda: ["last", "average"])
     search: SearchSection = Field(default_factory=SearchSection)
     train: dict[str, Any] = Field(default_factory=dict)
-    seeds: list[int] = Field(min_length=1, description="seeds of the final trainings")
+    seeds: list[Seed] = Field(min_length=1, description="seeds of the final trainings")
     precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
         "auto", description="precision of every unit that trains or evaluates")
     channels_last: bool | Literal["auto"] = Field("auto", description="NHWC tensors")
@@ -334,8 +332,7 @@ def _data(model: PlanModel, file: str | None) -> tuple[dict[str, Any], int | Non
     if owned:
         raise PlanError(f"'{owned[0]}' is set by the plan (search.fraction, search.val_split, "
                         "proxies, seeds), not under data", key=f"data.{owned[0]}", file=file)
-    train_images = data.pop("train_images", None)
-    test_images = data.pop("test_images", None)
+    train_images, test_images = image_counts(data, file)
     from wtc.data import DataConfig
 
     try:

@@ -20,7 +20,7 @@ from wtc.experiment.ledger import Ledger
 from wtc.experiment.report_cost import cost_section, plot_top1_vs_cost, row_cost
 from wtc.experiment.stats import pearson, welch
 from wtc.optimizers.base import near_chance, search_val_top1
-from wtc.widths import atomic_write, atomic_write_text
+from wtc.widths import atomic_write, atomic_write_text, make_folders
 
 FIGURES = "figures"
 
@@ -127,7 +127,7 @@ def write_report(out_dir: str | Path) -> dict[str, Any]:
     """Rebuild report.json, report.md and figures/*.png in `out_dir` from its ledger."""
     out = Path(out_dir)
     data = collect(out)
-    (out / FIGURES).mkdir(exist_ok=True)
+    make_folders(out / FIGURES)
     figures = plot_profiles(data, out / FIGURES) + plot_top1_vs_macs(data, out / FIGURES)
     if data.get("curve"):
         figures += plot_curve(data["curve"], out / FIGURES, _pyplot(), _save)

@@ -20,11 +20,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wtc.errors import ConfigError, PlanError, UserInputError, WtcError
-from wtc.experiment.backends import make_backend
+from wtc.errors import ConfigError, PlanError, UserInputError, WriteError, WtcError
+from wtc.experiment.backends import check_backend, make_backend
 from wtc.experiment.ledger import Ledger
+from wtc.experiment.ledger_check import is_escape
 from wtc.experiment.plan import Plan
 from wtc.experiment.units import Unit, check_dag, curve_points, expand, rows
+from wtc.paths import PathError
+from wtc.widths import make_folders
 
 
 class UnitFailed(WtcError):
@@ -42,11 +45,13 @@ class RunSummary:
     seconds: float = 0.0
     unit_seconds: dict[str, float] = field(default_factory=dict)
     stopped: bool = False  # stopped early (max_units)
+    warnings: list[str] = field(default_factory=list)  # damaged ledger lines skipped
 
     def to_json(self) -> dict[str, Any]:
         return {"out": str(self.out_dir), "ran": self.ran, "skipped": self.skipped,
                 "reused": self.reused, "imported": self.imported,
-                "seconds": round(self.seconds, 3), "stopped": self.stopped}
+                "seconds": round(self.seconds, 3), "stopped": self.stopped,
+                "warnings": self.warnings}
 
 
 def cores() -> int:
@@ -76,6 +81,8 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
         raise ConfigError(f"threads must be at least 1, got {threads}")
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"device must be cpu, cuda or auto, not {device!r}")
+    check_backend(backend, address)
+    _Display(progress, 0)  # a bad progress mode, before anything is written
     todo = list(units) if units is not None else expand(plan)  # type: ignore[arg-type]
     if plan is not None and units is None:
         check_data(plan)
@@ -84,14 +91,29 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
     imports = _imports(reuse, out)
-    out.mkdir(parents=True, exist_ok=True)
+    created = make_folders(out)
     threads = threads or max(1, cores() // jobs)
     ledger = Ledger(out)
+    try:
+        return _run(plan, todo, ledger, backend, jobs, threads, device, address, progress,
+                    max_units, on_unit, imports)
+    except WriteError:
+        if created is not None and not ledger.units():  # nothing to resume: no partial folder
+            shutil.rmtree(created, ignore_errors=True)
+        raise
+
+
+def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs: int,
+         threads: int, device: str, address: str | None, progress: str,
+         max_units: int | None, on_unit: Callable[[dict[str, Any]], None] | None,
+         imports: dict[tuple[str, str], tuple[dict[str, Any], Ledger]]) -> RunSummary:
+    out = ledger.dir
     with _lock(out):
+        damaged = ledger.warnings()  # before the first write cuts off a torn last line
         ledger.start_run(**_run_info(plan, todo, backend, jobs, threads))
         gpus = 1.0 if device == "cuda" else 0.0
         be = make_backend(backend, jobs=jobs, threads=threads, address=address, gpus=gpus)
-        summary = RunSummary(out_dir=out)
+        summary = RunSummary(out_dir=out, warnings=damaged)
         t0 = time.perf_counter()
         with _Display(progress, len(todo)) as display:
             try:
@@ -115,8 +137,13 @@ def _imports(folders: Sequence[str | Path], out: Path
                               "folder)")
         if Path(folder).resolve() == out.resolve():
             continue
-        for key, row in other.done().items():
-            if other.artifacts_present(row):
+        done = other.done()
+        escapes = [f"line {n}: {why}" for n, why in other.damaged if is_escape(why)]
+        if escapes:
+            raise PathError(f"--reuse {folder}: its ledger names files outside its folder, "
+                            f"refused ({'; '.join(escapes[:3])})")
+        for key, row in done.items():
+            if other.artifacts_present(row):  # PathError for a symlink out of the folder
                 found.setdefault(key, (row, other))
     return found
 
@@ -126,7 +153,11 @@ def _lock(out: Path) -> Iterator[None]:
     """One driver per experiment folder (the ledger has one writer)."""
     import fcntl
 
-    with open(out / ".lock", "w") as f:
+    try:
+        f = open(out / ".lock", "w")  # noqa: SIM115 - closed below
+    except OSError as e:
+        raise WriteError(out / ".lock", e) from None
+    with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -139,9 +170,12 @@ def _lock(out: Path) -> Iterator[None]:
 
 
 def check_data(plan: Plan) -> None:
-    """Read the plan's dataset once, so a missing one fails before any unit runs."""
+    """Read the plan's dataset once, so a missing one fails before any unit runs; check every
+    search's settings and data as they will run on each source."""
     from wtc.data import DataConfig, make_data
+    from wtc.experiment.plan_check import check_sources
 
+    check_sources(plan)
     s = plan.target.spec
     try:
         make_data(DataConfig(**plan.eval_data), channels=s.input.channels,

@@ -9,6 +9,7 @@ names the state_dict key and both shapes instead of torch's long RuntimeError.
 
 from __future__ import annotations
 
+import pickle
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -42,22 +43,43 @@ def load_state_checked(model: nn.Module, state: dict[str, Any], path: Path | str
     model.load_state_dict(state, strict=True)
 
 
+def checkpoint_file(path: str | Path) -> Path:
+    """The checkpoint path, after checking it names a file (a folder or a missing path is a
+    CheckpointError that says which)."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"checkpoint {p} does not exist")
+    if p.is_dir():
+        raise CheckpointError(f"checkpoint {p} is a folder; give the checkpoint file in it "
+                              "(e.g. checkpoint.pt)")
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {p} is not a regular file")
+    return p
+
+
+def load_failure(e: BaseException) -> str:
+    """Why torch.load(weights_only=True) refused a file, as the end of a sentence about it. A
+    file that needs pickled objects is said to be refused on purpose: torch's own advice
+    ("re-run with weights_only=False") would turn that safety off, so it is never quoted."""
+    text = str(e).strip()
+    if "weights_only" in text or isinstance(e, pickle.UnpicklingError):
+        return ("is refused: it holds pickled Python objects, which wtc never loads (they can "
+                "run code); a checkpoint must hold only tensors and plain values, as `wtc "
+                "train` and torch.save(model.state_dict()) write them")
+    reason = text.splitlines()[0] if text else type(e).__name__
+    return f"is corrupt or not a torch file: {reason[:200]}"
+
+
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """Read a `wtc train` checkpoint or a bare state_dict as {"model": state_dict, ...meta}.
 
     Raises CheckpointError naming the file when it is missing, unreadable or holds no weights.
     """
-    p = Path(path)
-    if not p.exists():
-        raise CheckpointError(f"checkpoint {p} does not exist")
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {p} is not a file")
+    p = checkpoint_file(path)
     try:
         obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for a bad file (pickle, zip, EOF, ...)
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise CheckpointError(f"checkpoint {p} is corrupt or not a torch file: "
-                              f"{reason[:200]}") from None
+        raise CheckpointError(f"checkpoint {p} {load_failure(e)}") from None
     if isinstance(obj, dict) and isinstance(obj.get("model"), Mapping):
         ckpt = dict(obj)
     elif isinstance(obj, Mapping) and obj and all(isinstance(v, torch.Tensor)

@@ -24,13 +24,14 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wtc.errors import ConfigError
+from wtc.limits import MAX_EPOCHS
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 
 
 class AutoSlimSettings(BaseModel):
     """AutoSlim hyper-parameters: supernet training, then greedy slimming."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_multiplier: float = Field(1.5, gt=0.0, le=4.0, description="supernet width x base")
     min_multiplier: float = Field(0.15, gt=0.0, description="smallest width x base")
@@ -41,11 +42,11 @@ class AutoSlimSettings(BaseModel):
                             "(the data's val_split wins when given)")
     eval_batches: int = Field(2, ge=1, description="held-out batches scoring a candidate")
     bn_batches: int = Field(2, ge=1, description="training batches recalibrating BN")
-    epochs: int = Field(5, ge=1, description="supernet training epochs")
+    epochs: int = Field(5, ge=1, le=MAX_EPOCHS, description="supernet training epochs")
     lr: float = Field(0.1, gt=0.0, description="peak learning rate (cosine decay)")
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(5e-4, ge=0.0, description="on conv/linear weights only")
-    warmup_epochs: float = Field(0.0, ge=0.0)
+    warmup_epochs: float = Field(0.0, ge=0.0, le=MAX_EPOCHS)
 
     @model_validator(mode="after")
     def _range(self) -> AutoSlimSettings:

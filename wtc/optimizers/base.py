@@ -35,7 +35,7 @@ __all__ = [
 class NoSettings(BaseModel):
     """Settings of an optimizer that has none."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from wtc.graph import StageGraph, count_macs
+from wtc.limits import MAX_EPOCHS
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 from wtc.optimizers.widthgrid import WidthGrid
 from wtc.widths import make_divisible, scale_to_macs, steps
@@ -54,7 +55,7 @@ class DMCPSettings(BaseModel):
     """DMCP hyper-parameters. Defaults follow the reference configs where wtc has the same knob
     (algorithms.md §4.3); the weight optimizer follows wtc's training recipe."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     max_multiplier: float = Field(1.5, gt=0.0, le=4.0, description="supernet width x base")
     prefix: float = Field(0.1, gt=0.0, lt=1.0,
@@ -65,11 +66,12 @@ class DMCPSettings(BaseModel):
     alpha_init: Literal["target", "zero"] = Field(
         "target", description="α at the start: 'target' = one value for all whose expected "
         "MACs sit in the dead zone (wtc); 'zero' = every transition 0.5 (the reference)")
-    epochs: int = Field(8, ge=1, description="supernet training epochs (weights + α)")
+    epochs: int = Field(8, ge=1, le=MAX_EPOCHS,
+                        description="supernet training epochs (weights + α)")
     lr: float = Field(0.1, gt=0.0, description="weight learning rate (cosine to 0)")
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     weight_decay: float = Field(5e-4, ge=0.0, description="on conv/linear weights only")
-    warmup_epochs: float = Field(0.0, ge=0.0)
+    warmup_epochs: float = Field(0.0, ge=0.0, le=MAX_EPOCHS)
     arch_lr: float = Field(0.5, gt=0.0, description="α learning rate at the start of its phase")
     arch_lr_min: float = Field(0.1, ge=0.0, description="α learning rate at the end (cosine)")
     arch_momentum: float = Field(0.9, ge=0.0, lt=1.0, description="α SGD momentum (Nesterov)")

@@ -24,6 +24,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from wtc.graph import count_macs
+from wtc.limits import MAX_EPOCHS
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 from wtc.widths import scale_to_macs
 
@@ -31,9 +32,9 @@ from wtc.widths import scale_to_macs
 class MorphNetSettings(BaseModel):
     """MorphNet hyper-parameters (structure learning with a constant learning rate)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    epochs: int = Field(2, ge=1, description="structure-learning epochs per round")
+    epochs: int = Field(2, ge=1, le=MAX_EPOCHS, description="structure-learning epochs per round")
     strength: float = Field(5.0, gt=0.0, description="λ = strength / base MACs")
     lam: float | None = Field(None, gt=0.0, description="absolute λ (overrides strength)")
     threshold: float = Field(1e-2, gt=0.0, description="alive if |γ| > threshold")
@@ -45,7 +46,8 @@ class MorphNetSettings(BaseModel):
     clip_at_zero: bool = Field(True, description="truncated L1: a γ that crosses 0 stops at 0")
     ladder: int = Field(1, ge=1, le=9, description="λ rungs tried (1: the one λ above)")
     ladder_factor: float = Field(4.0, gt=1.0, description="ratio of neighbouring λ rungs")
-    score_epochs: int = Field(1, ge=1, description="training of each rung's widths to score")
+    score_epochs: int = Field(1, ge=1, le=MAX_EPOCHS,
+                              description="training of each rung's widths to score")
     score_lr: float = Field(0.1, gt=0.0, description="learning rate of that training (cosine)")
     recal_batches: int = Field(20, ge=1, description="training batches for BN recalibration")
 

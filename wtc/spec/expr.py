@@ -32,25 +32,48 @@ class ExprError(ValueError):
     """An expression that does not parse, names an unknown parameter, or fails to evaluate."""
 
 
+_ALLOWED = "allowed: arithmetic (+ - * / // %), comparisons, and/or/not, x if c else y, " \
+    "min/max/int/round"
+# what a refused construct is called in a message (the node type alone misleads)
+_WORDS = {"Pow": "the power operator **", "ListComp": "a list comprehension",
+          "SetComp": "a set comprehension", "DictComp": "a dict comprehension",
+          "GeneratorExp": "a generator expression", "Subscript": "indexing or slicing [...]",
+          "Attribute": "attribute access (.)", "Lambda": "a lambda", "List": "a list [...]",
+          "Tuple": "a tuple", "Dict": "a dict {...}", "Set": "a set {...}",
+          "JoinedStr": "an f-string", "NamedExpr": "the := operator", "Starred": "*unpacking",
+          "Await": "await", "Yield": "yield", "MatMult": "the operator @",
+          "LShift": "the operator <<", "RShift": "the operator >>", "BitOr": "the operator |",
+          "BitAnd": "the operator &", "BitXor": "the operator ^", "In": "the operator in",
+          "NotIn": "the operator not in", "Is": "the operator is", "IsNot": "the operator is not",
+          "Call": "a call of a function that is not min/max/int/round (or with keywords)"}
+
+
 @functools.lru_cache(maxsize=4096)
 def parse(text: str) -> ast.expr:
     try:
         tree = ast.parse(text, mode="eval").body
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
-        raise ExprError(f"'{_clip(text)}' is not a valid expression") from None
+    except SyntaxError as e:
+        raise ExprError(f"'{_clip(text)}' is not a valid expression: {e.msg}") from None
+    except (MemoryError, RecursionError):
+        raise ExprError(f"'{_clip(text)}' is nested too deeply to read") from None
+    except ValueError as e:  # e.g. a NUL byte
+        raise ExprError(f"'{_clip(text)}' is not a valid expression: {e}") from None
     for node in ast.walk(tree):
         ok = isinstance(node, (ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare,
                                ast.Name, ast.Constant, ast.IfExp, ast.Call, ast.Load,
                                ast.operator, ast.unaryop, ast.boolop, ast.cmpop))
+        what = type(node).__name__
         if isinstance(node, ast.Call):
             ok = isinstance(node.func, ast.Name) and node.func.id in _FUNCS and not node.keywords
         if isinstance(node, ast.BinOp):
-            ok = type(node.op) in _BINOPS
+            ok, what = type(node.op) in _BINOPS, type(node.op).__name__
+        if isinstance(node, ast.Compare):
+            bad = [op for op in node.ops if type(op) not in _CMPOPS]
+            ok, what = not bad, type(bad[0]).__name__ if bad else what
         if not ok:
-            raise ExprError(
-                f"'{_clip(text)}' uses {type(node).__name__}; allowed: arithmetic (+ - * / // %), "
-                "comparisons, and/or/not, x if c else y, min/max/int/round"
-            )
+            part = ast.get_source_segment(text, node) or text
+            where = f"'{_clip(part)}'" + (f" (in '{_clip(text)}')" if part != text else "")
+            raise ExprError(f"{where} uses {_WORDS.get(what, what)}; {_ALLOWED}")
     return tree
 
 

@@ -11,6 +11,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -38,6 +39,7 @@ from wtc.limits import (
     MAX_TEXT_CHARS,
 )
 from wtc.spec.ops import OP_NAMES
+from wtc.text import printable
 
 FiniteFloat = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 Text = Annotated[StrictStr, Field(max_length=MAX_EXPR_CHARS)]
@@ -141,7 +143,7 @@ class StageSpec(_WithParams):
 class Spec(Strict):
     """A whole network. Immutable: transforms return new specs."""
 
-    name: str = Field(min_length=1, max_length=MAX_TEXT_CHARS)
+    name: Annotated[str, AfterValidator(printable)] = Field(min_length=1)  # printed, written
     description: str = Field("", max_length=MAX_TEXT_CHARS)
     input: InputSpec
     classes: Annotated[StrictInt, Field(gt=0, le=MAX_CLASSES)]

@@ -23,10 +23,12 @@ def scaled(spec: Spec, *, width: float | None = None, depth: float | None = None
            classes: int | None = None, name: str | None = None) -> Spec:
     """A projected copy: widths × `width` (rounded to the divisor), depths × `depth` (ceil, at
     least 1) or exactly `depths`, a new input `resolution`, a new number of `classes`."""
+    from pydantic import ValidationError
+
     data = spec.model_dump()
     if width is not None:
-        if width <= 0:
-            raise SpecError(f"width multiplier must be positive, got {width}")
+        if not (isinstance(width, int | float) and math.isfinite(width) and width > 0):
+            raise SpecError(f"width multiplier must be a positive finite number, got {width}")
         for part in ("stem", "head", "stages"):
             for call in data[part]:
                 if call.get("width") is not None:
@@ -34,8 +36,10 @@ def scaled(spec: Spec, *, width: float | None = None, depth: float | None = None
     if depth is not None and depths is not None:
         raise SpecError("give either a depth multiplier or per-stage depths, not both")
     if depth is not None:
-        if depth <= 0:
-            raise SpecError(f"depth multiplier must be positive, got {depth}")
+        if not (isinstance(depth, int | float) and math.isfinite(depth) and depth > 0):
+            raise SpecError(f"depth multiplier must be a positive finite number, got {depth}")
+        if depth * max(s["depth"] for s in data["stages"]) > 10**9:
+            raise SpecError(f"depth multiplier {depth} gives over a billion blocks per stage")
         for stage in data["stages"]:
             stage["depth"] = max(1, math.ceil(stage["depth"] * depth - 1e-9))
     if depths is not None:
@@ -48,6 +52,12 @@ def scaled(spec: Spec, *, width: float | None = None, depth: float | None = None
     if classes is not None:
         data["classes"] = int(classes)
     data["name"] = name or spec.name
-    out = type(spec).model_validate(data)
+    try:
+        out = type(spec).model_validate(data)
+    except ValidationError as e:  # e.g. a width or resolution over the limits
+        problems = "; ".join(f"'{'.'.join(map(str, er['loc']))}': {er['msg']}"
+                             for er in e.errors()[:3])
+        raise SpecError(f"the projection of '{spec.name}' is not a valid spec: {problems}"
+                        ) from None
     check_spec(out)
     return out

@@ -11,19 +11,20 @@ from torch import nn
 
 from wtc.data import DataConfig
 from wtc.errors import ConfigError
+from wtc.limits import MAX_EPOCHS, MAX_THREADS
 from wtc.options import read_yaml_mapping
 
 
 class TrainConfig(DataConfig):
     """Everything a training run needs besides the model: data (inherited), optimizer, runtime."""
 
-    epochs: int = Field(1, ge=1)
+    epochs: int = Field(1, ge=1, le=MAX_EPOCHS)
     lr: float = Field(0.1, gt=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
     nesterov: bool = True
     weight_decay: float = Field(5e-4, ge=0.0)
     schedule: Literal["cosine", "linear", "constant"] = "cosine"
-    warmup_epochs: float = Field(0.0, ge=0.0)
+    warmup_epochs: float = Field(0.0, ge=0.0, le=MAX_EPOCHS)
     label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
     grad_clip: float | None = Field(None, gt=0.0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -32,8 +33,10 @@ class TrainConfig(DataConfig):
         "natively (CPU with AVX-512 BF16/AMX, CUDA with bf16), else fp32")
     channels_last: bool | Literal["auto"] = Field(
         "auto", description="NHWC tensors: auto = on for CPU and CUDA")
-    threads: int | None = Field(None, ge=1, description="CPU threads (default: cores per rank)")
-    eval_every: int = Field(1, ge=1, description="test-set evaluation every N epochs (and last)")
+    threads: int | None = Field(None, ge=1, le=MAX_THREADS,
+                                description="CPU threads (default: cores per rank)")
+    eval_every: int = Field(1, ge=1, le=MAX_EPOCHS,
+                            description="test-set evaluation every N epochs (and last)")
     out: str | None = None
 
     @model_validator(mode="before")
@@ -46,19 +49,26 @@ class TrainConfig(DataConfig):
 
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> TrainConfig:
-        """A YAML file (optional) with overrides on top; None overrides are ignored."""
+        """A YAML file (optional) with overrides on top; None overrides are ignored. An
+        error in an override is blamed on its command-line option (`--lr`), not the file."""
         values: dict[str, Any] = {}
         if path is not None:
             values.update(read_yaml_mapping(path, "training config",
                                             "a mapping of training options"))
-        values.update({k: v for k, v in overrides.items() if v is not None})
+        given = {k: v for k, v in overrides.items() if v is not None}
+        values.update(given)
         try:
             return cls(**values)
         except ValidationError as e:
+            errors = e.errors()
+            if all(er["loc"] and er["loc"][0] in given for er in errors):
+                problems = "; ".join(f"--{str(er['loc'][0]).replace('_', '-')}: {er['msg']}"
+                                     for er in errors)
+                raise ConfigError(f"bad command-line option: {problems}") from None
             src = f" in {path}" if path else ""
             problems = "; ".join(
                 f"{'.'.join(str(x) for x in er['loc']) or 'config'}: {er['msg']}"
-                for er in e.errors())
+                for er in errors)
             raise ConfigError(f"bad training options{src}: {problems}") from None
 
 

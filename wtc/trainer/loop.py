@@ -43,7 +43,7 @@ from wtc.trainer.state import (
     seed_everything,
     set_rng_state,
 )
-from wtc.widths import atomic_write_text
+from wtc.widths import atomic_write_text, make_folders
 
 
 def param_groups(params: nn.Module | Iterable[nn.Parameter], weight_decay: float
@@ -185,7 +185,7 @@ class _Loop:
         self.forward_macs = forward_macs
         end_epoch = min(cfg.epochs, max_epochs) if max_epochs else cfg.epochs
         if out is not None and self.main:
-            out.mkdir(parents=True, exist_ok=True)
+            make_folders(out)  # WriteError naming it (no permission, no space)
         self.t_start = time.perf_counter()
         self.seconds_before = (float(self.history[-1]["seconds_total"]) if self.history
                                else 0.0)

@@ -7,6 +7,7 @@ is written atomically so an interrupted run never leaves a half-written one.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +15,10 @@ import torch
 import torch.nn as nn
 
 from wtc.data import make_data
-from wtc.errors import CheckpointError, ConfigError
+from wtc.errors import ConfigError, UserInputError
 from wtc.graph import compile_spec, count_macs
 from wtc.nn import build_model
+from wtc.nn.weights import checkpoint_file
 from wtc.spec import load_spec
 from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import dist_info, resolve_device
@@ -24,7 +26,7 @@ from wtc.trainer.evaluation import evaluate, torch_forward_macs
 from wtc.trainer.loop import fit
 from wtc.trainer.precision import has_grouped_conv, resolve_runtime
 from wtc.trainer.state import load_checkpoint, seed_everything
-from wtc.widths import atomic_write, base_widths, load_widths, save_widths
+from wtc.widths import atomic_write, base_widths, load_widths, make_folders, save_widths
 
 
 def _build(graph: Any, widths: Any) -> nn.Module:
@@ -83,13 +85,19 @@ def train(spec: Any, widths: Any = None, cfg: TrainConfig | None = None, *,
         meta["spec"] = str(spec_path)
     out = Path(cfg.out) if cfg.out else None
     rank, _ = dist_info()
-    if out is not None and rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        _save_widths_copy(w, widths, out / "widths.json")
-        if spec_path is not None:
-            atomic_write(out / "spec.yaml", lambda f: f.write(Path(spec_path).read_bytes()))
-    return fit(model, data, cfg, forward_macs=forward_macs, progress=progress, out_dir=out,
-               resume=resume, meta=meta)
+    created = None
+    try:
+        if out is not None and rank == 0:
+            created = make_folders(out)
+            _save_widths_copy(w, widths, out / "widths.json")
+            if spec_path is not None:
+                atomic_write(out / "spec.yaml", lambda f: f.write(Path(spec_path).read_bytes()))
+        return fit(model, data, cfg, forward_macs=forward_macs, progress=progress,
+                   out_dir=out, resume=resume, meta=meta)
+    except UserInputError:  # a full disk, a bad image, nothing to resume: no partial run
+        if created is not None and not (out / "checkpoint.pt").exists():  # type: ignore[operator]
+            shutil.rmtree(created, ignore_errors=True)  # nothing to resume: no partial run
+        raise
 
 
 def evaluate_checkpoint(spec: Any, checkpoint: str | Path, cfg: TrainConfig,
@@ -99,8 +107,7 @@ def evaluate_checkpoint(spec: Any, checkpoint: str | Path, cfg: TrainConfig,
     if widths is None and (ck.parent / "widths.json").is_file():
         widths = ck.parent / "widths.json"
     graph, w, _ = _resolve_model_inputs(spec, widths)
-    if not ck.is_file():
-        raise CheckpointError(f"checkpoint {ck} does not exist")
+    checkpoint_file(ck)
     s = graph.spec
     data = make_data(cfg, channels=s.input.channels, resolution=cfg.resolution or
                      s.input.resolution, num_classes=s.classes)

@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 
 from wtc.errors import CheckpointError
-from wtc.nn.weights import load_state_checked
+from wtc.nn.weights import checkpoint_file, load_failure, load_state_checked
 from wtc.widths import atomic_write
 
 CHECKPOINT = "checkpoint.pt"
@@ -73,15 +73,11 @@ def load_checkpoint(path: str | Path, model: nn.Module | None = None, *,
     Raises CheckpointError naming the file for a missing or corrupt file, a different spec
     hash or widths, and for shape mismatches the layer and both shapes.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {p} does not exist")
+    p = checkpoint_file(path)
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as e:
-        reason = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise CheckpointError(f"{p} is not a readable checkpoint (corrupt or not a "
-                              f"torch file): {reason[:200]}") from None
+        raise CheckpointError(f"checkpoint {p} {load_failure(e)}") from None
     if not isinstance(ckpt, dict) or "model" not in ckpt or not isinstance(ckpt["model"], dict):
         raise CheckpointError(f"{p} is not a wtc checkpoint (no model state_dict in it)")
     saved_hash = ckpt.get("spec_hash")

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from wtc.errors import WidthsError
+from wtc.errors import WidthsError, WriteError
 from wtc.graph import StageGraph, count_macs
 from wtc.limits import MAX_CHANNELS, LimitError, read_limited_text
 
@@ -110,6 +110,22 @@ def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda f: f.write(text.encode()))
 
 
+def make_folders(path: str | Path) -> Path | None:
+    """mkdir -p `path`; returns the topmost folder it created (None when `path` existed), so a
+    failed run can remove exactly what it made. WriteError naming the folder otherwise."""
+    p = Path(path)
+    top = None
+    for parent in (p, *p.parents):
+        if parent.exists():
+            break
+        top = parent
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise WriteError(p, e) from None
+    return top
+
+
 def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> None:
     """Write through a temporary file in the target folder, then rename it into place."""
     p = Path(path)
@@ -118,12 +134,15 @@ def atomic_write(path: str | Path, write: Callable[[Any], Any]) -> None:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     except OSError as e:
-        raise WidthsError(f"cannot write {p}: {e.strerror}") from None
+        raise WriteError(p, e) from None
     try:
         with os.fdopen(fd, "wb") as f:
             write(f)
         chmod_like_new_file(Path(tmp))
         os.replace(tmp, p)
+    except OSError as e:  # no space left, a read-only disk, a quota: the path, one line
+        Path(tmp).unlink(missing_ok=True)
+        raise WriteError(p, e) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -150,8 +169,11 @@ def read_widths_json(path: str | Path, max_bytes: int | None = None) -> Any:
                           "appear once") from None
     except RecursionError:
         raise WidthsError(f"{p}: nested too deeply to be a widths file") from None
-    except ValueError as e:  # integers beyond Python's digit limit
-        raise WidthsError(f"{p}: cannot read a number ({e})") from None
+    except ValueError as e:  # integers beyond Python's digit limit (4,300 digits)
+        digits = re.search(r"has (\d+) digits", str(e))
+        size = f" of {int(digits.group(1)):,} digits" if digits else ""
+        raise WidthsError(f"{p}: a number{size} is far too long to be a channel count (at "
+                          f"most {MAX_CHANNELS:,})") from None
 
 
 class _DuplicateKey(ValueError):

@@ -23,18 +23,28 @@ class Backend(Protocol):
     def close(self) -> None: ...
 
 
-def make_backend(name: str, *, jobs: int, threads: int, address: str | None = None,
-                 gpus: float = 0.0) -> Backend:
+def check_backend(name: str, address: str | None = None) -> None:
+    """Refuse an unknown backend, a misplaced --address or a missing Ray before anything is
+    written (the driver calls this before it creates the experiment folder)."""
+    import importlib.util
+
     from wtc.errors import ConfigError
 
+    if name not in BACKENDS:
+        raise ConfigError(f"unknown backend '{name}'; choose one of: {', '.join(BACKENDS)}")
+    if name == "local" and address:
+        raise ConfigError("--address is for the ray backend (use --backend ray)")
+    if name == "ray" and importlib.util.find_spec("ray") is None:
+        raise ConfigError("the ray backend needs Ray: pip install 'wtc[ray]'")
+
+
+def make_backend(name: str, *, jobs: int, threads: int, address: str | None = None,
+                 gpus: float = 0.0) -> Backend:
+    check_backend(name, address)
     if name == "local":
-        if address:
-            raise ConfigError("--address is for the ray backend (use --backend ray)")
         from wtc.experiment.backends.local import LocalBackend
 
         return LocalBackend(jobs=jobs, threads=threads)
-    if name == "ray":
-        from wtc.experiment.backends.ray import RayBackend
+    from wtc.experiment.backends.ray import RayBackend
 
-        return RayBackend(jobs=jobs, threads=threads, address=address, gpus=gpus)
-    raise ConfigError(f"unknown backend '{name}'; choose one of: {', '.join(BACKENDS)}")
+    return RayBackend(jobs=jobs, threads=threads, address=address, gpus=gpus)
