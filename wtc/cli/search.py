@@ -31,6 +31,11 @@ DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
 DEFAULT_FRACTION = 0.2  # the search is a proxy: a share of the training images is enough
 
 
+TARGET_OPTION = typer.Option(
+    "--target-macs", "--target", "-t", help="target: 0.5x (of the spec's), 41M MACs, 3ms with "
+    "--cost latency:TABLE; autoslim takes several (0.25x,0.5x: one file each)")
+
+
 def resolve_spec(spec: Path | None) -> Path:
     """The spec path as given, else relative to the wtc checkout; the default is
     specs/resnet20_fmnist.yaml."""
@@ -108,9 +113,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
         method: Annotated[str, typer.Option(
             "--method", "-m", help="uniform | morphnet | autoslim | dmcp")] = "morphnet",
-        target_macs: Annotated[str, typer.Option(
-            "--target-macs", "--target", "-t", help="target: 0.5x (of the spec's), 41M MACs, "
-            "3ms with --cost latency:TABLE; autoslim takes several (0.25x,0.5x)")] = "1.0x",
+        target_macs: Annotated[str, TARGET_OPTION] = "1.0x",
         cost: Annotated[str | None, typer.Option("--cost", help=COST_HELP)] = None,
         data: Annotated[str, typer.Option(
             "--data", help="fashion-mnist | cifar10 | imagefolder | synthetic")

@@ -80,3 +80,12 @@ def cost_params(plan: Any) -> dict[str, Any] | None:
     d = plan.cost.describe()
     keep = ("name", "runtime", "threads", "batch", "table_sha256")
     return {"model": plan.cost.label(), **{k: d[k] for k in keep if k in d}}
+
+
+def priced(plan: Any) -> dict[str, Any]:
+    """What the run's header adds about a non-MACs cost: the MACs its target came to (the
+    report's "at N MACs") and the cost model with its target. Nothing for a MACs plan."""
+    if plan.cost is None:
+        return {}
+    return {"macs": plan.cost_macs, "cost": {**(cost_params(plan) or {}),
+                                             "target": plan.target_macs}}

@@ -25,6 +25,7 @@ from wtc.experiment.backends import check_backend, make_backend
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.ledger_check import is_escape
 from wtc.experiment.plan import Plan
+from wtc.experiment.plan_cost import priced
 from wtc.experiment.units import Unit, check_dag, curve_points, expand, rows
 from wtc.paths import PathError
 from wtc.widths import make_folders
@@ -192,22 +193,12 @@ def _run_info(plan: Plan | None, units: list[Unit], backend: str, jobs: int, thr
         info.update(plan=plan.name, plan_hash=plan.hash(), file=plan.file, seeds=plan.seeds,
                     rows=[r.to_json() for r in rows(plan)],
                     target={"spec": plan.target.spec.name, "hash": plan.target.graph.spec_hash,
-                            "macs": plan.cost_macs or plan.target_macs,
-                            "base_macs": plan.base_macs, **_cost_info(plan)},
+                            "macs": plan.target_macs, "base_macs": plan.base_macs, **priced(plan)},
                     proxies={n: s.projection for n, s in plan.proxies.items()},
                     classes={s.name: s.spec.classes for s in plan.sources},
                     **({"curve": curve_points(plan)} if plan.model.curve else {}),
                     methods=plan.methods)
     return info
-
-
-def _cost_info(plan: Plan) -> dict[str, Any]:
-    """A plan priced by another cost model: it and its target (MACs plans: nothing)."""
-    if plan.cost is None:
-        return {}
-    from wtc.experiment.plan_cost import cost_params
-
-    return {"cost": {**(cost_params(plan) or {}), "target": plan.target_macs}}
 
 
 def _drive(todo: list[Unit], ledger: Ledger, be: Any, summary: RunSummary, threads: int,
