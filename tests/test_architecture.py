@@ -24,6 +24,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("wtc.widthtransfer", "wtc.plot"),
     ("wtc.nn",),
     ("wtc.export",),
+    ("wtc.profile",),
     ("wtc.importer",),
     ("wtc.data",),
     ("wtc.trainer",),

@@ -51,15 +51,20 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
-    def show(spec: Path = SpecArg, widths: Path | None = WidthsOpt, as_json: bool = JsonOpt
+    def show(spec: Path = SpecArg, widths: Path | None = WidthsOpt, as_json: bool = JsonOpt,
+             cost: str | None = typer.Option(None, "--cost", help="also show this cost per "
+                                             "stage: params | latency:TABLE (predicted)")
              ) -> None:
         """Stages, blocks, width groups, widths, MACs and parameters per stage."""
+        from wtc.cli.costs import read_cost, with_cost
         from wtc.graph import cost_table
         from wtc.widths import summary
 
         graph, w = load(spec, widths)
-        total = summary(graph, w.groups)
-        stages = cost_table(graph, w.groups)
+        model = read_cost(cost)
+        total, stages = summary(graph, w.groups), cost_table(graph, w.groups)
+        if model is not None:
+            total, stages = with_cost(graph, w.groups, model, total, stages)
         groups = [{"id": g.id, "kind": g.kind, "stage": g.stage, "base": g.base,
                    "width": w.groups.get(g.id, g.base), "roles": list(g.roles),
                    "layers": len(g.producers), "multiple": g.multiple}
@@ -69,14 +74,18 @@ def register(app: typer.Typer) -> None:
             return
         info = {s.name: s for s in graph.stages}
         t = Table(title=f"{esc(graph.spec.name)}  ({esc(spec)})")
-        for col in ("stage", "block", "depth", "out size", "MACs", "params"):
+        extra = (model.name,) if model is not None else ()
+        for col in ("stage", "block", "depth", "out size", "MACs", "params", *extra):
             t.add_column(col, justify="left" if col in ("stage", "block") else "right")
         for row in stages:
             s = info[row["stage"]]
             size = f"{s.out_hw[0]}x{s.out_hw[1]}" if s.out_hw else "flat"
             t.add_row(row["stage"], s.block, str(s.depth), size, f"{row['macs']:,}",
-                      f"{row['params']:,}")
-        t.add_row("total", "", "", "", f"{total['macs']:,}", f"{total['params']:,}", style="bold")
+                      f"{row['params']:,}", *((model.format(row["cost"]),) if extra else ()))
+        if extra and total["cost"]["overhead"]:
+            t.add_row("overhead", "", "", "", "", "", model.format(total["cost"]["overhead"]))
+        t.add_row("total", "", "", "", f"{total['macs']:,}", f"{total['params']:,}",
+                  *((model.format(total["cost"]["total"]),) if extra else ()), style="bold")
         out.print(t)
         out.print(_groups_table(groups))
 

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from wtc.cli.common import check_options, err, esc, handle_errors, out, parse_macs, print_json
+from wtc.cli.costs import COST_HELP, budget_line, read_cost, refuse_time_as_macs
 
 
 def parse_stage_map(value: str | None) -> dict[str, str] | None:
@@ -66,8 +67,9 @@ def transfer_cmd(
         "--stage-map", help="target=source stage pairs, e.g. layer1=stage1,layer2=stage2 "
         "(needed when the stage counts differ)")] = None,
     target_macs: Annotated[str | None, typer.Option(
-        "--target-macs", help="MACs budget of the target: 1.0x (its base MACs, the "
-        "default), 0.5x, 41M or 4.1e7")] = None,
+        "--target-macs", "--target", help="budget of the target: 1.0x (its base MACs, the "
+        "default), 0.5x, 41M or 4.1e7; with --cost latency:TABLE a time (3ms, 250us)")] = None,
+    cost: Annotated[str | None, typer.Option("--cost", help=COST_HELP)] = None,
     keep_unmatched: Annotated[bool, typer.Option(
         "--keep-unmatched", help="keep target groups with no counterpart at ratio 1 "
         "instead of failing")] = False,
@@ -80,12 +82,21 @@ def transfer_cmd(
     from wtc.widthtransfer import locate_source, transfer_files
 
     src = locate_source(widths, source)  # widths and source errors first, then the target
-    budget = parse_macs(target_macs, count_macs(compile_spec(load_spec(target))))
+    model = read_cost(cost)
+    if model is None:
+        refuse_time_as_macs([target_macs] if target_macs else [])
+        budget = parse_macs(target_macs, count_macs(compile_spec(load_spec(target))))
+    else:
+        from wtc.graph.costmodel import parse_target
+
+        tgt = compile_spec(load_spec(target))
+        model.check(tgt)
+        budget = None if target_macs is None else parse_target(tgt, target_macs, model)
     result, _ = transfer_files(widths, target, source=src, stacking=stacking,
                                stage_map=parse_stage_map(stage_map), target_macs=budget,
-                               keep_unmatched=keep_unmatched)
+                               keep_unmatched=keep_unmatched, cost=model)
     save_widths(result.widths, output)
-    _print_transfer(result, src, target, output, as_json)
+    _print_transfer(result, src, target, output, as_json, model)
 
 
 @handle_errors
@@ -155,7 +166,8 @@ def proxy_cmd(
               f"depths {[s.depth for s in proxy.stages]}, hash {proxy.structural_hash}")
 
 
-def _print_transfer(result: Any, src: Any, target: Path, output: Path, as_json: bool) -> None:
+def _print_transfer(result: Any, src: Any, target: Path, output: Path, as_json: bool,
+                    model: Any = None) -> None:
     result_widths, src_graph, source = result.widths, src.graph, src.path
     tgt_name = result_widths.spec_name
     if as_json:
@@ -181,9 +193,13 @@ def _print_transfer(result: Any, src: Any, target: Path, output: Path, as_json: 
             srcs += f" [red](no {', '.join(m.missing)})[/red]"
         t.add_row(m.group, m.kind, srcs, _fmt_ratio(m.ratio), str(m.base), str(m.width))
     out.print(t)
-    gap = (result.macs - result.target_macs) / result.target_macs
-    out.print(f"MACs {result.macs:,} against a budget of {result.target_macs:,} "
-              f"({gap:+.2%}), α = {result.alpha:.4f}")
+    if result.cost_model is not None:
+        out.print(f"{budget_line(result.cost_model, model)}, {result.macs:,} MACs, "
+                  f"α = {result.alpha:.4f}")
+    else:
+        gap = (result.macs - result.target_macs) / result.target_macs
+        out.print(f"MACs {result.macs:,} against a budget of {result.target_macs:,} "
+                  f"({gap:+.2%}), α = {result.alpha:.4f}")
     if result.unmatched:
         out.print(f"[yellow]unmatched[/yellow] (kept at the ratio of their matched layers, "
                   f"1 if none): {', '.join(result.unmatched)}")

@@ -61,7 +61,8 @@ def search_macs(plan: Plan, method: str, src: Source, epochs: int | None = None)
     if estimate is not None:
         split = src.data.get("val_split", 0.0)
         val = images * split / (1.0 - split)
-        return int(estimate(src.graph, settings, images=images, target_macs=src.target_macs,
+        target = plan.cost_macs if src.is_target and plan.cost_macs else src.target_macs
+        return int(estimate(src.graph, settings, images=images, target_macs=target,
                             val_images=val))
     epochs = int(getattr(settings, "epochs", 1) or 1)
     return int(3 * count_macs(src.graph) * images * epochs)
@@ -92,10 +93,11 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
             "lower bound (the method has no estimate)")
         return Projection(u.id, u.kind, macs, ratio, note)
     if u.kind == "train":
-        return Projection(u.id, u.kind, int(3 * plan.target_macs * train_images * epochs))
+        macs = plan.cost_macs or plan.target_macs  # a latency target: its uniform MACs
+        return Projection(u.id, u.kind, int(3 * macs * train_images * epochs))
     if u.kind == "eval":
         n = plan.test_images
-        note = f"{plan.target_macs * n:.3g} forward MACs" if n else ""
+        note = f"{(plan.cost_macs or plan.target_macs) * n:.3g} forward MACs" if n else ""
         return Projection(u.id, u.kind, 0, note=note)
     return Projection(u.id, u.kind, 0)
 

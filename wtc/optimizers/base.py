@@ -18,10 +18,13 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from wtc.errors import ConfigError, TargetError
-from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.errors import ConfigError
+from wtc.graph import StageGraph, compile_spec
+from wtc.graph.cost_registry import parse_cost
+from wtc.graph.costmodel import is_default
+from wtc.optimizers.targets import resolve_target, resolve_targets
 from wtc.registry import Registry
-from wtc.widths import Widths, save_widths, scale_to_macs, widths_from_groups
+from wtc.widths import Widths, cost_record, save_widths, scale_to_macs, widths_from_groups
 
 __all__ = [
     "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchResult",
@@ -51,6 +54,9 @@ class SearchContext:
     run_dir: Path | None = None  # checkpoints of the training, so an interrupted run resumes
     resume: bool = False  # continue from the checkpoints in run_dir
     targets: tuple[int, ...] = ()  # every MACs target this run serves (multi-target methods)
+    # the cost model targets are counted in (`wtc.graph.costmodel`); None: MACs. With another
+    # model, target_macs and targets are in its unit (seconds for latency)
+    cost: Any = None
     precision: str = "fp32"  # of every forward/backward (resolved by `prepare`: never auto)
     channels_last: bool = False
 
@@ -157,48 +163,6 @@ def validate_settings(method: str, settings: BaseModel | Mapping[str, Any] | Non
                           f"(settings of '{method}': {keys})") from None
 
 
-def resolve_target(graph: StageGraph, target: int | float | str | None) -> int:
-    """MACs target as an int: None is the spec's own MACs, "0.5x" a multiple of them, a number
-    (or "41M", "4.1e7") is absolute."""
-    base = count_macs(graph)
-    if target is None:
-        return base
-    if isinstance(target, bool):
-        raise TargetError(f"MACs target must be a number or a multiple such as 0.5x, not "
-                          f"{target!r}")
-    if isinstance(target, int | float):
-        value = float(target)
-    else:
-        v = str(target).strip().lower()
-        try:
-            if v.endswith("x"):
-                value = float(v[:-1]) * base
-            elif v[-1:] in ("k", "m", "g"):
-                value = float(v[:-1]) * {"k": 1e3, "m": 1e6, "g": 1e9}[v[-1]]
-            else:
-                value = float(v)
-        except ValueError:
-            raise TargetError(f"cannot read MACs target '{target}': give a multiple of the base "
-                              "such as 0.5x, or a number such as 4.1e7 or 41M") from None
-    if not value > 0 or value == float("inf"):
-        raise TargetError(f"MACs target must be a positive number, got {target!r}")
-    return round(value)
-
-
-def resolve_targets(graph: StageGraph, target: Any) -> list[int]:
-    """One or several MACs targets: a list, or a comma-separated string ("0.25x,0.5x"); each
-    read by `resolve_target`. Order kept, duplicates dropped."""
-    if isinstance(target, list | tuple):
-        items = list(target)
-    elif isinstance(target, str) and "," in target:
-        items = [t for t in target.split(",") if t.strip()]
-    else:
-        items = [target]
-    if not items:
-        raise TargetError("give at least one MACs target")
-    return list(dict.fromkeys(resolve_target(graph, t) for t in items))
-
-
 def multi_target_methods() -> list[str]:
     return [n for n in OPTIMIZERS.names() if OPTIMIZERS.get(n).multi_target]
 
@@ -251,21 +215,27 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
             init: Callable[[Any], None] | None = None, device: str = "auto",
             threads: int | None = None, progress: str = "none",
             settings_source: str | None = None, run_dir: str | Path | None = None,
-            resume: bool = False, precision: str = "auto", channels_last: bool | str = "auto"
-            ) -> tuple[Optimizer, SearchContext, BaseModel]:
+            resume: bool = False, precision: str = "auto", channels_last: bool | str = "auto",
+            cost: Any = None) -> tuple[Optimizer, SearchContext, BaseModel]:
     """Validate a search without running it: (optimizer, context, settings). Raises a
-    UserInputError (unknown method, bad settings, unreachable target, missing data)."""
+    UserInputError (unknown method, bad settings, unreachable target, missing data).
+    `cost`: the cost model the target is in (a CostModel or "macs"/"params"/"latency:TABLE")."""
     graph = _graph(spec)
     opt = get_optimizer(method)()
     cfg = validate_settings(method, settings, settings_source)
-    targets = resolve_targets(graph, target_macs)
+    model = parse_cost(cost)
+    model = None if is_default(model) else model  # MACs: the path every committed run took
+    if model is not None:
+        model.check(graph)
+    targets = resolve_targets(graph, target_macs, model)
     if len(targets) > 1 and not opt.multi_target:
         raise ConfigError(f"method '{method}' serves one MACs target per run; give one "
                           f"(methods that serve several: {', '.join(multi_target_methods())})")
     target = targets[0]
     # the smallest network (every group at the divisor) must fit: the same check for all methods
     for t in targets:
-        scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, t)
+        scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, t,
+                      cost=model)
     if epochs is not None and (isinstance(epochs, bool) or int(epochs) < 1):
         raise ConfigError(f"epochs must be a positive integer, got {epochs!r}")
     if threads is not None and int(threads) < 1:
@@ -288,7 +258,7 @@ def prepare(spec: Any, method: str = "morphnet", target_macs: int | float | str 
                         data=_data_config(data, int(seed), fraction) if opt.needs_data else None,
                         epochs=epochs, device=device, threads=threads, progress=progress,
                         init=init, run_dir=Path(run_dir) if run_dir is not None else None,
-                        resume=resume, targets=tuple(targets), **runtime)
+                        resume=resume, targets=tuple(targets), cost=model, **runtime)
     opt.check(ctx, cfg)
     return opt, ctx, cfg
 
@@ -351,11 +321,14 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
     if ctx.epochs is not None and "epochs" in settings:
         settings["epochs"] = ctx.epochs
     def wrap(groups: dict[str, int], target: int) -> Widths:
+        extra = {} if ctx.cost is None else {
+            "cost_model": cost_record(graph, ctx.cost, groups, target)}
         return widths_from_groups(
-            graph, groups, target_macs=target, method=opt.name, settings=settings,
-            seed=ctx.seed, data=data,
+            graph, groups, target_macs=target if ctx.cost is None else None, method=opt.name,
+            settings=settings, seed=ctx.seed, data=data,
             cost={"train_macs": int(outcome.train_macs), "seconds": round(seconds, 3)},
-            **({"runtime": ctx.runtime} if ctx.data is not None else {}), **outcome.details)
+            **({"runtime": ctx.runtime} if ctx.data is not None else {}), **outcome.details,
+            **extra)
 
     per_target = {t: wrap(g, t) for t, g in outcome.per_target.items()}
     widths = per_target.get(ctx.target_macs) or wrap(outcome.groups, ctx.target_macs)
@@ -372,7 +345,7 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
            threads: int | None = None, progress: str = "none",
            out: str | Path | None = None, run_dir: str | Path | None = None,
            resume: bool = False, precision: str = "auto",
-           channels_last: bool | str = "auto") -> SearchResult:
+           channels_last: bool | str = "auto", cost: Any = None) -> SearchResult:
     """Find widths for `spec` (StageGraph, Spec or YAML path) at `target_macs` with `method`.
 
     target_macs: None = the spec's own MACs; "0.5x" = a multiple of them; a number = absolute.
@@ -387,12 +360,14 @@ def search(spec: Any, method: str = "morphnet", target_macs: int | float | str |
     interrupted search from them (a finished round is not trained again).
     precision: auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware runs it natively);
     channels_last: auto | True | False. Both recorded in the provenance.
+    cost: the cost model target_macs is counted in ("macs" default, "params",
+    "latency:TABLE" or a CostModel); widths.json records it.
     Everything is validated before any training starts.
     """
     opt, ctx, cfg = prepare(spec, method, target_macs, settings, data, seed, epochs=epochs,
                             fraction=fraction, init=init, device=device, threads=threads,
                             progress=progress, run_dir=run_dir, resume=resume,
-                            precision=precision, channels_last=channels_last)
+                            precision=precision, channels_last=channels_last, cost=cost)
     if out is not None and not Path(out).parent.exists():
         from wtc.errors import WidthsError
 
