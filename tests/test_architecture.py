@@ -24,6 +24,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("wtc.widthtransfer", "wtc.plot"),
     ("wtc.nn",),
     ("wtc.export",),
+    ("wtc.profile",),
+    ("wtc.importer",),
     ("wtc.data",),
     ("wtc.trainer",),
     ("wtc.optimizers",),
@@ -223,7 +225,8 @@ def test_nothing_outside_the_cli_imports_the_cli():
 
 # process-wide settings belong to the process's entry point, not to a library call
 THREAD_SETTERS = {"wtc.trainer.distributed",  # set_process_threads, which entry points call
-                  "wtc.experiment.execute"}  # a unit worker's entry (pool process, Ray task)
+                  "wtc.experiment.execute",  # a unit worker's entry (pool process, Ray task)
+                  "wtc.profile.runtimes"}  # a measurement at a chosen count, restored after
 
 
 def test_process_wide_state_is_set_by_entry_points_only():

@@ -205,3 +205,12 @@ def test_a_proxy_can_search_on_larger_batches_at_a_scaled_learning_rate(tmp_path
     assert lines["search/morphnet/half"]["runtime"] == {"precision": "bf16",
                                                         "channels_last": True}
     assert lines["train/uniform/seed0"]["runtime"]["precision"] == "bf16"
+
+
+def test_a_bad_precision_is_refused_by_every_search_and_command(cli, tmp_path):
+    graph = wtc.compile_spec(wtc.load_spec(ROOT / "specs" / "tiny" / "resnet_tiny.yaml"))
+    with pytest.raises(ConfigError, match="precision must be"):
+        search(graph, "uniform", "0.5x", precision="fp8")
+    code, _, err = cli("search", ROOT / "specs" / "tiny" / "resnet_tiny.yaml", "--method",
+                       "uniform", "--precision", "nope", "-o", tmp_path / "w.json")
+    assert code == 2 and "precision" in err and not (tmp_path / "w.json").exists()

@@ -29,9 +29,9 @@ templates:
 stem:
   - {block: conv_bn_act, width: 8}
 stages:
-  - {name: dense1, block: dense, depth: 3, width: 8, growth: 4}
+  - {name: dense1, block: dense, depth: 3, growth: 4}
   - {name: trans1, block: transition, depth: 1, width: 10}
-  - {name: dense2, block: dense, depth: 2, width: 10, growth: 6}
+  - {name: dense2, block: dense, depth: 2, growth: 6}
 head:
   - {block: classifier, dropout: 0.1}
 """

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from wtc.cli import experiment, export, plot, search, spec_cmds, train, transfer
+from wtc.cli import experiment, export, importer, plot, profile, search, spec_cmds, train, transfer
 
 app = typer.Typer(
     name="wtc",
@@ -16,7 +16,7 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (spec_cmds, search, transfer, train, export, plot, experiment):
+for module in (spec_cmds, search, transfer, train, export, importer, plot, experiment, profile):
     module.register(app)
 
 

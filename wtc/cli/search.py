@@ -23,6 +23,7 @@ from wtc.cli.common import (
     parse_channels_last,
     print_json,
 )
+from wtc.cli.costs import COST_HELP, budget_line, read_targets, targets_text
 from wtc.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -31,6 +32,11 @@ if TYPE_CHECKING:
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
 DEFAULT_FRACTION = 0.2  # the search is a proxy: a share of the training images is enough
+
+
+TARGET_OPTION = typer.Option(
+    "--target-macs", "--target", "-t", help="target: 0.5x (of the spec's), 41M MACs, 3ms with "
+    "--cost latency:TABLE; autoslim takes several (0.25x,0.5x: one file each)")
 
 
 def resolve_spec(spec: Path | None) -> Path:
@@ -110,9 +116,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
         method: Annotated[str, typer.Option(
             "--method", "-m", help="uniform | morphnet | autoslim | dmcp")] = "morphnet",
-        target_macs: Annotated[str, typer.Option(
-            "--target-macs", "-t", help="MACs target: a multiple of the spec's (0.5x) or a "
-            "number (4.1e7, 41M); autoslim takes several (0.25x,0.5x: one file each)")] = "1.0x",
+        target_macs: Annotated[str, TARGET_OPTION] = "1.0x",
+        cost: Annotated[str | None, typer.Option("--cost", help=COST_HELP)] = None,
         data: Annotated[str, typer.Option(
             "--data", help="fashion-mnist | cifar10 | imagefolder | synthetic")
         ] = "fashion-mnist",
@@ -153,32 +158,38 @@ def register(app: typer.Typer) -> None:
         """Search widths of SPEC at a MACs target; compare with uniform; write widths.json.
 
         Resume an interrupted search with --run-dir DIR --resume."""
-        from wtc.graph import compile_spec, count_macs
+        from wtc.graph import compile_spec
         from wtc.optimizers import request as sb
         from wtc.spec import load_spec
-        from wtc.widths import parse_targets
 
         check_options(epochs=epochs, fraction=fraction, batch_size=batch_size,
                       val_split=val_split, seed=seed, threads=threads,
                       val_min_per_class=val_min)
         path = resolve_spec(spec)
         graph = compile_spec(load_spec(path))
-        parsed = parse_targets(target_macs, "--target-macs")  # labels: widths.LABEL.json
-        labels, targets = [t.text for t in parsed], [t.macs(count_macs(graph)) for t in parsed]
+        labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
+        model, targets = read_targets(graph, labels, cost, _macs_target)
         _check_output(output)
         data_cfg = _data_cfg(method, data, data_root, batch_size, val_split, val_min)
         opt, ctx, cfg = sb.prepare(graph, sb.SearchRequest(
-            method, parsed if len(parsed) > 1 else parsed[0], read_settings(config, sets),
+            method, targets if len(targets) > 1 else targets[0], read_settings(config, sets),
             data_cfg, seed, epochs=epochs, fraction=fraction, device=device, threads=threads,
             progress="none" if json_out else "auto",
             settings_source=_settings_source(config, sets), run_dir=run_dir, resume=resume,
-            precision=precision or "auto", channels_last=_auto(parse_channels_last(channels_last))))
+            precision=precision or "auto", channels_last=_auto(parse_channels_last(channels_last)),
+            cost=model))
         if opt.needs_data:
             _start_training(threads, device, None if json_out else (
                 f"[bold]{method}[/bold] search of '{esc(graph.spec.name)}' ({esc(path)}) on "
-                f"{data} (fraction {fraction:g}), target {', '.join(f'{t:,}' for t in targets)}"
-                " MACs"))
-        _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out)
+                f"{data} (fraction {fraction:g}), target {targets_text(targets, model)}"))
+        _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out, model)
+
+
+def _macs_target(text: str, base_macs: int) -> int:
+    """A `--target-macs` value in MACs (`wtc.widths.MacsTarget`, the one parser)."""
+    from wtc.widths import MacsTarget
+
+    return MacsTarget.parse(text, "--target-macs").macs(base_macs)
 
 
 def _start_training(threads: int | None, device: str, line: str | None) -> None:
@@ -227,26 +238,30 @@ def _auto(value: bool | str | None) -> bool | str:
 
 
 def _write(graph: StageGraph, result: SearchResult, output: Path, labels: list[str],
-           targets: list[int], json_out: bool) -> None:
+           targets: list[Any], json_out: bool, model: Any = None) -> None:
     """widths.json, or one file per target: widths.0.25x.json, widths.0.5x.json, ..."""
     if len(targets) == 1:
         result.save(output)
-        _report(graph, result, output, json_out)
+        _report(graph, result, output, json_out, model)
         return
     for label, t in zip(labels, targets, strict=True):
         one = replace(result, widths=result.per_target[t], target_macs=t)
         dest = output.with_name(f"{output.stem}.{label}{output.suffix}")
         one.save(dest)
-        _report(graph, one, dest, json_out)
+        _report(graph, one, dest, json_out, model)
 
 
-def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: bool) -> None:
+def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: bool,
+            model: Any = None) -> None:
     from wtc.graph import count_macs
     from wtc.widths import uniform_widths
 
     uni = (result.widths if result.method == "uniform"
-           else uniform_widths(graph, target_macs=result.target_macs))
+           else uniform_widths(graph, target_macs=result.target_macs, cost=model))
     found = result.widths
+    if model is not None and not json_out:
+        _report_cost(graph, result, uni, output, model)
+        return
     if json_out:
         print_json({"output": str(output), "widths": found.to_json(),
                     "uniform": {"groups": uni.groups, "macs": uni.macs},
@@ -286,3 +301,29 @@ def _print_held_out(graph: Any, result: Any) -> None:
                "longer or on more data[/red]" if near_chance(top1, chance) else "")
     out.print(f"held-out top-1 of these widths: {100 * top1:.2f}% (chance "
               f"{100 * chance:.0f}%) {verdict}".rstrip())
+
+
+def _report_cost(graph: Any, result: Any, uni: Any, output: Path, model: Any) -> None:
+    """The comparison with uniform under a cost model other than MACs: both its number and
+    the MACs, per network."""
+    found = result.widths
+    t = Table(title=f"{graph.spec.name}: {result.method} widths vs uniform at "
+                    f"{model.format(result.target_macs)} ({model.label()})")
+    for col in ("group", "base", "uniform", result.method, "ratio"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for g in graph.free_groups:
+        u, w = uni.groups[g], found.groups[g]
+        t.add_row(g, str(graph.groups[g].base), str(u), str(w), f"{w / u:.2f}")
+    costs = [model.cost(graph, None), model.cost(graph, uni.groups),
+             model.cost(graph, found.groups)]
+    t.add_row(model.name, *(model.format(c) for c in costs), f"{costs[2] / costs[1]:.3f}",
+              style="bold")
+    from wtc.graph import count_macs
+
+    t.add_row("MACs", f"{count_macs(graph):,}", f"{uni.macs:,}", f"{found.macs:,}",
+              f"{found.macs / uni.macs:.3f}")
+    out.print(t)
+    spent = (f", {result.train_macs:.3e} training MACs" if result.train_macs else "")
+    out.print(f"{result.method}: {budget_line(found.provenance['cost_model'], model)}"
+              f"{spent}, {result.seconds:.1f} s; wrote {output}")
+    _print_held_out(graph, result)

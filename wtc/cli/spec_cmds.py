@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from wtc.cli.common import check_options, esc, handle_errors, out, print_json
+from wtc.cli.common import check_options, err, esc, handle_errors, out, print_json
 
 SpecArg = Annotated[Path, typer.Argument(help="architecture spec (YAML)", show_default=False)]
 WidthsOpt = Annotated[Path | None, typer.Option(
@@ -26,6 +26,8 @@ def load(spec_path: Path, widths_path: Path | None):
 
     graph = compile_spec(spec)
     widths = load_widths(widths_path, graph) if widths_path else base_widths(graph)
+    if widths.stale_macs:
+        err.print(f"[yellow]warning:[/yellow] {widths_path}: {widths.stale_macs}", soft_wrap=True)
     return graph, widths
 
 
@@ -51,14 +53,20 @@ def register(app: typer.Typer) -> None:
 
     @app.command()
     @handle_errors
-    def show(spec: SpecArg, widths: WidthsOpt = None, as_json: JsonOpt = False) -> None:
+    def show(spec: SpecArg, widths: WidthsOpt = None, as_json: JsonOpt = False,
+             cost: Annotated[str | None, typer.Option(
+                 "--cost", help="also show this cost per stage: params | latency:TABLE "
+                 "(predicted)")] = None) -> None:
         """Stages, blocks, width groups, widths, MACs and parameters per stage."""
+        from wtc.cli.costs import read_cost, with_cost
         from wtc.graph import cost_table
         from wtc.widths import summary
 
         graph, w = load(spec, widths)
-        total = summary(graph, w.groups)
-        stages = cost_table(graph, w.groups)
+        model = read_cost(cost)
+        total, stages = summary(graph, w.groups), cost_table(graph, w.groups)
+        if model is not None:
+            total, stages = with_cost(graph, w.groups, model, total, stages)
         groups = [{"id": g.id, "kind": g.kind, "stage": g.stage, "base": g.base,
                    "width": w.groups.get(g.id, g.base), "roles": list(g.roles),
                    "layers": len(g.producers), "multiple": g.multiple}
@@ -68,14 +76,18 @@ def register(app: typer.Typer) -> None:
             return
         info = {s.name: s for s in graph.stages}
         t = Table(title=f"{esc(graph.spec.name)}  ({esc(spec)})")
-        for col in ("stage", "block", "depth", "out size", "MACs", "params"):
+        extra = (model.name,) if model is not None else ()
+        for col in ("stage", "block", "depth", "out size", "MACs", "params", *extra):
             t.add_column(col, justify="left" if col in ("stage", "block") else "right")
         for row in stages:
             s = info[row["stage"]]
             size = f"{s.out_hw[0]}x{s.out_hw[1]}" if s.out_hw else "flat"
             t.add_row(row["stage"], s.block, str(s.depth), size, f"{row['macs']:,}",
-                      f"{row['params']:,}")
-        t.add_row("total", "", "", "", f"{total['macs']:,}", f"{total['params']:,}", style="bold")
+                      f"{row['params']:,}", *((model.format(row["cost"]),) if extra else ()))
+        if extra and total["cost"]["overhead"]:
+            t.add_row("overhead", "", "", "", "", "", model.format(total["cost"]["overhead"]))
+        t.add_row("total", "", "", "", f"{total['macs']:,}", f"{total['params']:,}",
+                  *((model.format(total["cost"]["total"]),) if extra else ()), style="bold")
         out.print(t)
         out.print(_groups_table(groups))
 

@@ -45,6 +45,15 @@ def parse_classes(value: str | None) -> list[int] | None:
                           f"not '{value}'") from None
 
 
+InitFromOpt = Annotated[Path | None, typer.Option(
+    "--init-from", help="start from these base-width weights (a `wtc import --weights` file or "
+    "a checkpoint of the spec at base widths), keeping each width group's most important "
+    "channels")]
+ImportanceOpt = Annotated[str, typer.Option(
+    "--importance", help="channel importance for --init-from: l1 (of the producing weights, "
+    "BN folded in) | bn (|γ| of the norm after them)")]
+
+
 def register(app: typer.Typer) -> None:
     """Add `train` and `eval` to the app."""
 
@@ -74,6 +83,8 @@ def register(app: typer.Typer) -> None:
         out_dir: Annotated[Path | None, typer.Option(
             "--out", "-o", help="run directory (default runs/SPEC-NAME)")] = None,
         json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
+        init_from: InitFromOpt = None,
+        importance: ImportanceOpt = "l1",
     ) -> None:
         """Train SPEC at the given widths; writes checkpoint, metrics and summary to --out."""
         cfg = _config(config, data=data, data_root=data_root, epochs=epochs,
@@ -88,19 +99,11 @@ def register(app: typer.Typer) -> None:
 
         set_process_threads(cfg.threads, cfg.device)
         res = train(spec, widths, cfg, resume=resume,
-                    progress="none" if json_out else "auto")
+                    progress="none" if json_out else "auto", init_from=init_from,
+                    importance=importance)
         if dist_info()[0] != 0:
             return
-        if json_out:
-            print_json(res.summary)
-            return
-        s = res.summary
-        top1 = f"{100 * s['top1']:.2f}%" if s.get("top1") is not None else "n/a"
-        layout = ", channels_last" if s.get("channels_last") else ""
-        out.print(f"[bold]{spec.stem}[/bold] trained {s['epochs']} epochs on {s['data']}: "
-                  f"test top-1 {top1}, {s['train_macs']:.3e} training MACs, "
-                  f"{s['seconds']:.1f} s ({s.get('precision', 'fp32')}{layout})")
-        out.print(f"run directory: {res.out_dir}")
+        _print_trained(spec, res, json_out)
 
     _register_eval(app)
 
@@ -136,6 +139,19 @@ def _register_eval(app: typer.Typer) -> None:
         else:
             out.print(f"{checkpoint}: top-1 {100 * res['top1']:.2f}%  loss {res['loss']:.4f}  "
                       f"({res['images']} {res['data']} test images)")
+
+
+def _print_trained(spec: Path, res: Any, json_out: bool) -> None:
+    if json_out:
+        print_json(res.summary)
+        return
+    s = res.summary
+    top1 = f"{100 * s['top1']:.2f}%" if s.get("top1") is not None else "n/a"
+    layout = ", channels_last" if s.get("channels_last") else ""
+    out.print(f"[bold]{spec.stem}[/bold] trained {s['epochs']} epochs on {s['data']}: "
+              f"test top-1 {top1}, {s['train_macs']:.3e} training MACs, "
+              f"{s['seconds']:.1f} s ({s.get('precision', 'fp32')}{layout})")
+    out.print(f"run directory: {res.out_dir}")
 
 
 def _config(path: Path | None, **overrides: Any) -> Any:

@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from wtc.cli.common import check_options, esc, handle_errors, out, print_json
+from wtc.cli.common import check_options, err, esc, handle_errors, out, print_json
+from wtc.cli.costs import COST_HELP, budget_line, read_cost, refuse_time_as_macs
 
 
 def parse_stage_map(value: str | None) -> dict[str, str] | None:
@@ -66,8 +67,9 @@ def transfer_cmd(
         "--stage-map", help="target=source stage pairs, e.g. layer1=stage1,layer2=stage2 "
         "(needed when the stage counts differ)")] = None,
     target_macs: Annotated[str | None, typer.Option(
-        "--target-macs", help="MACs budget of the target: 1.0x (its base MACs, the "
-        "default), 0.5x, 41M or 4.1e7")] = None,
+        "--target-macs", "--target", help="budget of the target: 1.0x (its base MACs, the "
+        "default), 0.5x, 41M or 4.1e7; with --cost latency:TABLE a time (3ms, 250us)")] = None,
+    cost: Annotated[str | None, typer.Option("--cost", help=COST_HELP)] = None,
     keep_unmatched: Annotated[bool, typer.Option(
         "--keep-unmatched", help="keep target groups with no counterpart at ratio 1 "
         "instead of failing")] = False,
@@ -78,12 +80,24 @@ def transfer_cmd(
     from wtc.widthtransfer import locate_source, transfer_files
 
     src = locate_source(widths, source)  # widths and source errors first, then the target
-    budget = MacsTarget.parse(target_macs, "--target-macs") if target_macs is not None else None
+    model = read_cost(cost)
+    if model is None:
+        refuse_time_as_macs([target_macs] if target_macs else [])
+        budget = (MacsTarget.parse(target_macs, "--target-macs") if target_macs is not None
+                  else None)
+    else:
+        from wtc.graph import compile_spec
+        from wtc.graph.costmodel import parse_target
+        from wtc.spec import load_spec
+
+        tgt = compile_spec(load_spec(target))
+        model.check(tgt)
+        budget = None if target_macs is None else parse_target(tgt, target_macs, model)
     result, _ = transfer_files(widths, target, source=src, stacking=stacking,
                                stage_map=parse_stage_map(stage_map), target_macs=budget,
-                               keep_unmatched=keep_unmatched)
+                               keep_unmatched=keep_unmatched, cost=model)
     save_widths(result.widths, output)
-    _print_transfer(result, src, target, output, as_json)
+    _print_transfer(result, src, target, output, as_json, model)
 
 
 @handle_errors
@@ -111,7 +125,7 @@ def proxy_cmd(
     from wtc.graph import compile_spec, count_macs
     from wtc.spec import load_spec
     from wtc.spec.load import dump_spec, parse_spec
-    from wtc.widthtransfer import project_spec
+    from wtc.widthtransfer import project_spec, width_effect
 
     check_options(width=width, depth=depth, resolution=resolution, classes=classes)
     original = load_spec(spec)
@@ -134,6 +148,14 @@ def proxy_cmd(
               f"# {macs:,} MACs at base widths ({macs / base:.3f}x of the original); "
               f"hash {proxy.structural_hash}\n")
     atomic_write_text(output, header + text)
+    effect = width_effect(original, width) if width is not None else None
+    if effect is not None and effect.weak:
+        shown = "; ".join(effect.absolute[:6]) + (
+            f"; and {len(effect.absolute) - 6} more" if len(effect.absolute) > 6 else "")
+        err.print(f"[yellow]warning:[/yellow] --width {width} keeps {effect.ratio:.3f}x of the "
+                  f"MACs (a multiplier of {width} should give about {effect.expected:.3f}x): "
+                  f"absolute channel counts do not scale: {shown or 'none found in outs'}; "
+                  "write them as expressions of `width` or `in_channels`", soft_wrap=True)
     if as_json:
         print_json({"spec": proxy.name, "hash": proxy.structural_hash, "macs": macs,
                     "source": {"file": str(spec), "name": original.name,
@@ -145,7 +167,8 @@ def proxy_cmd(
               f"depths {[s.depth for s in proxy.stages]}, hash {proxy.structural_hash}")
 
 
-def _print_transfer(result: Any, src: Any, target: Path, output: Path, as_json: bool) -> None:
+def _print_transfer(result: Any, src: Any, target: Path, output: Path, as_json: bool,
+                    model: Any = None) -> None:
     result_widths, src_graph, source = result.widths, src.graph, src.path
     tgt_name = result_widths.spec_name
     if as_json:
@@ -171,9 +194,13 @@ def _print_transfer(result: Any, src: Any, target: Path, output: Path, as_json: 
             srcs += f" [red](no {', '.join(m.missing)})[/red]"
         t.add_row(m.group, m.kind, srcs, _fmt_ratio(m.ratio), str(m.base), str(m.width))
     out.print(t)
-    gap = (result.macs - result.target_macs) / result.target_macs
-    out.print(f"MACs {result.macs:,} against a budget of {result.target_macs:,} "
-              f"({gap:+.2%}), α = {result.alpha:.4f}")
+    if result.cost_model is not None:
+        out.print(f"{budget_line(result.cost_model, model)}, {result.macs:,} MACs, "
+                  f"α = {result.alpha:.4f}")
+    else:
+        gap = (result.macs - result.target_macs) / result.target_macs
+        out.print(f"MACs {result.macs:,} against a budget of {result.target_macs:,} "
+                  f"({gap:+.2%}), α = {result.alpha:.4f}")
     if result.unmatched:
         out.print(f"[yellow]unmatched[/yellow] (kept at the ratio of their matched layers, "
                   f"1 if none): {', '.join(result.unmatched)}")

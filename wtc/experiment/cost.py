@@ -60,8 +60,8 @@ def search_macs(plan: Plan, method: str, src: Source, epochs: int | None = None)
     settings = validate_settings(method, chosen)
     images = search_images(plan, src)
     split = src.data.get("val_split", 0.0)
-    estimate = cls.estimate_train_macs(src.graph, settings, images=images,
-                                       target_macs=src.target_macs,
+    target = plan.cost_macs if src.is_target and plan.cost_macs else src.target_macs
+    estimate = cls.estimate_train_macs(src.graph, settings, images=images, target_macs=target,
                                        val_images=images * split / (1.0 - split))
     if estimate is not None:
         return int(estimate)
@@ -94,11 +94,11 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
             "lower bound (the method has no estimate)")
         return Projection(u.id, u.kind, macs, ratio, note)
     if u.kind == "train":
-        return Projection(u.id, u.kind,
-                          int(training_macs(plan.target_macs, train_images) * epochs))
+        macs = plan.cost_macs or plan.target_macs  # a latency target: its uniform MACs
+        return Projection(u.id, u.kind, int(training_macs(macs, train_images) * epochs))
     if u.kind == "eval":
         n = plan.test_images
-        note = f"{plan.target_macs * n:.3g} forward MACs" if n else ""
+        note = f"{(plan.cost_macs or plan.target_macs) * n:.3g} forward MACs" if n else ""
         return Projection(u.id, u.kind, 0, note=note)
     return Projection(u.id, u.kind, 0)
 

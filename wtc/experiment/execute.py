@@ -114,21 +114,41 @@ def _search(payload: dict[str, Any]) -> dict[str, Any]:
 
     p = payload["params"]
     graph = _graph(p["spec"])
+    cost = _cost(p)
     if p["method"] == "uniform":
-        res = search(graph, "uniform", target_macs=p["target_macs"])
+        res = search(graph, "uniform", target_macs=p["target_macs"], cost=cost)
     else:
         res = search(graph, p["method"], target_macs=p["target_macs"],
                      settings=p["settings"], data=p["data"], seed=p["seed"],
                      threads=_threads(payload), device=payload.get("device", "cpu"),
-                     progress="none", **_runtime(p))
+                     progress="none", cost=cost, **_runtime(p))
     outputs = {"spec": {"name": graph.spec.name, "hash": graph.spec_hash},
                "groups": dict(res.groups), "macs": res.macs, "target_macs": res.target_macs,
                "profile": profile(graph, res.groups), "details": clean(res.details),
                "history": clean(res.history)}
+    if cost is not None:
+        outputs["cost_model"] = res.widths.provenance["cost_model"]
     used = res.widths.provenance.get("runtime")
     return {"outputs": outputs, "train_macs": res.train_macs,
             "timing": {"search_seconds": round(res.seconds, 3)},
             **({"runtime": used} if used else {})}
+
+
+def _cost(params: dict[str, Any]) -> Any:
+    """The unit's cost model (None: MACs); a latency table that changed since the plan was
+    read is refused (its hash is part of the unit's parameters)."""
+    if "cost" not in params:
+        return None
+    from wtc.errors import ConfigError
+    from wtc.graph.cost_registry import parse_cost
+
+    c = params["cost"]
+    model = parse_cost(c["model"])
+    now = model.describe().get("table_sha256")
+    if c.get("table_sha256") and now != c["table_sha256"]:
+        raise ConfigError(f"the latency table of {c['model']} changed since the plan was "
+                          "read (its hash differs); rerun the plan to price it afresh")
+    return model
 
 
 def _transfer(payload: dict[str, Any]) -> dict[str, Any]:
@@ -139,11 +159,14 @@ def _transfer(payload: dict[str, Any]) -> dict[str, Any]:
     (upstream,) = payload["inputs"].values()
     source, target = _graph(p["source_spec"]), _graph(p["spec"])
     w = widths_from_groups(source, upstream["groups"], method="search")
-    r = transfer(w, source, target, stacking=p["stacking"], target_macs=p["target_macs"])
+    r = transfer(w, source, target, stacking=p["stacking"], target_macs=p["target_macs"],
+                 cost=_cost(p))
     outputs = {"spec": {"name": target.spec.name, "hash": target.spec_hash},
                "groups": dict(r.widths.groups), "macs": r.macs, "target_macs": r.target_macs,
                "profile": profile(target, r.widths.groups), "alpha": r.alpha,
                "stacking": r.stacking, "unmatched": list(r.unmatched)}
+    if r.cost_model is not None:
+        outputs["cost_model"] = r.cost_model
     return {"outputs": outputs, "train_macs": 0}
 
 

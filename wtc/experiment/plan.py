@@ -40,12 +40,12 @@ from typing import Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from wtc.errors import PlanError, UserInputError
+from wtc.experiment.plan_cost import fits, macs_at, plan_dump, read_plan_cost, target_macs_of
 from wtc.experiment.plan_fields import Name, Seed, Strict, Title, image_counts
 from wtc.experiment.plan_sections import CurveSection, ProxySection, SearchSection, TargetSection
 from wtc.experiment.source import LEGACY_RUNTIME, Source, legacy_free
-from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.graph import compile_spec, count_macs
 from wtc.spec import Spec, load_spec
-from wtc.widths import resolve_macs, scale_to_macs
 from wtc.widthtransfer import STACKING, project_spec
 
 # keys of plan.data the plan itself owns (searches, proxies and the final recipe set them)
@@ -103,6 +103,8 @@ class Plan:
     eval_data: dict[str, Any]  # the test-set evaluation's data mapping
     train_images: int | None  # training-set size (dry-run projections); None: unknown
     test_images: int | None
+    cost: Any = None  # a non-MACs cost model (`experiment.plan_cost`); target_macs in its unit
+    cost_macs: int | None = None  # then: MACs of the uniform widths at it (dry-run projections)
 
     @property
     def name(self) -> str:
@@ -124,7 +126,7 @@ class Plan:
                             "channels_last": self.model.channels_last})
 
     def hash(self) -> str:
-        dump = self.model.model_dump(mode="json")
+        dump = plan_dump(self.model)
         for k in LEGACY_RUNTIME:
             dump.pop(k)
         # keys added later, left out at their "absent" values so older plans keep their hash
@@ -192,8 +194,10 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     spec = _load_target(model.target.spec, base, file)
     graph = compile_spec(spec)
     base_macs = count_macs(graph)
-    target_macs = _target_macs(graph, model.target.macs, file)
-    share = target_macs / base_macs
+    cost = read_plan_cost(model.target.cost, base, graph, file)
+    target_macs = target_macs_of(graph, model.target.macs, file, cost)
+    cost_macs = None if cost is None else macs_at(graph, target_macs, cost)
+    share = (target_macs if cost_macs is None else cost_macs) / base_macs
     methods = _methods(model, file)
     search_data, train_images, test_images = _data(model, file)
     rules = _rules(model.stacking, "stacking", file)
@@ -211,7 +215,8 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
                             key="curve.sources", file=file)
     return Plan(model=model, file=file, target=target, proxies=proxies, methods=methods,
                 target_macs=target_macs, base_macs=base_macs, train=train, eval_data=eval_data,
-                train_images=train_images, test_images=test_images)
+                train_images=train_images, test_images=test_images, cost=cost,
+                cost_macs=cost_macs)
 
 
 def _validate(data: Mapping[str, Any], file: str | None) -> PlanModel:
@@ -237,20 +242,6 @@ def _load_target(path: str, base: Path, file: str | None) -> Spec:
                                 file=file) from None
     raise PlanError(f"no spec file '{path}' (looked relative to {base} and to the working "
                     "folder)", key="target.spec", file=file)
-
-
-def _target_macs(graph: StageGraph, macs: Any, file: str | None) -> int:
-    try:
-        target = resolve_macs(graph, macs)
-        _fits(graph, target)
-    except UserInputError as e:
-        raise PlanError(str(e), key="target.macs", file=file) from None
-    return target
-
-
-def _fits(graph: StageGraph, target: int) -> None:
-    """TargetError when even the smallest network is above the target."""
-    scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, target)
 
 
 def _methods(model: PlanModel, file: str | None) -> dict[str, dict[str, Any]]:
@@ -321,7 +312,7 @@ def _proxy(name: str, proxy: ProxySection, spec: Spec, share: float,
                              name=f"{spec.name}_{name}")
         pgraph = compile_spec(pspec)
         ptarget = max(1, round(share * count_macs(pgraph)))
-        _fits(pgraph, ptarget)
+        fits(pgraph, ptarget)
     except UserInputError as e:
         raise PlanError(f"cannot build this proxy: {e}", key=key, file=file) from None
     if proxy.classes is not None and proxy.classes > spec.classes:

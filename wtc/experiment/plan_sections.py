@@ -13,7 +13,9 @@ from wtc.limits import MAX_CHANNELS, MAX_CLASSES, MAX_DEPTH, MAX_RESOLUTION
 
 class TargetSection(Strict):
     spec: str = Field(min_length=1, description="the target spec (YAML path)")
-    macs: str | float | int = Field("1.0x", description="MACs target: 0.5x, 41M or 4.1e7")
+    macs: str | float | int = Field("1.0x", description="the target in the unit of `cost`: "
+                                    "0.5x, 41M or 4.1e7 MACs; 3ms, 250us for latency")
+    cost: str | None = Field(None, description="macs (default) | params | latency:TABLE")
 
 
 class ProxySection(Strict):

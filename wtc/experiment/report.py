@@ -18,6 +18,7 @@ from wtc.atomic import atomic_write, atomic_write_text, make_folders
 from wtc.errors import UserInputError
 from wtc.experiment.curve import collect_curve, curve_markdown, plot_curve
 from wtc.experiment.ledger import Ledger
+from wtc.experiment.report_cost import cost_section, plot_top1_vs_cost, row_cost
 from wtc.experiment.stats import pearson, welch
 from wtc.optimizers.base import near_chance, search_val_top1
 from wtc.plot import figure
@@ -89,6 +90,7 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int],
         "groups": [g for g, _, _ in profile],
         "ratios": [w / b for _, b, w in profile],
         "widths": [w for _, _, w in profile],
+        **row_cost(widths),  # only for a plan priced by a non-MACs cost
     }
 
 
@@ -131,6 +133,7 @@ def write_report(out_dir: str | Path) -> dict[str, Any]:
     figures = plot_profiles(data, out / FIGURES) + plot_top1_vs_macs(data, out / FIGURES)
     if data.get("curve"):
         figures += plot_curve(data["curve"], out / FIGURES, _save)
+    figures += plot_top1_vs_cost(data, out / FIGURES)  # nothing for a MACs plan
     data["figures"] = [str(Path(f).relative_to(out)) for f in figures]
     atomic_write_text(out / "report.json", json.dumps(data, indent=2) + "\n")
     atomic_write_text(out / "report.md", markdown(data))
@@ -190,6 +193,7 @@ def markdown(data: dict[str, Any]) -> str:
         lines += [f"**Incomplete**: {len(data['missing'])} unit(s) not finished yet "
                   f"(first: `{data['missing'][0]}`); rerun the plan to resume.", ""]
     lines += curve_markdown(data.get("curve") or [])
+    lines += cost_section(data)  # nothing for a MACs plan
     for f in data.get("figures", []):
         lines.append(f"![{Path(f).stem}]({f})")
     return "\n".join(lines) + "\n"

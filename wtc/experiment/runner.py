@@ -27,6 +27,7 @@ from wtc.experiment.execute import UNIT_KINDS
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.ledger_check import is_escape
 from wtc.experiment.plan import Plan
+from wtc.experiment.plan_cost import priced
 from wtc.experiment.units import Unit, check_dag, curve_points, expand, rows
 from wtc.paths import PathError
 
@@ -191,7 +192,7 @@ def _run_info(plan: Plan | None, units: list[Unit], backend: str, jobs: int, thr
         info.update(plan=plan.name, plan_hash=plan.hash(), file=plan.file, seeds=plan.seeds,
                     rows=[r.to_json() for r in rows(plan)],
                     target={"spec": plan.target.spec.name, "hash": plan.target.graph.spec_hash,
-                            "macs": plan.target_macs, "base_macs": plan.base_macs},
+                            "macs": plan.target_macs, "base_macs": plan.base_macs, **priced(plan)},
                     proxies={n: s.projection for n, s in plan.proxies.items()},
                     classes={s.name: s.spec.classes for s in plan.sources},
                     **({"curve": curve_points(plan)} if plan.model.curve else {}),

@@ -19,6 +19,7 @@ from typing import Any
 
 from wtc.experiment.execute import UNIT_KINDS
 from wtc.experiment.plan import Plan, Source, digest
+from wtc.experiment.plan_cost import cost_params
 
 PROTOCOL = "wtc.experiment/1"  # bump when a unit's meaning changes: every hash changes
 
@@ -88,9 +89,11 @@ def expand(plan: Plan) -> list[Unit]:
     units: list[Unit] = []
     target_text = plan.target.spec_text
     runtime = {"runtime": plan.runtime} if plan.runtime else {}
+    # a non-MACs cost rides on the units priced on the target (absent for MACs: unchanged)
+    cost = {"cost": cost_params(plan)} if plan.cost is not None else {}
     units.append(Unit("search/uniform/target", "search",
                       {"method": "uniform", "settings": {}, "spec": target_text,
-                       "target_macs": plan.target_macs},
+                       "target_macs": plan.target_macs, **cost},
                       labels={"method": "uniform", "source": "target"}))
     for m, settings in plan.methods.items():
         for src in plan.sources:
@@ -98,6 +101,7 @@ def expand(plan: Plan) -> list[Unit]:
                 "method": m, "settings": src.settings(settings), "spec": src.spec_text,
                 "target_macs": src.target_macs, "data": src.data,
                 "seed": plan.model.search.seed, "projection": src.projection, **runtime,
+                **(cost if src.is_target else {}),
             }, labels={"method": m, "source": src.name}))
     units += curve_units(plan, runtime)
     all_rows = rows(plan)
@@ -107,7 +111,7 @@ def expand(plan: Plan) -> list[Unit]:
         src = plan.proxies[row.proxy]
         units.append(Unit(row.widths, "transfer", {
             "source_spec": src.spec_text, "spec": target_text, "stacking": row.rule or "last",
-            "target_macs": plan.target_macs,
+            "target_macs": plan.target_macs, **cost,
         }, deps=(row.search,), labels={"method": row.method, "source": row.source}))
     for row in all_rows:
         for seed in plan.seeds:

@@ -13,14 +13,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from wtc.limits import MAX_CHANNELS, MAX_KERNEL, MAX_STRIDE
+from wtc.limits import MAX_CHANNELS, MAX_KERNEL, MAX_RESOLUTION, MAX_STRIDE
 from wtc.spec import expr
 from wtc.spec.ops import ACTIVATIONS, OPS
 
 # integer fields: (lowest, highest)
 _INTS = {"out": (1, MAX_CHANNELS), "kernel": (1, MAX_KERNEL), "stride": (1, MAX_STRIDE),
          "padding": (0, MAX_STRIDE), "dilation": (1, MAX_STRIDE), "groups": (1, MAX_CHANNELS),
-         "group_width": (1, MAX_CHANNELS), "chunks": (1, 64), "chunk": (0, 63)}
+         "group_width": (1, MAX_CHANNELS), "chunks": (1, 64), "chunk": (0, 63),
+         "size": (1, MAX_RESOLUTION)}
 _POOLS = ("maxpool", "avgpool")
 
 
@@ -59,6 +60,13 @@ def node_attributes(node: Any, env: dict[str, Any]) -> dict[str, Any]:
         if not 0.0 < eps < 1.0:
             raise expr.ExprError(f"eps must be in (0, 1), got {eps}")
         attrs["eps"] = eps
+    if "ceil_mode" in info.fields:
+        attrs["ceil_mode"] = bool(ev.get("ceil_mode", False))
+    if node.op == "bn":
+        momentum = _float(ev.get("momentum", 0.1), "momentum")
+        if not 0.0 < momentum <= 1.0:
+            raise expr.ExprError(f"bn momentum must be in (0, 1], got {momentum}")
+        attrs["momentum"] = momentum
     if node.op == "scale":
         attrs["init"] = _float(ev.get("init", 1.0), "init")
     return attrs

@@ -19,7 +19,7 @@ from wtc.graph.attributes import node_attributes
 from wtc.graph.groups import Group
 from wtc.graph.rules import ChannelVars
 from wtc.spec import expr
-from wtc.spec.check import template_for
+from wtc.spec.check import template_for, template_names
 from wtc.spec.load import load_spec
 from wtc.spec.ops import OPS, Channels
 from wtc.spec.schema import BlockCall, Spec, StageSpec
@@ -30,6 +30,7 @@ class _Tensor:
     node: str
     chans: tuple[int, ...]  # union-find variables, one per concatenated part
     hw: tuple[int, int] | None  # None once flattened
+    area: int = 1  # positions per channel of a flattened map (H·W before flatten)
 
 
 @dataclass(frozen=True)
@@ -171,11 +172,13 @@ class _Compiler:
               index: int, path: str, stride: int, depth: int) -> _Tensor:
         template = template_for(self.spec, call.block)
         in_channels = sum(self.cv.width(c) for c in x.chans)
-        env: dict[str, Any] = {**template.params, **call.params, "width": call.width or in_channels,
+        params = {k: v[index] if isinstance(v, list) else v for k, v in call.params.items()}
+        env: dict[str, Any] = {**template.params, **params, "width": call.width or in_channels,
                                "stride": stride, "in_channels": in_channels,
                                "classes": self.spec.classes, "index": index, "depth": depth,
                                "block_id": self.block_id, "num_blocks": self.num_blocks}
         local: dict[str, _Tensor] = {"input": x}
+        implicit: dict[str, _Tensor] = {}  # removed nodes that forward their first input
         prefix = f"{stage}.block{index}"
         last = x
         for node in template.nodes:
@@ -183,12 +186,15 @@ class _Compiler:
             inputs = [local[r] for r in node.inputs] if node.inputs is not None else [last]
             try:
                 when = True if node.when is None else bool(expr.evaluate(node.when, env))
-                if not when:  # a removed node forwards its first input
-                    local[node.name] = last = inputs[0]
+                if not when:  # a removed node forwards `forwards`, else its first input
+                    local[node.name] = last = local[node.forwards] if node.forwards else inputs[0]
+                    if node.forwards is None and last is not x:
+                        implicit[node.name] = last
                     continue
                 attrs = node_attributes(node, env)
             except expr.ExprError as e:
                 raise self.error(path, f"{where}: {e}") from None
+            self.check_forwarded(node, implicit, local, path, where)
             name = f"{prefix}.{node.name}"
             out = self.apply(name, node.op, attrs, inputs, path, where)
             self.g.add_node(name, op=node.op, stage=stage, stage_index=stage_index,
@@ -199,33 +205,64 @@ class _Compiler:
                 self.g.add_edge(t.node, name, port=port)
             self.order.append(name)
             local[node.name] = last = out
+        if index == 0 and call.width is not None and "width" not in template_names(template):
+            raise self.error(f"{path}.width", f"block '{call.block}' never reads `width`, so "
+                             f"width {call.width} would change nothing (but the spec hash); "
+                             "remove it")
         return local[template.output] if template.output else last
+
+    def check_forwarded(self, node: Any, implicit: dict[str, _Tensor],
+                        local: dict[str, _Tensor], path: str, where: str) -> None:
+        """A join (add, mul, concat) fed by a removed node that silently forwards an inner
+        tensor the join's other input is computed from (a pre-activation shortcut that
+        forwards the activation, not the block input) must say what it forwards."""
+        if node.op not in ("add", "mul", "concat") or not node.inputs:
+            return
+        for ref in node.inputs:
+            if ref not in implicit:
+                continue
+            fwd = implicit[ref].node
+            for other in node.inputs:
+                o = local[other].node
+                if other != ref and o != fwd and fwd in nx.ancestors(self.g, o):
+                    raise self.error(path, (
+                        f"{where}: '{ref}' is removed here and forwards its first input "
+                        f"'{fwd}', from which '{other}' is computed too, so '{node.op}' would "
+                        f"join '{fwd}' with its own transform; say what '{ref}' forwards "
+                        f"when removed: `forwards: input` (the block input) or "
+                        f"`forwards: {fwd.rsplit('.', 1)[-1]}`"))
 
     def apply(self, name: str, op: str, attrs: dict[str, Any], inputs: list[_Tensor],
               path: str, where: str) -> _Tensor:
         info = OPS.get(op)
         x = inputs[0]
-        if (info.spatial or op in ("gap", "flatten")) and x.hw is None:
+        if (info.spatial or op in _MAPS) and x.hw is None:
             raise self.error(path, f"{where}: '{op}' needs a feature map, but its input "
                                    "was already flattened")
-        hw = x.hw
+        if x.area > 1 and op not in _AFTER_FLATTEN:
+            raise self.error(path, f"{where}: '{op}' after a flatten of a map larger than 1x1; "
+                                   "only a linear (or act, dropout, identity) can follow it")
+        hw, area = x.hw, 1
         if info.spatial:
             assert hw is not None
-            k, s, p, d = attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"]
-            span = d * (k - 1) + 1
-            hw = ((hw[0] + 2 * p - span) // s + 1, (hw[1] + 2 * p - span) // s + 1)
+            hw = _spatial_out(hw, attrs)
             if min(hw) < 1:
+                k, s = attrs["kernel"], attrs["stride"]
                 raise self.error(path, f"{where}: a {k}x{k} {op} with stride {s} does not fit "
                                        f"a {x.hw[0]}x{x.hw[1]} input (resolution too small)")
         elif op == "gap":
             hw = (1, 1)
+        elif op == "adaptive_avgpool":
+            hw = (attrs["size"], attrs["size"])
         elif op == "flatten":
-            if x.hw != (1, 1):
-                raise self.error(path, f"{where}: flatten needs a 1x1 map (put a 'gap' first), "
-                                       f"got {x.hw}")
-            hw = None
+            assert hw is not None
+            hw, area = None, hw[0] * hw[1]
         elif op == "linear" and x.hw is not None:
             raise self.error(path, f"{where}: linear needs a flattened input (add 'flatten')")
+        elif op == "linear" and x.area > 1:
+            attrs["in_area"] = x.area
+        elif x.area > 1:
+            area = x.area
         elif op == "add" and any(t.hw != x.hw for t in inputs):
             raise self.error(path, f"{where}: 'add' joins maps of {[t.hw for t in inputs]}")
         elif op == "mul":
@@ -240,7 +277,7 @@ class _Compiler:
                                 name)
         except rules.ChannelError as e:
             raise self.error(path, f"{where}: {e}") from None
-        return _Tensor(name, chans, hw)
+        return _Tensor(name, chans, hw, area)
 
     def finish(self, logits: _Tensor) -> StageGraph:
         g, cv = self.g, self.cv
@@ -297,3 +334,21 @@ class _Compiler:
 
 
 _TYING = (Channels.TIE, Channels.CHUNK, Channels.MIX)
+_MAPS = ("gap", "adaptive_avgpool", "flatten")  # ops that need an unflattened input
+_AFTER_FLATTEN = ("linear", "act", "dropout", "identity", "droppath")
+
+
+def _spatial_out(hw: tuple[int, int], attrs: dict[str, Any]) -> tuple[int, int]:
+    """Output size of a conv or pool (torch's formula, with pooling's `ceil_mode`: a last
+    window that starts inside the input or its left padding counts)."""
+    k, s, p, d = attrs["kernel"], attrs["stride"], attrs["padding"], attrs["dilation"]
+    span = d * (k - 1) + 1
+    ceil = attrs.get("ceil_mode", False)
+
+    def one(n: int) -> int:
+        out = (n + 2 * p - span + (s - 1 if ceil else 0)) // s + 1
+        if ceil and (out - 1) * s >= n + p:
+            out -= 1
+        return out
+
+    return one(hw[0]), one(hw[1])

@@ -7,6 +7,7 @@ The per-graph cost model is precomputed once, so a bisection over widths costs m
 Each op has one cost rule (`COST`, checked against the op table at import):
 
     dense     conv, linear   MACs = H·W·k² · C_in · C_out / groups;  params = k²·C_in·C_out/groups
+                             (a linear after a flatten of an h x w map: k² = h·w)
     grouped   dwconv, gconv  MACs = H·W·k² · group_width · C;       params = k²·group_width·C
     affine n  bn, ln: 2, scale: 1                                   params = n·C
     free      everything else
@@ -31,7 +32,8 @@ COST: Registry[tuple[str, int]] = Registry("cost rule")  # op → (rule, affine 
 for _op, _rule in {
     "conv": ("dense", 0), "linear": ("dense", 0), "dwconv": ("grouped", 0),
     "gconv": ("grouped", 0), "bn": ("affine", 2), "ln": ("affine", 2), "scale": ("affine", 1),
-    **dict.fromkeys(("act", "droppath", "maxpool", "avgpool", "gap", "flatten", "dropout",
+    **dict.fromkeys(("act", "droppath", "maxpool", "avgpool", "gap", "adaptive_avgpool",
+                     "flatten", "dropout",
                      "identity", "add", "mul", "concat", "split", "shuffle"), ("free", 0)),
 }.items():
     COST.add(_op, _rule)
@@ -73,7 +75,8 @@ def _make_terms(graph: StageGraph) -> list[_Term]:
         kind, n_affine = COST.get(a["op"])
         if kind == "free":
             continue
-        area = a["kernel"] ** 2 if "kernel" in a else 1
+        # a linear after a flatten of an H x W map reads H·W inputs per channel
+        area = a["kernel"] ** 2 if "kernel" in a else a.get("in_area", 1)
         hw = a["out_hw"][0] * a["out_hw"][1] if a["out_hw"] is not None else 1
         gw = a.get("group_width", 1)
         coef, weights = {"dense": (area * hw, area), "grouped": (area * hw * gw, area * gw),

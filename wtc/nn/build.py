@@ -29,7 +29,7 @@ _ACT_NO_INPLACE = {"sigmoid": nn.Sigmoid, "gelu": nn.GELU, "tanh": nn.Tanh}
 # ops whose output is a new tensor, so an activation after them may work in place (identity,
 # dropout and droppath at eval, split (a view) return their input or a view of it)
 _FRESH = frozenset({"conv", "gconv", "dwconv", "linear", "bn", "ln", "add", "mul", "concat",
-                    "maxpool", "avgpool", "gap", "scale"})
+                    "maxpool", "avgpool", "gap", "adaptive_avgpool", "scale"})
 
 
 def _act(a: dict[str, Any], cin: int, cout: int, inplace: bool) -> nn.Module:
@@ -47,9 +47,11 @@ for _name, _factory in {
     "conv": lambda a, cin, cout, ip: _conv(a, cin, cout, a["num_groups"]),
     "gconv": lambda a, cin, cout, ip: _conv(a, cin, cin, cin // a["group_width"]),
     "dwconv": lambda a, cin, cout, ip: _conv(a, cin, cin, cin),
-    "linear": lambda a, cin, cout, ip: nn.Linear(cin, cout, bias=a["bias"]),
-    "bn": lambda a, cin, cout, ip: (nn.BatchNorm2d(cin, eps=a["eps"]) if a["out_hw"] is not None
-                                    else nn.BatchNorm1d(cin, eps=a["eps"])),
+    "linear": lambda a, cin, cout, ip: nn.Linear(cin * a.get("in_area", 1), cout,
+                                                 bias=a["bias"]),
+    "bn": lambda a, cin, cout, ip: (
+        nn.BatchNorm2d(cin, eps=a["eps"], momentum=a["momentum"]) if a["out_hw"] is not None
+        else nn.BatchNorm1d(cin, eps=a["eps"], momentum=a["momentum"])),
     "ln": lambda a, cin, cout, ip: (LayerNorm2d(cin, eps=a["eps"]) if a["out_hw"] is not None
                                     else nn.LayerNorm(cin, eps=a["eps"])),
     "scale": lambda a, cin, cout, ip: LayerScale(cin, a["init"], a["out_hw"] is not None),
@@ -57,9 +59,12 @@ for _name, _factory in {
     "split": lambda a, cin, cout, ip: ChannelChunk(a["chunks"], a["chunk"]),
     "shuffle": lambda a, cin, cout, ip: ChannelShuffle(a["num_groups"]),
     "act": _act,
-    "maxpool": lambda a, cin, cout, ip: nn.MaxPool2d(a["kernel"], a["stride"], a["padding"]),
-    "avgpool": lambda a, cin, cout, ip: nn.AvgPool2d(a["kernel"], a["stride"], a["padding"]),
+    "maxpool": lambda a, cin, cout, ip: nn.MaxPool2d(a["kernel"], a["stride"], a["padding"],
+                                                     ceil_mode=a["ceil_mode"]),
+    "avgpool": lambda a, cin, cout, ip: nn.AvgPool2d(a["kernel"], a["stride"], a["padding"],
+                                                     ceil_mode=a["ceil_mode"]),
     "gap": lambda a, cin, cout, ip: nn.AdaptiveAvgPool2d(1),
+    "adaptive_avgpool": lambda a, cin, cout, ip: nn.AdaptiveAvgPool2d(a["size"]),
     "flatten": lambda a, cin, cout, ip: nn.Flatten(1),
     "dropout": lambda a, cin, cout, ip: nn.Dropout(a["p"]),
     "identity": lambda a, cin, cout, ip: nn.Identity(),

@@ -107,7 +107,19 @@ def _scale(s: _Step, xs: list[Tensor], sin: Selection, sout: Selection) -> Tenso
 
 def _linear(s: _Step, xs: list[Tensor], sin: Selection, sout: Selection) -> Tensor:
     m = s.module
-    return F.linear(xs[0], _take(_take(m.weight, 0, sout), 1, sin), _take(m.bias, 0, sout))
+    return F.linear(xs[0], _linear_weight(m.weight, s.attrs, sin, sout), _take(m.bias, 0, sout))
+
+
+def _linear_weight(w: Tensor, attrs: dict[str, Any], sin: Selection, sout: Selection
+                   ) -> Tensor:
+    """A linear's weight at the selected channels; after a flatten of an h x w map every input
+    channel owns h·w consecutive columns, selected together."""
+    area = attrs.get("in_area", 1)
+    w = _take(w, 0, sout)
+    if area == 1:
+        return _take(w, 1, sin)
+    rows = w.shape[0]
+    return _take(w.reshape(rows, -1, area), 1, sin).reshape(rows, -1)
 
 
 def _bn(s: _Step, xs: list[Tensor], sin: Selection, sout: Selection) -> Tensor:
@@ -153,6 +165,7 @@ SLIM_OPS: Registry[Callable[[_Step, list[Tensor], Selection, Selection], Tensor]
     "slimmable op")
 for _name, _fn in {"conv": _conv, "dwconv": _dwconv, "linear": _linear, "bn": _bn,
                    "act": _module, "maxpool": _module, "avgpool": _module, "gap": _module,
+                   "adaptive_avgpool": _module,
                    "flatten": _module, "dropout": _module, "identity": _module, "add": _add,
                    "mul": _mul, "concat": _concat, "gconv": _gconv, "ln": _ln, "scale": _scale,
                    "droppath": _module, "split": _module, "shuffle": _module}.items():
@@ -287,8 +300,10 @@ class Supernet(nn.Module):
                 got = value
                 if name in _SLICED.get(s.op, ()):
                     got = _take(value, 0, sout)
-                    if name == "weight" and s.op in ("conv", "linear"):
+                    if name == "weight" and s.op == "conv":
                         got = _take(got, 1, sin)
+                    elif name == "weight" and s.op == "linear":
+                        got = _linear_weight(value, s.attrs, sin, sout)
                 getattr(dst, name).copy_(got)
         small.train(self.training)
         return small

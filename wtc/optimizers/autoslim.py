@@ -76,7 +76,12 @@ class AutoSlim(Optimizer):
         check_slimmable(ctx.graph)
         grid = WidthGrid.from_settings(ctx.graph, settings)
         lowest = min(ctx.targets or (ctx.target_macs,))
-        if grid.macs(grid.min) > lowest:
+        if ctx.cost is not None and ctx.cost.cost(ctx.graph, grid.min) > lowest:
+            raise ConfigError(
+                f"the supernet's smallest widths ({settings.min_multiplier}x base, "
+                f"{ctx.cost.format(ctx.cost.cost(ctx.graph, grid.min))}) are above the target "
+                f"{ctx.cost.format(lowest)}: lower min_multiplier")
+        if ctx.cost is None and grid.macs(grid.min) > lowest:
             raise ConfigError(
                 f"the supernet's smallest widths ({settings.min_multiplier}x base, "
                 f"{grid.macs(grid.min):,} MACs) are above the target {lowest:,}: "

@@ -17,15 +17,10 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wtc.errors import ConfigError
-from wtc.graph import StageGraph, count_macs
+from wtc.graph import StageGraph
+from wtc.optimizers.targets import resolve_target
 from wtc.registry import Registry
-from wtc.widths import (
-    MacsTarget,
-    Widths,
-    parse_targets,
-    resolve_macs,
-    save_widths,
-)
+from wtc.widths import Widths, save_widths
 
 __all__ = [
     "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchResult",
@@ -55,6 +50,9 @@ class SearchContext:
     run_dir: Path | None = None  # checkpoints of the training, so an interrupted run resumes
     resume: bool = False  # continue from the checkpoints in run_dir
     targets: tuple[int, ...] = ()  # every MACs target this run serves (multi-target methods)
+    # the cost model targets are counted in (`wtc.graph.costmodel`); None: MACs. With another
+    # model, target_macs and targets are in its unit (seconds for latency)
+    cost: Any = None
     precision: str = "fp32"  # of every forward/backward (resolved by `prepare`: never auto)
     channels_last: bool = False
 
@@ -179,21 +177,6 @@ def validate_settings(method: str, settings: BaseModel | Mapping[str, Any] | Non
             for er in e.errors())
         raise ConfigError(f"bad settings for method '{method}'{where}: {problems} "
                           f"(settings of '{method}': {keys})") from None
-
-
-def resolve_target(graph: StageGraph, target: MacsTarget | int | float | str | None) -> int:
-    """MACs target as an int: None is the spec's own MACs, "0.5x" a multiple of them, a number
-    (or "41M", "4.1e7") is absolute (`wtc.widths.MacsTarget`, the one parser)."""
-    return resolve_macs(graph, target)
-
-
-def resolve_targets(graph: StageGraph, target: Any) -> list[int]:
-    """One or several MACs targets (a list, or a comma-separated string "0.25x,0.5x"), each
-    resolved against the graph's MACs. Order kept, duplicates dropped."""
-    if target is None:
-        return [count_macs(graph)]
-    base = count_macs(graph)
-    return list(dict.fromkeys(t.macs(base) for t in parse_targets(target)))
 
 
 def multi_target_methods() -> list[str]:

@@ -107,11 +107,13 @@ class DMCPSettings(BaseModel):
 # --------------------------------------------------------------------------- read-out
 
 
-def read_out(graph: StageGraph, expected: Mapping[str, float], target_macs: int,
-             max_widths: Mapping[str, int]) -> tuple[dict[str, int], dict[str, Any]]:
+def read_out(graph: StageGraph, expected: Mapping[str, float], target_macs: float,
+             max_widths: Mapping[str, int], cost: Any = None
+             ) -> tuple[dict[str, int], dict[str, Any]]:
     """Widths from the expected channels: rounded to the divisor (at most the supernet width);
     if that misses the target by more than 1%, re-matched by one multiplier on the expected
-    channels (`scale_to_macs`). Returns (widths, what was done)."""
+    channels (`scale_to_macs`). Returns (widths, what was done). `cost`: the cost model the
+    target is in (None: MACs)."""
     step = steps(graph)  # the divisor (a grouped conv's group width)
     rounded = {g: min(int(max_widths[g]), make_divisible(float(expected[g]), step[g]))
                for g in graph.free_groups}
@@ -119,11 +121,12 @@ def read_out(graph: StageGraph, expected: Mapping[str, float], target_macs: int,
     info: dict[str, Any] = {"expected_channels": {g: round(float(expected[g]), 3)
                                                   for g in graph.free_groups},
                             "rounded": rounded, "rounded_macs": macs}
-    if abs(macs - target_macs) <= TOLERANCE * target_macs:
+    achieved = macs if cost is None else cost.cost(graph, rounded)
+    if abs(achieved - target_macs) <= TOLERANCE * target_macs:
         info["rematch_alpha"] = 1.0
         return rounded, info
     groups, alpha = scale_to_macs(graph, {g: max(float(expected[g]), 1e-6)
-                                          for g in graph.free_groups}, target_macs)
+                                          for g in graph.free_groups}, target_macs, cost=cost)
     info["rematch_alpha"] = alpha
     return groups, info
 
@@ -174,13 +177,16 @@ class DMCP(Optimizer):
         data = held_out_data(ctx, settings.held_out)
         rec = train_dmcp(ctx, settings, data)
         groups, info = read_out(ctx.graph, rec["expected_channels"], ctx.target_macs,
-                                rec["max_widths"])
+                                rec["max_widths"], cost=ctx.cost)
         details = {"expected_macs": round(rec["expected_macs"], 1),
                    "expected_macs_per_epoch": [r.get("expected_macs") for r in rec["history"]],
                    "marginals": rec["marginals"], **info,
                    "supernet_widths": rec["max_widths"], "held_out_top1": rec["held_out_top1"]}
         if ctx.run_dir is not None:
-            write_record(ctx.run_dir, ctx.graph, ctx.target_macs, rec)
+            from wtc.optimizers.dmcp_train import loss_target
+
+            # the expected-cost trace is in MACs(-equivalents): plotted against the loss's target
+            write_record(ctx.run_dir, ctx.graph, loss_target(ctx), rec)
         return Outcome(groups=groups, train_macs=rec["train_macs"], history=rec["history"],
                        details={"dmcp": details})
 

@@ -12,7 +12,7 @@ import torch
 from torch import Tensor, nn
 
 from wtc.graph import StageGraph
-from wtc.graph.cost import mac_terms
+from wtc.graph.cost import MacTerm, mac_terms
 
 _F64 = torch.float64
 
@@ -68,7 +68,8 @@ class MarkovChannels(nn.Module):
         e = chains.expected_macs(marg)            # float64 tensor, differentiable in α
     """
 
-    def __init__(self, graph: StageGraph, layout: Mapping[str, Chain]) -> None:
+    def __init__(self, graph: StageGraph, layout: Mapping[str, Chain],
+                 terms: list[MacTerm] | None = None) -> None:
         super().__init__()
         self.graph = graph
         self.layout = dict(layout)
@@ -85,7 +86,8 @@ class MarkovChannels(nn.Module):
         # a group without blocks is a constant at its prefix (= its supernet width)
         fixed.update({g: layout[g].prefix for g in graph.free_groups if not layout[g].sizes})
         self._const = fixed
-        self._terms = mac_terms(graph)
+        # MACs, or another cost model's linearisation in MACs-equivalents (`CostModel.terms`)
+        self._terms = mac_terms(graph) if terms is None else terms
 
     # ------------------------------------------------------------------ the chain
 

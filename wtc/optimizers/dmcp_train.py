@@ -44,6 +44,16 @@ def check_target(ctx: SearchContext, s: Any) -> None:
     supernet), before any training."""
     check_slimmable(ctx.graph)
     grid = s.width_grid(ctx.graph)
+    if ctx.cost is not None:  # another cost model: the same range, in its unit
+        low_c, high_c = ctx.cost.cost(ctx.graph, grid.min), ctx.cost.cost(ctx.graph, grid.max)
+        if not low_c < ctx.target_macs < high_c:
+            fmt = ctx.cost.format
+            raise TargetError(
+                f"DMCP searches between {fmt(low_c)} (every group at its kept prefix, prefix="
+                f"{s.prefix:g}) and {fmt(high_c)} (the {s.max_multiplier:g}x supernet); the "
+                f"target {fmt(ctx.target_macs)} is outside: "
+                + ("raise max_multiplier" if ctx.target_macs >= high_c else "lower prefix"))
+        return
     low, high = grid.macs(grid.min), grid.macs(grid.max)
     if not low < ctx.target_macs < high:
         raise TargetError(
@@ -175,6 +185,17 @@ class DMCPHooks(SandwichHooks):
                       + self.eval_macs) * ratio)
 
 
+def loss_target(ctx: SearchContext) -> int:
+    """The MACs loss's target: the MACs target, or, under another cost model, the linearised
+    cost (in MACs-equivalents, `CostModel.terms`) of the uniform widths at its target."""
+    if ctx.cost is None:
+        return ctx.target_macs
+    from wtc.widths import uniform_widths
+
+    uni = uniform_widths(ctx.graph, target_macs=ctx.target_macs, cost=ctx.cost)
+    return round(ctx.cost.linear_cost(ctx.graph, uni.groups))
+
+
 def train_dmcp(ctx: SearchContext, s: Any, data: DataBundle) -> dict[str, Any]:
     """Train the supernet and the chains (resumable through `ctx.run_dir`); returns the record
     the optimizer reads out from: expected channels and marginals per group, expected MACs,
@@ -186,10 +207,12 @@ def train_dmcp(ctx: SearchContext, s: Any, data: DataBundle) -> dict[str, Any]:
     if ctx.init is not None:
         ctx.init(net)
     layout = chain_layout(grid.max, grid.min, s.num_blocks, steps(graph))
-    chains = MarkovChannels(graph, layout).to(resolve_device(ctx.device))
+    terms = None if ctx.cost is None else ctx.cost.terms(graph)
+    chains = MarkovChannels(graph, layout, terms=terms).to(resolve_device(ctx.device))
+    target = loss_target(ctx)
     if s.alpha_init == "target":  # the middle of the MACs loss's dead zone [0.95T, T)
-        chains.start_at(0.975 * ctx.target_macs)
-    hooks = DMCPHooks(grid, chains, s, target_macs=ctx.target_macs, seed=ctx.seed,
+        chains.start_at(0.975 * target)
+    hooks = DMCPHooks(grid, chains, s, target_macs=target, seed=ctx.seed,
                       world=dist_info()[1])
     held = HeldOut(data, s.bn_batches, 1, resolve_device(ctx.device))
     hooks.calibration = [x for x, _ in held.calib]

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from wtc.graph import StageGraph, count_macs
-from wtc.graph.cost import channels, mac_terms
+from wtc.graph.cost import MacTerm, channels, mac_terms
 from wtc.nn import module_path
 from wtc.spec.ops import OPS
 from wtc.trainer import TrainHooks
@@ -36,7 +36,8 @@ from wtc.trainer.state import unwrap
 class GammaRegularizer:
     """G(model) for one built model; `alive()` reads the alive channel count per group."""
 
-    def __init__(self, graph: StageGraph, model: nn.Module, threshold: float = 1e-2) -> None:
+    def __init__(self, graph: StageGraph, model: nn.Module, threshold: float = 1e-2,
+                 terms: list[MacTerm] | None = None) -> None:
         self.graph, self.threshold = graph, float(threshold)
         widths = getattr(model, "widths", None)
         self.width = channels(graph, widths)  # every group, fixed ones at their base
@@ -60,7 +61,9 @@ class GammaRegularizer:
         self.members = dict(members)
         self.gated = [g for g in graph.free_groups if g in self.members]
         self.ungated = [g for g in graph.free_groups if g not in self.members]
-        self.terms = mac_terms(graph)
+        # MACs terms, or another cost model's linearisation (`CostModel.terms`: per-node
+        # cost per MAC at the base widths, normalised to the base MACs)
+        self.terms = mac_terms(graph) if terms is None else terms
         self._signs: dict[tuple[int, int], Tensor] = {}
 
     def vectors(self) -> dict[str, Tensor]:

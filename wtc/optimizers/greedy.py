@@ -57,12 +57,14 @@ def train_supernet(ctx: SearchContext, s: Any, data: Any, grid: WidthGrid,
     return net, train_macs, list(done.history)
 
 
-def greedy_slim(net: Supernet, grid: WidthGrid, held: HeldOut, lowest_target: int,
-                run_dir: Path | None = None, resume: bool = False, progress: Any = None
-                ) -> list[dict[str, Any]]:
+def greedy_slim(net: Supernet, grid: WidthGrid, held: HeldOut, lowest_target: float,
+                run_dir: Path | None = None, resume: bool = False, progress: Any = None,
+                cost: Any = None) -> list[dict[str, Any]]:
     """From the max widths, shrink the group whose one-step shrink scores best on the held-out
-    batches, until MACs are at or below `lowest_target`. Returns the trajectory (one point per
-    step: widths, MACs, held-out top-1 and loss, the group shrunk, forwards spent)."""
+    batches, until MACs (or `cost`, a cost model) are at or below `lowest_target`. Returns the
+    trajectory (one point per step: widths, MACs, held-out top-1 and loss, the group shrunk,
+    forwards spent)."""
+    level = _level(grid, cost)
     path = run_dir / GREEDY_FILE if run_dir is not None else None
     order = list(grid.graph.free_groups)
     traj: list[dict[str, Any]] = []
@@ -72,7 +74,7 @@ def greedy_slim(net: Supernet, grid: WidthGrid, held: HeldOut, lowest_target: in
         start = dict(grid.max)
         traj = [{"step": 0, "widths": start, "macs": grid.macs(start), "shrunk": None,
                  "candidates": 1, "scored_macs": grid.macs(start), **held.score(net, start)}]
-    while traj[-1]["macs"] > lowest_target:
+    while level(traj[-1]) > lowest_target:
         cur = traj[-1]["widths"]
         best: tuple[Any, ...] | None = None
         tried = spent = 0
@@ -102,13 +104,22 @@ def greedy_slim(net: Supernet, grid: WidthGrid, held: HeldOut, lowest_target: in
     return traj
 
 
-def widths_for_target(grid: WidthGrid, traj: list[dict[str, Any]], target: int
-                      ) -> tuple[dict[str, int], int]:
+def _level(grid: WidthGrid, cost: Any) -> Any:
+    """A trajectory point's cost: its MACs, or the cost model's number for its widths."""
+    if cost is None:
+        return lambda p: p["macs"]
+    return lambda p: cost.cost(grid.graph, p["widths"])
+
+
+def widths_for_target(grid: WidthGrid, traj: list[dict[str, Any]], target: float,
+                      cost: Any = None) -> tuple[dict[str, int], int]:
     """The first trajectory point at or below `target`, re-matched to it by the shared uniform
-    scaling (within 1%): (channels, trajectory step used)."""
-    point = next((p for p in traj if p["macs"] <= target), traj[-1])
+    scaling (within 1%): (channels, trajectory step used). `cost`: the cost model the target
+    is in (None: MACs)."""
+    level = _level(grid, cost)
+    point = next((p for p in traj if level(p) <= target), traj[-1])
     groups, _ = scale_to_macs(grid.graph, {g: float(v) for g, v in point["widths"].items()},
-                              target)
+                              target, cost=cost)
     return groups, int(point["step"])
 
 
@@ -126,14 +137,14 @@ def autoslim_search(ctx: SearchContext, s: Any, data: Any, targets: list[int]) -
         traj = greedy_slim(net, grid, held, min(targets), ctx.run_dir, ctx.resume,
                            progress=lambda p: bar.advance(
                                f"step {p['step']}: {p['macs']:,} MACs, held-out top-1 "
-                               f"{p['top1']:.4f} (shrunk {p['shrunk']})"))
+                               f"{p['top1']:.4f} (shrunk {p['shrunk']})"), cost=ctx.cost)
     ratio = pixel_ratio(ctx, data)
     evals = sum(p["candidates"] for p in traj)
     # each candidate: BN recalibration + scoring forwards at its MACs (forward only)
     greedy_macs = round(sum(p["scored_macs"] for p in traj) * held.forward_images() * ratio)
     per_target = {}
     for t in targets:
-        groups, step = widths_for_target(grid, traj, t)
+        groups, step = widths_for_target(grid, traj, t, ctx.cost)
         per_target[t] = {"groups": groups, "trajectory_step": step}
     main = per_target[ctx.target_macs]
     details = {

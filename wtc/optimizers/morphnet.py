@@ -120,7 +120,7 @@ def expand(ctx: SearchContext, alive: dict[str, int], current: dict[str, int]
     for g in graph.free_groups:
         if g not in direction:  # no BN to read: follow the mean shrink of the others
             direction[g] = max(float(div), current[g] * shrink)
-    groups, alpha = scale_to_macs(graph, direction, ctx.target_macs)
+    groups, alpha = scale_to_macs(graph, direction, ctx.target_macs, cost=ctx.cost)
     return groups, alpha, direction
 
 
@@ -182,7 +182,8 @@ def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: Any,
         model = tr.build_model(graph, current)
         if r == 0 and ctx.init is not None:
             ctx.init(model)
-        reg = GammaRegularizer(graph, model, s.threshold)
+        reg = GammaRegularizer(graph, model, s.threshold,
+                               terms=None if ctx.cost is None else ctx.cost.terms(graph))
         hooks = GammaHooks(reg, lam, zero_dead=s.zero_dead, clip_at_zero=s.clip_at_zero,
                            cut_macs=lambda alive, w=current: alive_macs(graph, alive, w))
         run = None

@@ -19,6 +19,8 @@ from pydantic import BaseModel, ValidationError
 
 from wtc.errors import ConfigError
 from wtc.graph import SpecLike, StageGraph, as_graph
+from wtc.graph.cost_registry import parse_cost
+from wtc.graph.costmodel import is_default
 from wtc.optimizers.base import (
     Optimizer,
     SearchContext,
@@ -26,10 +28,10 @@ from wtc.optimizers.base import (
     get_optimizer,
     has_grouped_conv,
     multi_target_methods,
-    resolve_targets,
     validate_settings,
 )
-from wtc.widths import Widths, scale_to_macs, widths_from_groups
+from wtc.optimizers.targets import resolve_targets
+from wtc.widths import Widths, cost_record, scale_to_macs, widths_from_groups
 
 __all__ = ["SearchRequest", "prepare", "run_prepared", "search"]
 
@@ -95,6 +97,7 @@ class SearchRequest:
     settings_source: str | None = None  # where the settings came from, for messages
     run_dir: str | Path | None = None
     resume: bool = False
+    cost: Any = None  # the cost model targets are in: a CostModel, "macs", "params", "latency:T"
     precision: str = "auto"  # auto | fp32 | bf16 | fp16 (auto: bf16 where the hardware runs it)
     channels_last: bool | str = "auto"  # auto | True | False; both recorded in the provenance
 
@@ -107,13 +110,18 @@ def prepare(spec: SpecLike, request: SearchRequest) -> tuple[Optimizer, SearchCo
     graph = as_graph(spec)
     opt = get_optimizer(r.method)()
     cfg = validate_settings(r.method, r.settings, r.settings_source)
-    targets = resolve_targets(graph, r.target_macs)
+    model = parse_cost(r.cost)
+    model = None if is_default(model) else model  # MACs: the path every committed run took
+    if model is not None:
+        model.check(graph)
+    targets = resolve_targets(graph, r.target_macs, model)
     if len(targets) > 1 and not opt.multi_target:
         raise ConfigError(f"method '{r.method}' serves one MACs target per run; give one "
                           f"(methods that serve several: {', '.join(multi_target_methods())})")
     # the smallest network (every group at the divisor) must fit: the same check for all methods
     for t in targets:
-        scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, t)
+        scale_to_macs(graph, {g: float(graph.groups[g].base) for g in graph.free_groups}, t,
+                      cost=model)
     _check_runtime(r)
     if opt.needs_data and r.data is None:
         raise ConfigError(f"method '{r.method}' trains a network: give data (for example "
@@ -125,7 +133,7 @@ def prepare(spec: SpecLike, request: SearchRequest) -> tuple[Optimizer, SearchCo
     ctx = SearchContext(graph=graph, target_macs=targets[0], seed=int(r.seed), data=data,
                         device=r.device, threads=r.threads, progress=r.progress, init=r.init,
                         run_dir=Path(r.run_dir) if r.run_dir is not None else None,
-                        resume=r.resume, targets=tuple(targets), **runtime)
+                        resume=r.resume, targets=tuple(targets), cost=model, **runtime)
     opt.check(ctx, cfg)
     return opt, ctx, cfg
 
@@ -141,6 +149,10 @@ def _check_runtime(r: SearchRequest) -> None:
         raise ConfigError("resume needs the run directory of the interrupted search (run_dir)")
     if r.resume and not Path(r.run_dir).is_dir():  # type: ignore[arg-type]
         raise ConfigError(f"cannot resume: {r.run_dir} is not a search run directory")
+    if r.precision not in ("auto", "fp32", "bf16", "fp16"):
+        raise ConfigError(f"precision must be auto, fp32, bf16 or fp16, not {r.precision!r}")
+    if r.channels_last not in (True, False, "auto"):
+        raise ConfigError(f"channels_last must be true, false or auto, not {r.channels_last!r}")
 
 
 def _runtime(precision: str, channels_last: bool | str, device: str, graph: StageGraph
@@ -167,11 +179,14 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
     settings = cfg.model_dump(mode="json")
 
     def wrap(groups: dict[str, int], target: int) -> Widths:
+        extra = {} if ctx.cost is None else {
+            "cost_model": cost_record(graph, ctx.cost, groups, target)}
         return widths_from_groups(
-            graph, groups, target_macs=target, method=opt.name, settings=settings,
-            seed=ctx.seed, data=data,
+            graph, groups, target_macs=target if ctx.cost is None else None, method=opt.name,
+            settings=settings, seed=ctx.seed, data=data,
             cost={"train_macs": int(outcome.train_macs), "seconds": round(seconds, 3)},
-            **({"runtime": ctx.runtime} if ctx.data is not None else {}), **outcome.details)
+            **({"runtime": ctx.runtime} if ctx.data is not None else {}), **outcome.details,
+            **extra)
 
     per_target = {t: wrap(g, t) for t, g in outcome.per_target.items()}
     widths = per_target.get(ctx.target_macs) or wrap(outcome.groups, ctx.target_macs)
@@ -187,7 +202,7 @@ def search(spec: SpecLike, method: str = "morphnet", target_macs: Any = None,
     """Find widths for `spec` (StageGraph, Spec or YAML path) at `target_macs` with `method`.
 
     The arguments, and `options` (epochs, fraction, init, device, threads, progress, run_dir,
-    resume, precision, channels_last), are the fields of `SearchRequest`, which says what each
+    resume, cost, precision, channels_last), are the fields of `SearchRequest`, which says what each
     means. out: also write widths.json there (atomically). Everything is validated before any
     training starts.
     """

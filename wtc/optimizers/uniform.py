@@ -20,8 +20,9 @@ class Uniform(Optimizer):
 
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
         graph = ctx.graph
-        if ctx.target_macs == count_macs(graph):
+        base = count_macs(graph) if ctx.cost is None else ctx.cost.cost(graph)
+        if ctx.target_macs == base:
             return Outcome(groups=dict(base_widths(graph).groups), details={"multiplier": 1.0})
-        w = uniform_widths(graph, target_macs=ctx.target_macs)
+        w = uniform_widths(graph, target_macs=ctx.target_macs, cost=ctx.cost)
         return Outcome(groups=dict(w.groups),
                        details={"multiplier": w.provenance.get("multiplier")})

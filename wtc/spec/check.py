@@ -77,21 +77,40 @@ def _check_call(spec: Spec, call: BlockCall | StageSpec, path: str, known: list[
         raise spec_error(spec, f"{path}.block",
                          f"unknown block '{call.block}'; choose one of: {', '.join(known)}")
     template = template_for(spec, call.block)
-    for key, value in call.params.items():
+    depth = getattr(call, "depth", 1)
+    for key, given in call.params.items():
         if key not in template.params:
             allowed = ", ".join(sorted(template.params)) or "none"
             raise spec_error(spec, f"{path}.{key}",
                              f"unknown parameter '{key}' for block '{call.block}'; "
                              f"its parameters are: {allowed}")
+        if isinstance(given, list) and len(given) != depth:
+            raise spec_error(spec, f"{path}.{key}",
+                             f"'{key}' lists {len(given)} values, one per block, but the stage "
+                             f"has depth {depth}")
         default = template.params[key]
-        if not _same_kind(default, value):
-            raise spec_error(spec, f"{path}.{key}",
-                             f"parameter '{key}' of block '{call.block}' should be a "
-                             f"{type(default).__name__} like {default!r}, not {value!r}")
-        if key == "act" and value not in ACTIVATIONS:
-            raise spec_error(spec, f"{path}.{key}",
-                             f"unknown activation '{value}'; choose one of: "
-                             f"{', '.join(ACTIVATIONS)}")
+        for value in given if isinstance(given, list) else [given]:
+            if not _same_kind(default, value):
+                raise spec_error(spec, f"{path}.{key}",
+                                 f"parameter '{key}' of block '{call.block}' should be a "
+                                 f"{type(default).__name__} like {default!r}, not {value!r}")
+            if key == "act" and value not in ACTIVATIONS:
+                raise spec_error(spec, f"{path}.{key}",
+                                 f"unknown activation '{value}'; choose one of: "
+                                 f"{', '.join(ACTIVATIONS)}")
+
+
+def template_names(template: TemplateSpec) -> set[str]:
+    """Every parameter name the template's expressions (and `fn` fields) read."""
+    out: set[str] = set()
+    for node in template.nodes:
+        for field in _NUMERIC_FIELDS:
+            value = getattr(node, field)
+            if isinstance(value, str):
+                out |= expr.names(value)
+        if node.fn is not None:
+            out.add(node.fn)
+    return out
 
 
 def _same_kind(default: object, value: object) -> bool:
@@ -139,6 +158,11 @@ def check_template(template: TemplateSpec) -> tuple[str, str] | None:
                 if unknown:
                     return (f"{path}.{field}", f"'{value}' reads unknown name "
                             f"'{sorted(unknown)[0]}'; known: {', '.join(sorted(names))}")
+        if node.forwards is not None and node.when is None:
+            return (f"{path}.forwards", "'forwards' says what a removed node passes on; it "
+                    "needs a 'when'")
+        if node.forwards is not None and node.forwards not in defined:
+            return (f"{path}.forwards", f"'{node.forwards}' is not 'input' or an earlier node")
         if node.fn is not None and node.fn not in names and node.fn not in ACTIVATIONS:
             return (f"{path}.fn", f"'{node.fn}' is neither a parameter nor an activation; "
                     f"activations: {', '.join(ACTIVATIONS)}")

@@ -1,7 +1,8 @@
 """Safe expressions for block templates: `width * expansion`, `stride != 1 or in_channels != width`.
 
 Templates are data, not code: only arithmetic, comparisons, boolean logic, conditionals and a few
-pure functions over the block's parameters are allowed. Parsed once, checked for unknown names
+pure functions over the block's parameters are allowed (min, max, int, round, ceil, floor and
+MobileNet's `make_divisible(value, divisor[, min_value])`). Parsed once, checked for unknown names
 at load time, evaluated at compile time.
 """
 
@@ -14,6 +15,8 @@ import operator
 from collections.abc import Mapping
 from typing import Any
 
+from wtc.spec.rounding import make_divisible
+
 _BINOPS = {
     ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
     ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
@@ -22,7 +25,23 @@ _CMPOPS = {
     ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Lt: operator.lt, ast.LtE: operator.le,
     ast.Gt: operator.gt, ast.GtE: operator.ge,
 }
-_FUNCS = {"min": min, "max": max, "int": int, "round": round}
+
+
+def _make_divisible(value: float, divisor: float, min_value: float | None = None) -> int:
+    """MobileNet's channel rounding, as torchvision's `_make_divisible` (`wtc.spec.rounding`)."""
+    if isinstance(divisor, bool) or divisor != int(divisor) or not 1 <= divisor <= 65_536:
+        raise ExprError(f"make_divisible's divisor must be a whole number from 1 to 65,536, "
+                        f"got {divisor}")
+    if min_value is not None and min_value < 0:
+        raise ExprError(f"make_divisible's min_value must not be negative, got {min_value}")
+    return make_divisible(value, int(divisor), None if min_value is None else int(min_value))
+
+
+_FUNCS = {"min": min, "max": max, "int": int, "round": round, "ceil": math.ceil,
+          "floor": math.floor, "make_divisible": _make_divisible}
+# how many arguments each function takes: (fewest, most)
+_ARITY = {"min": (1, 16), "max": (1, 16), "int": (1, 1), "round": (1, 2), "ceil": (1, 1),
+          "floor": (1, 1), "make_divisible": (2, 3)}
 # every intermediate value stays a plain number of bounded size: no string arithmetic
 # ("'a' * 10**12"), no powers, no numbers beyond 10**15 (channel counts are at most 65,536)
 MAX_MAGNITUDE = 10**15
@@ -33,7 +52,7 @@ class ExprError(ValueError):
 
 
 _ALLOWED = "allowed: arithmetic (+ - * / // %), comparisons, and/or/not, x if c else y, " \
-    "min/max/int/round"
+    "min/max/int/round/ceil/floor/make_divisible"
 # what a refused construct is called in a message (the node type alone misleads)
 _WORDS = {"Pow": "the power operator **", "ListComp": "a list comprehension",
           "SetComp": "a set comprehension", "DictComp": "a dict comprehension",
@@ -65,6 +84,12 @@ def parse(text: str) -> ast.expr:
         what = type(node).__name__
         if isinstance(node, ast.Call):
             ok = isinstance(node.func, ast.Name) and node.func.id in _FUNCS and not node.keywords
+            if ok:
+                lo, hi = _ARITY[node.func.id]
+                if not lo <= len(node.args) <= hi:
+                    raise ExprError(f"'{_clip(text)}': {node.func.id} takes {lo}"
+                                    f"{'' if lo == hi else f' to {hi}'} argument(s), got "
+                                    f"{len(node.args)}")
         if isinstance(node, ast.BinOp):
             ok, what = type(node.op) in _BINOPS, type(node.op).__name__
         if isinstance(node, ast.Compare):

@@ -64,7 +64,8 @@ for info in [
     OpInfo("dwconv", Channels.GROUPED, _CONV, spatial=True,
            description="depthwise convolution (group width 1)"),
     OpInfo("linear", Channels.NEW, frozenset({"out", "bias"}), frozenset({"out"})),
-    OpInfo("bn", Channels.SAME, frozenset({"eps"}), norm=True),
+    OpInfo("bn", Channels.SAME, frozenset({"eps", "momentum"}), norm=True,
+           description="batch norm; `momentum` of the running statistics (torch's, 0.1)"),
     OpInfo("ln", Channels.SAME, frozenset({"eps"}), norm=True,
            description="layer norm over the channels of each position (ConvNeXt)"),
     OpInfo("act", Channels.SAME, frozenset({"fn"}), frozenset({"fn"})),
@@ -72,10 +73,17 @@ for info in [
            description="learnable per-channel scale (layer scale), initialised to `init`"),
     OpInfo("droppath", Channels.SAME, frozenset({"p"}),
            description="stochastic depth: drops the whole branch per sample while training"),
-    OpInfo("maxpool", Channels.SAME, _SPATIAL, frozenset({"kernel"}), spatial=True),
-    OpInfo("avgpool", Channels.SAME, _SPATIAL, frozenset({"kernel"}), spatial=True),
+    OpInfo("maxpool", Channels.SAME, _SPATIAL | {"ceil_mode"}, frozenset({"kernel"}),
+           spatial=True, description="max pooling; `ceil_mode` rounds the output size up"),
+    OpInfo("avgpool", Channels.SAME, _SPATIAL | {"ceil_mode"}, frozenset({"kernel"}),
+           spatial=True, description="average pooling; `ceil_mode` rounds the output size up"),
     OpInfo("gap", Channels.SAME),  # global average pool, keeps N,C,1,1
-    OpInfo("flatten", Channels.SAME),
+    OpInfo("adaptive_avgpool", Channels.SAME, frozenset({"size"}), frozenset({"size"}),
+           description="average pool to a fixed `size` x `size` map at any input resolution "
+           "(the VGG/AlexNet head)"),
+    OpInfo("flatten", Channels.SAME,
+           description="N,C,H,W → N,C·H·W; a following linear reads the H·W positions of "
+           "every channel"),
     OpInfo("dropout", Channels.SAME, frozenset({"p"})),
     OpInfo("identity", Channels.SAME),
     OpInfo("add", Channels.TIE, min_inputs=2, max_inputs=8),
@@ -92,4 +100,5 @@ OP_NAMES = tuple(OPS.names())
 # the fields of a template node that hold a literal or an expression (all but name, op,
 # inputs and fn)
 EXPR_FIELDS = ("out", "kernel", "stride", "padding", "dilation", "groups", "group_width",
-               "chunks", "chunk", "bias", "p", "eps", "init", "when")
+               "chunks", "chunk", "bias", "p", "eps", "init", "when", "size", "ceil_mode",
+               "momentum")

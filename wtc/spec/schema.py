@@ -48,7 +48,15 @@ Expr = StrictInt | FiniteFloat | StrictBool | Text  # a literal or an expression
 Ident = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=MAX_NAME_CHARS)]
 Channels = Annotated[StrictInt, Field(gt=0, le=MAX_CHANNELS)]
 Params = Annotated[dict[Ident, Param], Field(max_length=64)]
+# a stage may give a parameter per block (`expansion: [4, 6, 6]`, one entry per block)
+PerBlock = Annotated[list[Param], Field(min_length=1, max_length=MAX_DEPTH)]
+StageParams = Annotated[dict[Ident, Param | PerBlock], Field(max_length=64)]
 OpName = Literal[OP_NAMES]  # type: ignore[valid-type]
+
+
+# node fields added after specs were first hashed: left out of the hash while unset, so the
+# hash of every existing spec (and the committed results keyed by it) stays the same
+_LATER_NODE_FIELDS = ("forwards", "size", "ceil_mode", "momentum")
 
 
 class Strict(BaseModel):
@@ -66,7 +74,9 @@ class NodeSpec(Strict):
     name: Ident
     op: OpName
     inputs: Annotated[list[Ident], Field(max_length=8)] | None = None  # default: the previous
-    when: Expr | None = None  # a false condition removes the node; it then forwards its input
+    when: Expr | None = None  # a false condition removes the node; it then forwards `forwards`
+    # what a removed node forwards: `input` or an earlier node (default: its first input)
+    forwards: Ident | None = None
     out: Expr | None = None
     kernel: Expr | None = None
     stride: Expr | None = None
@@ -81,6 +91,9 @@ class NodeSpec(Strict):
     p: Expr | None = None
     eps: Expr | None = None
     init: Expr | None = None
+    size: Expr | None = None
+    ceil_mode: Expr | None = None
+    momentum: Expr | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -131,12 +144,14 @@ class BlockCall(_WithParams):
 
 
 class StageSpec(_WithParams):
-    """A run of `depth` blocks at one resolution; only the first block strides."""
+    """A run of `depth` blocks at one resolution; only the first block strides. A parameter
+    given as a list has one entry per block (its length must be the depth)."""
 
+    params: StageParams = Field(default_factory=dict)
     name: Ident
     block: Ident
     depth: Annotated[StrictInt, Field(gt=0, le=MAX_DEPTH)] = 1
-    width: Channels
+    width: Channels | None = None  # None: the block's input channels (a template without width)
     stride: Annotated[StrictInt, Field(gt=0, le=MAX_STRIDE)] = 1
 
 
@@ -182,6 +197,11 @@ class Spec(Strict):
     def structural_hash(self) -> str:
         """Hash of everything that shapes the network (not its name, description or comments)."""
         body = self.model_dump(mode="json", exclude={"name", "description"})
+        for template in body["templates"].values():  # fields added later hash as before
+            for node in template["nodes"]:
+                for key in _LATER_NODE_FIELDS:
+                    if node.get(key) is None:
+                        node.pop(key, None)
         digest = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
         return digest[:16]
 

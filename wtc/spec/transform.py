@@ -41,12 +41,12 @@ def scaled(spec: Spec, *, width: float | None = None, depth: float | None = None
         if depth * max(s["depth"] for s in data["stages"]) > 10**9:
             raise SpecError(f"depth multiplier {depth} gives over a billion blocks per stage")
         for stage in data["stages"]:
-            stage["depth"] = max(1, math.ceil(stage["depth"] * depth - 1e-9))
+            _set_depth(stage, max(1, math.ceil(stage["depth"] * depth - 1e-9)))
     if depths is not None:
         if len(depths) != len(data["stages"]):
             raise SpecError(f"{len(depths)} depths given for {len(data['stages'])} stages")
         for stage, d in zip(data["stages"], depths, strict=True):
-            stage["depth"] = int(d)
+            _set_depth(stage, int(d))
     if resolution is not None:
         data["input"]["resolution"] = int(resolution)
     if classes is not None:
@@ -61,3 +61,17 @@ def scaled(spec: Spec, *, width: float | None = None, depth: float | None = None
                         ) from None
     check_spec(out)
     return out
+
+
+def _set_depth(stage: dict, depth: int) -> None:
+    """A new depth, with every per-block parameter list fitted to it (`fit_blocks`)."""
+    stage["depth"] = depth
+    stage["params"] = {k: fit_blocks(v, depth) if isinstance(v, list) else v
+                       for k, v in stage["params"].items()}
+
+
+def fit_blocks(values: list, depth: int) -> list:
+    """A per-block list for another depth: a shallower stage keeps its first blocks' entries
+    (block 0, the one that strides, always among them), a deeper one repeats the last entry
+    (the blocks a stage adds are copies of its last block, as in transfer's stacking)."""
+    return list(values[:depth]) + [values[-1]] * max(0, depth - len(values))

@@ -7,6 +7,7 @@ is written atomically so an interrupted run never leaves a half-written one.
 
 from __future__ import annotations
 
+import itertools
 import shutil
 from collections.abc import Mapping
 from pathlib import Path
@@ -16,9 +17,10 @@ import torch
 
 from wtc.atomic import atomic_write, make_folders
 from wtc.data import make_data_for
-from wtc.errors import ConfigError, UserInputError
+from wtc.errors import CheckpointError, ConfigError, UserInputError
 from wtc.graph import SpecLike, StageGraph, as_graph, count_macs
 from wtc.nn import build_model
+from wtc.nn.bn import recalibrate_bn
 from wtc.nn.weights import checkpoint_file
 from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import dist_info, resolve_device
@@ -30,6 +32,8 @@ from wtc.widths import Widths, base_widths, load_widths, save_widths, widths_fro
 
 # what `train` and `evaluate_checkpoint` accept as widths (None: the spec's base widths)
 WidthsLike = Widths | Mapping[str, int] | str | Path | None
+
+RECALIBRATION_BATCHES = 20  # training batches that re-estimate BN statistics after --init-from
 
 
 def _resolve_model_inputs(spec: SpecLike, widths: WidthsLike
@@ -61,9 +65,13 @@ def _save_widths_copy(w: Widths, widths_src: WidthsLike, path: Path) -> None:
 
 
 def train(spec: SpecLike, widths: WidthsLike = None, cfg: TrainConfig | None = None, *,
-          resume: bool = False, progress: str = "none") -> TrainResult:
+          resume: bool = False, progress: str = "none", init_from: str | Path | None = None,
+          importance: str = "l1") -> TrainResult:
     """Train spec (path, Spec or StageGraph) at widths (path, Widths or None = base) with cfg.
 
+    `init_from`: base-width weights of the spec (`wtc import --weights`, or a checkpoint of
+    the base network) to start from, each width group keeping its most `importance`-ant
+    channels (`wtc.nn.prune`); a resumed run continues from its own checkpoint instead.
     Writes the run directory cfg.out: checkpoint.pt, widths.json, spec.yaml, metrics.jsonl,
     summary.json. Nothing is written before the data and model are known to be good.
     """
@@ -74,6 +82,11 @@ def train(spec: SpecLike, widths: WidthsLike = None, cfg: TrainConfig | None = N
     data = make_data_for(s, cfg)
     seed_everything(cfg.seed)
     model = build_model(graph, w)
+    if init_from is not None and not resume:
+        model.load_state_dict(start_state(graph, w, init_from, importance))
+        # the kept channels' BN statistics were measured with the removed ones upstream:
+        # re-estimate them (no weight changes) before training starts
+        recalibrate_bn(model, itertools.islice(iter(data.train), RECALIBRATION_BATCHES))
     forward_macs = int(count_macs(graph, w))
     if data.resolution != s.input.resolution:  # MACs scale with the pixel count
         forward_macs = torch_forward_macs(
@@ -96,6 +109,20 @@ def train(spec: SpecLike, widths: WidthsLike = None, cfg: TrainConfig | None = N
         if created is not None and not (out / "checkpoint.pt").exists():  # type: ignore[operator]
             shutil.rmtree(created, ignore_errors=True)  # nothing to resume: no partial run
         raise
+
+
+def start_state(graph: StageGraph, widths: Widths, path: str | Path, importance: str = "l1"
+                ) -> dict[str, Any]:
+    """The state_dict at `widths` cut from the base-width weights in `path`."""
+    from wtc.nn.prune import init_from_trained
+    from wtc.nn.weights import read_checkpoint
+
+    ckpt = read_checkpoint(path)
+    saved = ckpt.get("spec_hash")
+    if saved and str(saved) != str(graph.spec_hash):
+        raise CheckpointError(f"{path} holds weights of another spec (hash {saved}; this spec "
+                              f"has {graph.spec_hash})")
+    return init_from_trained(graph, _groups(widths), ckpt["model"], importance)
 
 
 def evaluate_checkpoint(spec: SpecLike, checkpoint: str | Path, cfg: TrainConfig,

@@ -16,13 +16,20 @@ from wtc.widths.file import (
     widths_from_groups,
     widths_from_json,
 )
-from wtc.widths.scale import base_widths, scale_to_macs, steps, summary, uniform_widths
+from wtc.widths.scale import (
+    base_widths,
+    cost_record,
+    scale_to_macs,
+    steps,
+    summary,
+    uniform_widths,
+)
 from wtc.widths.target import MacsTarget, parse_targets, resolve_macs
 
 __all__ = [
     "FORMAT", "MacsTarget", "Widths", "atomic_write", "atomic_write_text", "base_widths",
-    "check_widths", "chmod_like_new_file", "load_widths", "make_divisible", "make_folders",
-    "new_widths", "parse_targets", "read_widths_json", "resolve_macs", "save_widths",
-    "scale_to_macs", "steps", "summary", "uniform_widths", "widths_from_groups",
+    "check_widths", "chmod_like_new_file", "cost_record", "load_widths", "make_divisible",
+    "make_folders", "new_widths", "parse_targets", "read_widths_json", "resolve_macs",
+    "save_widths", "scale_to_macs", "steps", "summary", "uniform_widths", "widths_from_groups",
     "widths_from_json",
 ]

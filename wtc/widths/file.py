@@ -30,6 +30,18 @@ class Widths:
     macs: int | None = None  # achieved MACs (per image, forward)
     target_macs: int | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
+    # `macs.achieved` as a loaded file states it (never written, not part of equality)
+    recorded_macs: Any = field(default=None, compare=False)
+
+    @property
+    def stale_macs(self) -> str | None:
+        """What is wrong with the file's recorded `macs.achieved`, if it disagrees with the
+        MACs these widths have on the spec (a hand-edited or copied file), else None."""
+        if self.recorded_macs is None or self.recorded_macs == self.macs:
+            return None
+        return (f"the file records macs.achieved = {self.recorded_macs!r}, but these widths "
+                f"have {self.macs:,} MACs on spec '{self.spec_name}' (edited by hand?); the "
+                "recorded number is ignored")
 
     def with_provenance(self, **items: Any) -> Widths:
         return replace(self, provenance={**self.provenance, **items})
@@ -177,6 +189,6 @@ def widths_from_json(data: Any, graph: StageGraph, source: str = "widths") -> Wi
     prov = data.get("provenance") if isinstance(data.get("provenance"), dict) else {}
     return Widths(groups=checked, spec_name=graph.spec.name, spec_hash=graph.spec_hash,
                   macs=count_macs(graph, checked), target_macs=macs.get("target"),
-                  provenance=prov)
+                  provenance=prov, recorded_macs=macs.get("achieved"))
 
 

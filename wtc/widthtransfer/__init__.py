@@ -14,10 +14,11 @@ from wtc.widthtransfer.discovery import (
     locate_source,
     read_recorded_spec,
 )
-from wtc.widthtransfer.projection import project_spec
+from wtc.widthtransfer.projection import WidthEffect, absolute_channels, project_spec, width_effect
 from wtc.widthtransfer.stacking import STACKING
 
 __all__ = [
-    "STACKING", "GroupMapping", "SourceSpec", "TransferResult", "find_source_spec",
-    "locate_source", "project_spec", "read_recorded_spec", "transfer", "transfer_files",
+    "STACKING", "GroupMapping", "SourceSpec", "TransferResult", "WidthEffect",
+    "absolute_channels", "find_source_spec", "locate_source", "project_spec",
+    "read_recorded_spec", "transfer", "transfer_files", "width_effect",
 ]

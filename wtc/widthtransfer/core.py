@@ -30,11 +30,13 @@ from typing import Any
 
 from wtc.errors import TransferError, WidthsError
 from wtc.graph import StageGraph, compile_spec, count_macs
+from wtc.graph.costmodel import CostModel, is_default
 from wtc.spec import load_spec
 from wtc.widths import (
     MacsTarget,
     Widths,
     check_widths,
+    cost_record,
     load_widths,
     resolve_macs,
     scale_to_macs,
@@ -81,21 +83,30 @@ class TransferResult:
     stage_map: dict[str, str]  # target stage → source stage (stem and head included)
     # target groups with a producer that has no counterpart (see GroupMapping.missing)
     unmatched: list[str] = field(default_factory=list)
+    # the budget's cost model when not MACs (target_macs then is in its unit): model, target,
+    # achieved (`wtc.widths.cost_record`)
+    cost_model: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"source": self.widths.provenance.get("source"),
-                "target": {"name": self.widths.spec_name, "hash": self.widths.spec_hash},
-                "stacking": self.stacking, "stage_map": dict(self.stage_map),
-                "alpha": self.alpha, "macs": self.macs, "target_macs": self.target_macs,
-                "groups": [m.to_json() for m in self.mapping.values()],
-                "unmatched": list(self.unmatched)}
+        out = {"source": self.widths.provenance.get("source"),
+               "target": {"name": self.widths.spec_name, "hash": self.widths.spec_hash},
+               "stacking": self.stacking, "stage_map": dict(self.stage_map),
+               "alpha": self.alpha, "macs": self.macs, "target_macs": self.target_macs,
+               "groups": [m.to_json() for m in self.mapping.values()],
+               "unmatched": list(self.unmatched)}
+        if self.cost_model is not None:
+            out["cost_model"] = self.cost_model
+        return out
 
 
 def transfer(widths: Widths, source: StageGraph, target: StageGraph, *, stacking: str = "last",
              stage_map: Mapping[str, str] | None = None,
-             target_macs: MacsTarget | int | str | None = None,
-             keep_unmatched: bool = False) -> TransferResult:
+             target_macs: MacsTarget | float | str | None = None,
+             keep_unmatched: bool = False, cost: CostModel | None = None) -> TransferResult:
     """Carry `widths` (made for `source`) onto `target`; see the module docstring.
+
+    `cost`: the cost model the budget is counted in (None: MACs); `target_macs` is then in its
+    unit (default: the target's base cost) and the one α re-matches that cost.
 
     Raises TransferError when stages cannot be matched (different counts and no map, a bad
     map) or a target group has no counterpart (unless `keep_unmatched`: such groups keep
@@ -122,8 +133,14 @@ def transfer(widths: Widths, source: StageGraph, target: StageGraph, *, stacking
 
     direction = {g: (r if r is not None else 1.0) * target.groups[g].base
                  for g, (_, r, _) in mapping_parts.items()}
-    budget = resolve_macs(target, target_macs)
-    chans, alpha = _fit(source, target, direction, budget)
+    model = None if is_default(cost) else cost
+    if model is not None:
+        _same_runtime(widths, model)
+        model.check(target)
+        budget: float = model.cost(target) if target_macs is None else float(target_macs)
+    else:
+        budget = resolve_macs(target, target_macs)  # MACs: `MacsTarget`, the one parser
+    chans, alpha = _fit(source, target, direction, budget, model)
     macs = count_macs(target, chans)
 
     mapping = {g: GroupMapping(group=g, kind=target.groups[g].kind, stage=target.groups[g].stage,
@@ -138,15 +155,31 @@ def transfer(widths: Widths, source: StageGraph, target: StageGraph, *, stacking
         "keep_unmatched": keep_unmatched, "unmatched": list(unmatched),
         "source_provenance": dict(widths.provenance),
     }
+    record = None
+    if model is not None:
+        record = cost_record(target, model, chans, budget)
+        provenance["cost_model"] = record
     out = Widths(groups=chans, spec_name=target.spec.name, spec_hash=target.spec_hash,
-                 macs=macs, target_macs=budget, provenance=provenance)
+                 macs=macs, target_macs=budget if model is None else None,
+                 provenance=provenance)
     return TransferResult(widths=out, mapping=mapping, macs=macs, target_macs=budget,
                           alpha=alpha, stacking=stacking, stage_map=dict(stages),
-                          unmatched=unmatched)
+                          unmatched=unmatched, cost_model=record)
+
+
+def _same_runtime(widths: Widths, cost: CostModel) -> None:
+    """Widths searched against one runtime's latency are not re-matched on another's table."""
+    was = widths.provenance.get("cost_model")
+    now = cost.describe()
+    if isinstance(was, dict) and was.get("runtime") and now.get("runtime") \
+            and was["runtime"] != now["runtime"]:
+        raise TransferError(f"the widths were searched against '{was['runtime']}' latency "
+                            f"(table {was.get('table')}); the table given is for "
+                            f"'{now['runtime']}': profile the target for '{was['runtime']}'")
 
 
 def _fit(source: StageGraph, target: StageGraph, direction: Mapping[str, float],
-         budget: int) -> tuple[dict[str, int], float]:
+         budget: float, cost: CostModel | None = None) -> tuple[dict[str, int], float]:
     """α and channels for the budget. When α = 1 already gives whole channels (on the divisor,
     or the very widths of the same spec) with exactly the budget, keep them: this is what makes
     a transfer onto the source's own spec with its own budget return the widths unchanged."""
@@ -155,16 +188,17 @@ def _fit(source: StageGraph, target: StageGraph, direction: Mapping[str, float],
     same_spec = source.spec_hash == target.spec_hash
     step = steps(target)
     if whole and (same_spec or all(v % step[g] == 0 for g, v in exact.items())) \
-            and count_macs(target, exact) == budget:
+            and (count_macs(target, exact) if cost is None else cost.cost(target, exact)) == budget:
         return exact, 1.0
-    return scale_to_macs(target, direction, budget)
+    return scale_to_macs(target, direction, budget, cost=cost)
 
 
 def transfer_files(widths_path: str | Path, target: str | Path, *,
                    source: str | Path | SourceSpec | None = None, stacking: str = "last",
                    stage_map: Mapping[str, str] | None = None,
-                   target_macs: MacsTarget | int | str | None = None,
-                   keep_unmatched: bool = False) -> tuple[TransferResult, SourceSpec]:
+                   target_macs: MacsTarget | float | str | None = None,
+                   keep_unmatched: bool = False, cost: CostModel | None = None
+                   ) -> tuple[TransferResult, SourceSpec]:
     """`transfer` from files, what `wtc transfer` does before writing: the source spec is
     `source` (a path, or a SourceSpec from `locate_source`) or found by the hash recorded in
     the widths file; the result's provenance names the files. Returns (result, source spec)."""
@@ -172,7 +206,7 @@ def transfer_files(widths_path: str | Path, target: str | Path, *,
     w = load_widths(widths_path, src.graph)
     tgt_graph = compile_spec(load_spec(target))
     result = transfer(w, src.graph, tgt_graph, stacking=stacking, stage_map=stage_map,
-                      target_macs=target_macs, keep_unmatched=keep_unmatched)
+                      target_macs=target_macs, keep_unmatched=keep_unmatched, cost=cost)
     widths = result.widths.with_provenance(
         source={**result.widths.provenance["source"], "file": str(src.path),
                 "widths_file": str(widths_path)},
