@@ -14,6 +14,8 @@ SpecArg = Annotated[Path, typer.Argument(help="architecture spec (YAML)", show_d
 WidthsOpt = Annotated[Path | None, typer.Option(
     "--widths", "-w", help="widths.json for this spec (default: base)")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="print machine-readable JSON")]
+CostOpt = Annotated[str | None, typer.Option(
+    "--cost", help="also show this cost per stage: params | latency:TABLE (predicted)")]
 
 
 def load(spec_path: Path, widths_path: Path | None):
@@ -54,9 +56,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     @handle_errors
     def show(spec: SpecArg, widths: WidthsOpt = None, as_json: JsonOpt = False,
-             cost: Annotated[str | None, typer.Option(
-                 "--cost", help="also show this cost per stage: params | latency:TABLE "
-                 "(predicted)")] = None) -> None:
+             cost: CostOpt = None) -> None:
         """Stages, blocks, width groups, widths, MACs and parameters per stage."""
         from wtc.cli.costs import read_cost, with_cost
         from wtc.graph import cost_table
