@@ -4,8 +4,6 @@ scoring), recorded where the run is recorded, and the committed experiments unto
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import pytest
@@ -124,26 +122,17 @@ def test_fp32_search_records_fp32_and_uniform_records_nothing():
     assert "runtime" not in search(graph, "uniform", "0.5x").widths.provenance
 
 
-def _finished(folder: Path) -> bool:
-    report = folder / "report.json"
-    return report.is_file() and json.loads(report.read_text()).get("complete") is True
-
-
-# the finished experiments under examples/results (a run in progress there is not one yet)
-COMMITTED = sorted(p for p in (ROOT / "examples" / "results").iterdir() if _finished(p))
-
-
-@pytest.mark.parametrize("folder", COMMITTED, ids=lambda p: p.name)
-def test_committed_experiments_resume_with_zero_units_to_run(folder, tmp_path):
-    (plan_file,) = (ROOT / "examples").rglob(f"{folder.name}.yaml")
-    plan = load_plan(plan_file)
-    copy = tmp_path / folder.name
-    shutil.copytree(folder, copy)
-    status = ledger_status(expand(plan), copy)
-    assert status.to_run == [] and len(status.recorded) == len(expand(plan))
-    # the same plan asking for the fast path would rerun every unit that trains
+def test_committed_plans_pin_fp32_and_the_fast_path_would_rerun_their_trainings():
+    """The committed plans ran before `precision` existed: they pin fp32 NCHW, which keeps
+    their hashes (tests/test_committed_results.py: zero units to run); asking the same plan for
+    bf16 + channels_last changes every unit that trains, and nothing else."""
+    name = "width_transfer_fmnist_long"
+    plan = load_plan(ROOT / "examples" / f"{name}.yaml")
+    assert (plan.model.precision, plan.model.channels_last) == ("fp32", False)
+    folder = ROOT / "examples" / "results" / name
+    assert ledger_status(expand(plan), folder).to_run == []
     fast = load_plan_with(plan, precision="bf16", channels_last=True)
-    rerun = ledger_status(expand(fast), copy).to_run
+    rerun = ledger_status(expand(fast), folder).to_run
     assert rerun and all(not u.startswith("search/uniform") for u in rerun)
 
 
