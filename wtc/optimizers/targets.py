@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from wtc.errors import TargetError
 from wtc.graph import StageGraph, count_macs
 from wtc.graph.costmodel import is_default, parse_target
 from wtc.widths import parse_targets, resolve_macs
+from wtc.widths.target import split_targets
 
 __all__ = ["resolve_target", "resolve_targets"]
 
@@ -33,12 +33,4 @@ def resolve_targets(graph: StageGraph, target: Any, cost: Any = None) -> list[in
             return [count_macs(graph)]
         base = count_macs(graph)
         return list(dict.fromkeys(t.macs(base) for t in parse_targets(target)))
-    if isinstance(target, list | tuple):
-        items = list(target)
-    elif isinstance(target, str) and "," in target:
-        items = [t for t in target.split(",") if t.strip()]
-    else:
-        items = [target]
-    if not items:
-        raise TargetError("give at least one target")
-    return list(dict.fromkeys(resolve_target(graph, t, cost) for t in items))
+    return list(dict.fromkeys(resolve_target(graph, t, cost) for t in split_targets(target)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from wtc.errors import TargetError
 from wtc.graph import StageGraph, count_macs
@@ -76,6 +77,12 @@ def _checked(value: float, label: str, relative: bool) -> float:
 def parse_targets(target: MacsTarget | int | float | str | Sequence[MacsTarget | int | float | str],
                   what: str = "MACs target") -> list[MacsTarget]:
     """One or several targets: a list, or a comma-separated string ("0.25x,0.5x")."""
+    return [MacsTarget.parse(t, what) for t in split_targets(target, "MACs target")]
+
+
+def split_targets(target: Any, what: str = "target") -> list[Any]:
+    """The items of a list, or of a comma-separated string ("0.25x,0.5x"), or the one target;
+    at least one."""
     if isinstance(target, list | tuple):
         items = list(target)
     elif isinstance(target, str) and "," in target:
@@ -83,8 +90,8 @@ def parse_targets(target: MacsTarget | int | float | str | Sequence[MacsTarget |
     else:
         items = [target]
     if not items:
-        raise TargetError("give at least one MACs target")
-    return [MacsTarget.parse(t, what) for t in items]
+        raise TargetError(f"give at least one {what}")
+    return items
 
 
 def resolve_macs(graph: StageGraph, target: MacsTarget | int | float | str | None) -> int:
