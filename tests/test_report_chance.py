@@ -49,4 +49,12 @@ def test_a_starved_proxy_search_is_flagged_and_a_healthy_one_is_not(report):
     assert line.count("†") == 3 and "(chance 25) †" in line  # MACs, wall time, held-out
     healthy = next(x for x in md.splitlines() if x.startswith("| morphnet | direct |"))
     assert "†" not in healthy and "(chance 25)" in healthy
-    assert "† the search decided at or near chance" in md
+    assert "† the search decided at or near chance" in md  # only when a row is flagged
+
+
+def test_a_report_without_a_flagged_row_has_no_footnote(report):
+    from wtc.experiment.report import collect, markdown
+
+    data = collect(report)
+    data["rows"] = [r for r in data["rows"] if not r.get("search_near_chance")]
+    assert "†" not in markdown(data)

@@ -180,7 +180,7 @@ def markdown(data: dict[str, Any]) -> str:
               "search; with few seeds a difference needs a small p before it means anything. "
               "Search held-out top-1 is each method's own (MorphNet: the chosen λ's widths; "
               "AutoSlim: the chosen widths in the supernet; DMCP: the supernet at the end).", ""]
-    if any("search_chance" in r for r in data["rows"]):
+    if any(r.get("search_near_chance") for r in data["rows"]):
         lines += ["† the search decided at or near chance: its held-out top-1 is below "
                   "min(3 × chance, (1 + chance) / 2), chance being 1 / the classes it searched "
                   "on. Its widths carry little information, so its MACs and wall-time "
