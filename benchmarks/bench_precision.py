@@ -28,7 +28,7 @@ ROWS = [  # (label, spec, MACs share, batch)
     ("ResNet-20 FMNIST 0.5x", "specs/resnet20_fmnist.yaml", 0.5, 128),
     ("ResNet-20 FMNIST 0.1x", "specs/resnet20_fmnist.yaml", 0.1, 256),
     ("ShuffleNetV2 FMNIST", "specs/shufflenetv2_fmnist.yaml", 1.0, 128),
-    ("MobileNetV2 32 px", "specs/mobilenetv2_cifar.yaml", 1.0, 128),
+    ("MobileNetV2 32 px", "specs/mobilenetv2_cifar.yaml", 1.0, 32),
 ]
 RUNTIMES = [Runtime("fp32", False), Runtime("fp32", True), Runtime("bf16", False),
             Runtime("bf16", True)]
