@@ -37,3 +37,4 @@ def test_the_dry_run_splits_recorded_units_from_those_left(tmp_path, cli):
     assert {u["unit"] for u in data["units"] if u["recorded"]} == set(status.recorded)
     run_experiment(plan, out, threads=1)
     assert ledger_status(expand(plan), out).to_run == []
+    assert not (out / "work").exists()  # the finished trainings' checkpoints are gone

@@ -296,6 +296,8 @@ class _Driver:
         line = self.ledger.record(u, ih, result)
         if UNIT_KINDS.get(u.kind).keeps_work:  # recorded: its checkpoints are not needed
             shutil.rmtree(self.ledger.dir / "work" / ih, ignore_errors=True)
+            with contextlib.suppress(OSError):  # the last one leaves no empty work/ behind
+                (self.ledger.dir / "work").rmdir()
         self.state.finish(u, line, key)
         self.summary.ran.append(u.id)
         self.summary.unit_seconds[u.id] = line["seconds"]
