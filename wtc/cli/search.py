@@ -269,16 +269,7 @@ def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: boo
                     "held_out_top1": result.held_out_top1,
                     "chance": 1 / graph.spec.classes})
         return
-    t = Table(title=f"{esc(graph.spec.name)}: {result.method} widths vs uniform at "
-                    f"{result.target_macs:,} MACs")
-    for col in ("group", "base", "uniform", result.method, "ratio"):
-        t.add_column(col, justify="left" if col == "group" else "right")
-    for g in graph.free_groups:
-        u, w = uni.groups[g], found.groups[g]
-        ratio = w / u
-        style = "green" if ratio > 1.05 else "red" if ratio < 0.95 else ""
-        t.add_row(g, str(graph.groups[g].base), str(u), str(w),
-                  f"[{style}]{ratio:.2f}[/{style}]" if style else f"{ratio:.2f}")
+    t = _widths_table(graph, result, uni, f"{result.target_macs:,} MACs")
     base = count_macs(graph)
     t.add_row("MACs", f"{base:,}", f"{uni.macs:,}", f"{found.macs:,}",
               f"{found.macs / uni.macs:.3f}", style="bold")
@@ -287,6 +278,21 @@ def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: boo
     out.print(f"{result.method}: {found.macs:,} MACs ({found.macs / result.target_macs:.2%} of "
               f"the target), {cost}{result.seconds:.1f} s; wrote {output}")
     _print_held_out(graph, result)
+
+
+def _widths_table(graph: Any, result: Any, uni: Any, at: str) -> Table:
+    """Per free group: base, uniform and found widths, and found ÷ uniform (green above 1.05,
+    red below 0.95)."""
+    t = Table(title=f"{esc(graph.spec.name)}: {result.method} widths vs uniform at {at}")
+    for col in ("group", "base", "uniform", result.method, "ratio"):
+        t.add_column(col, justify="left" if col == "group" else "right")
+    for g in graph.free_groups:
+        u, w = uni.groups[g], result.widths.groups[g]
+        ratio = w / u
+        style = "green" if ratio > 1.05 else "red" if ratio < 0.95 else ""
+        t.add_row(g, str(graph.groups[g].base), str(u), str(w),
+                  f"[{style}]{ratio:.2f}[/{style}]" if style else f"{ratio:.2f}")
+    return t
 
 
 def _print_held_out(graph: Any, result: Any) -> None:
@@ -307,13 +313,8 @@ def _report_cost(graph: Any, result: Any, uni: Any, output: Path, model: Any) ->
     """The comparison with uniform under a cost model other than MACs: both its number and
     the MACs, per network."""
     found = result.widths
-    t = Table(title=f"{graph.spec.name}: {result.method} widths vs uniform at "
-                    f"{model.format(result.target_macs)} ({model.label()})")
-    for col in ("group", "base", "uniform", result.method, "ratio"):
-        t.add_column(col, justify="left" if col == "group" else "right")
-    for g in graph.free_groups:
-        u, w = uni.groups[g], found.groups[g]
-        t.add_row(g, str(graph.groups[g].base), str(u), str(w), f"{w / u:.2f}")
+    t = _widths_table(graph, result, uni,
+                      f"{model.format(result.target_macs)} ({model.label()})")
     costs = [model.cost(graph, None), model.cost(graph, uni.groups),
              model.cost(graph, found.groups)]
     t.add_row(model.name, *(model.format(c) for c in costs), f"{costs[2] / costs[1]:.3f}",
