@@ -238,3 +238,24 @@ def test_report_prints_its_text_as_is_and_refuses_escape_sequences_from_a_ledger
     rewrite(out, change)
     msg = refused(cli, "report", out, expect=["records no experiment run"])
     assert "\x1b" not in msg
+
+
+def test_a_damaged_line_in_a_reuse_source_is_named_and_its_unit_runs_here(full, cli, tmp_path):
+    """--reuse reads another experiment's ledger: a damaged line there is skipped with a
+    warning naming that file and line, and the unit it recorded runs in this experiment."""
+    plan_file, done = full
+    source = copy_of(done, tmp_path / "source")
+    path = source / "ledger.jsonl"
+    lines = path.read_bytes().splitlines()
+    n = next(i for i, raw in enumerate(lines)
+             if json.loads(raw).get("unit") == "eval/uniform/seed0")
+    lines[n] = b"\x00 not json"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    out = tmp_path / "out"
+    code, stdout, stderr = cli("experiment", plan_file, "--out", out, "--threads", "1",
+                               "--reuse", source, "--json", "--no-report")
+    assert code == 0, stderr
+    assert f"--reuse {path}:{n + 1}: skipped a damaged ledger line" in " ".join(stderr.split())
+    res = json.loads(stdout)
+    assert "eval/uniform/seed0" in res["ran"] and "eval/uniform/seed0" not in res["imported"]
+    assert results(out) == results(done)

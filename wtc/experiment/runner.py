@@ -92,13 +92,13 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
-    imports = _imports(reuse, out)
+    imports, reuse_warnings = _imports(reuse, out)
     created = make_folders(out)
     threads = threads or max(1, cores() // jobs)
     ledger = Ledger(out)
     try:
         return _run(plan, todo, ledger, backend, jobs, threads, device, address, progress,
-                    max_units, on_unit, imports)
+                    max_units, on_unit, imports, reuse_warnings)
     except WriteError:
         if created is not None and not ledger.units():  # nothing to resume: no partial folder
             shutil.rmtree(created, ignore_errors=True)
@@ -108,10 +108,11 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
 def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs: int,
          threads: int, device: str, address: str | None, progress: str,
          max_units: int | None, on_unit: Callable[[dict[str, Any]], None] | None,
-         imports: dict[tuple[str, str], tuple[dict[str, Any], Ledger]]) -> RunSummary:
+         imports: dict[tuple[str, str], tuple[dict[str, Any], Ledger]],
+         reuse_warnings: list[str]) -> RunSummary:
     out = ledger.dir
     with _lock(out):
-        damaged = ledger.warnings()  # before the first write cuts off a torn last line
+        damaged = ledger.warnings() + reuse_warnings  # before a write cuts off a torn tail
         ledger.start_run(**_run_info(plan, todo, backend, jobs, threads))
         gpus = 1.0 if device == "cuda" else 0.0
         be = make_backend(backend, jobs=jobs, threads=threads, address=address, gpus=gpus)
@@ -128,10 +129,12 @@ def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs
 
 
 def _imports(folders: Sequence[str | Path], out: Path
-             ) -> dict[tuple[str, str], tuple[dict[str, Any], Ledger]]:
-    """(unit, input hash) → (line, its ledger) over the `reuse` folders, first folder first;
-    lines whose artifacts are gone are left out (they could not be copied)."""
+             ) -> tuple[dict[tuple[str, str], tuple[dict[str, Any], Ledger]], list[str]]:
+    """(unit, input hash) → (line, its ledger) over the `reuse` folders, first folder first,
+    and a warning per damaged line of theirs (skipped: those units run here instead); lines
+    whose artifacts are gone are left out (they could not be copied)."""
     found: dict[tuple[str, str], tuple[dict[str, Any], Ledger]] = {}
+    warnings: list[str] = []
     for folder in folders:
         other = Ledger(folder)
         if not other.path.is_file():
@@ -144,10 +147,11 @@ def _imports(folders: Sequence[str | Path], out: Path
         if escapes:
             raise PathError(f"--reuse {folder}: its ledger names files outside its folder, "
                             f"refused ({'; '.join(escapes[:3])})")
+        warnings += [f"--reuse {w}" for w in other.warnings()]
         for key, row in done.items():
             if other.artifacts_present(row):  # PathError for a symlink out of the folder
                 found.setdefault(key, (row, other))
-    return found
+    return found, warnings
 
 
 @contextlib.contextmanager
