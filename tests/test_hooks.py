@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 import torch
 import torch.nn as nn
 
@@ -111,13 +110,6 @@ def test_evaluate_test_false_never_reads_the_test_set():
     assert all("top1" not in r and "val_top1" in r for r in res.history)
     assert res.summary["top1"] is None and res.summary["val_top1"] is not None
     assert res.summary["forward_macs"] > 0
-
-
-def test_hooks_and_callbacks_are_exclusive():
-    cfg = small_cfg()
-    with pytest.raises(TypeError, match="not both"):
-        fit(tiny_net(), make_data(cfg), cfg, hooks=TrainHooks(),
-            extra_loss=lambda m: torch.zeros(()))
 
 
 def test_recalibrate_bn_measures_the_batches():

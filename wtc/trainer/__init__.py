@@ -18,7 +18,7 @@ The public call is `wtc.train(...)` (this package is deliberately not named `tra
 from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import dist_info, resolve_device, set_process_threads
 from wtc.trainer.evaluation import evaluate, torch_forward_macs
-from wtc.trainer.hooks import CallbackHooks, TrainHooks
+from wtc.trainer.hooks import TrainHooks
 from wtc.trainer.loop import fit, lr_factor, param_groups
 from wtc.trainer.precision import FP32, PRECISIONS, Runtime, resolve_runtime
 from wtc.trainer.resume import finished_fit, fit_or_resume
@@ -36,7 +36,6 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "FP32",
     "PRECISIONS",
-    "CallbackHooks",
     "Runtime",
     "TrainConfig",
     "TrainHooks",

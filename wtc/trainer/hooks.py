@@ -17,9 +17,8 @@ from torch import Tensor, nn
 
 from wtc.trainer.evaluation import evaluate
 from wtc.trainer.precision import FP32, Runtime
-from wtc.trainer.state import unwrap
 
-__all__ = ["CallbackHooks", "TrainHooks"]
+__all__ = ["TrainHooks"]
 
 
 class TrainHooks:
@@ -65,25 +64,3 @@ class TrainHooks:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned, on resume."""
-
-
-class CallbackHooks(TrainHooks):
-    """fit's older keywords as hooks: `extra_loss(model)` is added to the task loss of each
-    step (model unwrapped from DDP); `on_epoch_end(model, epoch)` runs at each epoch's end."""
-
-    def __init__(self, extra_loss: Callable[[nn.Module], Tensor] | None = None,
-                 on_epoch_end: Callable[[nn.Module, int], None] | None = None) -> None:
-        self.extra_loss, self.on_epoch_end = extra_loss, on_epoch_end
-
-    def step(self, model: nn.Module, x: Tensor, y: Tensor, criterion: nn.Module,
-             backward: Callable[[Tensor], None]) -> tuple[Tensor, Tensor]:
-        logits = model(x)
-        loss = criterion(logits, y)
-        total = loss + self.extra_loss(unwrap(model)) if self.extra_loss is not None else loss
-        backward(total)
-        return loss.detach(), logits
-
-    def end_epoch(self, model: nn.Module, epoch: int) -> dict[str, Any] | None:
-        if self.on_epoch_end is not None:
-            self.on_epoch_end(model, epoch)
-        return None

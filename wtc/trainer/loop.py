@@ -12,7 +12,7 @@ import contextlib
 import json
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,7 +31,7 @@ from wtc.trainer.distributed import (
     sync_buffers,
 )
 from wtc.trainer.evaluation import torch_forward_macs
-from wtc.trainer.hooks import CallbackHooks, TrainHooks
+from wtc.trainer.hooks import TrainHooks
 from wtc.trainer.precision import has_grouped_conv, resolve_runtime
 from wtc.trainer.progress import Progress
 from wtc.trainer.state import (
@@ -73,8 +73,6 @@ def lr_factor(step: int, total: int, warmup: int, schedule: str) -> float:
 def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, *,
         hooks: TrainHooks | None = None,
         evaluate_test: bool = True,
-        extra_loss: Callable[[nn.Module], torch.Tensor] | None = None,
-        on_epoch_end: Callable[[nn.Module, int], None] | None = None,
         forward_macs: int | None = None,
         progress: str = "none",
         out_dir: str | Path | None = None,
@@ -84,9 +82,7 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, *,
     """Train `model` on `data` for `cfg.epochs`; the loop every optimizer reuses.
 
     hooks: what a method customises (parameters, the step, after-step, end of epoch,
-    evaluation, resumable state); default plain supervised training. extra_loss(model) (added
-    to the task loss each step, model unwrapped from DDP) and on_epoch_end(model, epoch) (after
-    each epoch, before the checkpoint) are the same through `CallbackHooks`; not with hooks.
+    evaluation, resumable state); default plain supervised training.
     evaluate_test: False never touches data.test (searches must not read the test set); the
     epoch row then has val metrics only (when data.val exists).
     forward_macs: per-image forward MACs (measured with torch's flop counter if None);
@@ -96,11 +92,8 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, *,
     max_epochs stops after that many epochs in total (a time slice; resume later).
     progress: "auto" | "rich" | "plain" | "none" (the library prints nothing by default).
     """
-    if hooks is not None and (extra_loss is not None or on_epoch_end is not None):
-        raise TypeError("fit takes hooks or extra_loss/on_epoch_end, not both")
     if hooks is None:
-        hooks = (CallbackHooks(extra_loss, on_epoch_end)
-                 if extra_loss is not None or on_epoch_end is not None else TrainHooks())
+        hooks = TrainHooks()
     device = resolve_device(cfg.device)
     created_pg = init_distributed(device)
     rank, world = dist_info()
