@@ -11,7 +11,7 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -107,11 +107,6 @@ def check_options(**values: Any) -> None:
         lo, lo_open, hi, integer = bounds[name]
         bounded(value, f"--{name.replace('_', '-')}", lo=lo, lo_open=lo_open, hi=hi,
                 integer=integer)
-PrecisionOpt = Annotated[str | None, typer.Option(
-    "--precision", help="auto | fp32 | bf16 | fp16 (auto: bf16 where the CPU or GPU runs it "
-    "natively, else fp32)")]
-ChannelsLastOpt = Annotated[str | None, typer.Option(
-    "--channels-last", help="auto | on | off (NHWC tensors; auto: on for CPU and CUDA)")]
 
 
 def parse_channels_last(value: str | None) -> bool | str | None:

@@ -7,9 +7,6 @@ from typing import Any
 
 from wtc.cli.common import err
 
-COST_HELP = ("what the target is counted in: macs (default) | params | latency:TABLE (a table "
-             "made by `wtc profile`; latency:TABLE@RUNTIME also checks its runtime)")
-
 
 def read_cost(value: str | None) -> Any:
     """The cost model named by `--cost`, or None for MACs (the unchanged default path);

@@ -9,79 +9,81 @@ import typer
 from rich.table import Table
 
 from wtc.cli.common import check_options, esc, handle_errors, out, print_json, warn
+from wtc.cli.params import Commands, DeviceOpt, JsonOpt
+
+app = Commands()
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("experiment")
-    @handle_errors
-    def experiment_cmd(
-        plan: Annotated[Path, typer.Argument(help="the plan (YAML)", show_default=False)],
-        out_dir: Annotated[Path, typer.Option("--out", "-o", help="experiment folder: ledger, "
-                                              "artifacts, report", show_default=False)],
-        dry_run: Annotated[bool, typer.Option(
-            "--dry-run", help="print every unit with its projected training MACs and the "
-            "overhead ratios; run nothing")] = False,
-        backend: Annotated[str, typer.Option("--backend", help="local | ray")] = "local",
-        address: Annotated[str | None, typer.Option(
-            "--address", help="Ray cluster address (ray backend; default: a local Ray)")
-        ] = None,
-        jobs: Annotated[int, typer.Option("--jobs", "-j", help="units in flight")] = 1,
-        threads: Annotated[int | None, typer.Option(
-            "--threads", help="torch threads per unit (default: cores ÷ jobs)")] = None,
-        device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
-        progress: Annotated[str, typer.Option(
-            "--progress", help="auto | rich | plain | none")] = "auto",
-        reuse: Annotated[list[Path] | None, typer.Option(
-            "--reuse", help="another experiment folder whose finished units (same id and "
-            "inputs) are copied instead of run; repeatable")] = None,
-        no_report: Annotated[bool, typer.Option("--no-report",
-                                                help="do not write the report")] = False,
-        as_json: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
-    ) -> None:
-        """Run a width-transfer plan: searches, transfers, final trainings, evaluations.
+@app.command("experiment")
+@handle_errors
+def experiment_cmd(
+    plan: Annotated[Path, typer.Argument(help="the plan (YAML)", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="experiment folder: ledger, "
+                                          "artifacts, report", show_default=False)],
+    dry_run: Annotated[bool, typer.Option(
+        "--dry-run", help="print every unit with its projected training MACs and the "
+        "overhead ratios; run nothing")] = False,
+    backend: Annotated[str, typer.Option("--backend", help="where units run: {backends}")
+                       ] = "local",
+    address: Annotated[str | None, typer.Option(
+        "--address", help="Ray cluster address (default: a Ray started here)")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", help="units in flight")] = 1,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", help="torch threads per unit (default: cores ÷ jobs)")] = None,
+    device: DeviceOpt = "auto",
+    progress: Annotated[str, typer.Option(
+        "--progress", help="auto | rich | plain | none")] = "auto",
+    reuse: Annotated[list[Path] | None, typer.Option(
+        "--reuse", help="another experiment folder whose finished units (same id and "
+        "inputs) are copied instead of run; repeatable")] = None,
+    no_report: Annotated[bool, typer.Option("--no-report",
+                                            help="do not write the report")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a width-transfer plan: searches, transfers, final trainings, evaluations.
 
-        Finished units are recorded in OUT/ledger.jsonl; rerunning skips them, so an
-        interrupted experiment resumes and a changed plan reruns only what changed."""
-        from wtc.experiment import expand, load_plan, project, run_experiment, write_report
-        from wtc.experiment.cost import summary
+    Finished units are recorded in OUT/ledger.jsonl; rerunning skips them, so an
+    interrupted experiment resumes and a changed plan reruns only what changed."""
+    from wtc.experiment import expand, load_plan, project, run_experiment, write_report
+    from wtc.experiment.cost import summary
 
-        check_options(jobs=jobs, threads=threads)
-        p = load_plan(plan)
-        if dry_run:
-            from wtc.experiment.status import ledger_status
+    check_options(jobs=jobs, threads=threads)
+    p = load_plan(plan)
+    if dry_run:
+        from wtc.experiment.status import ledger_status
 
-            proj = project(p)
-            status = ledger_status(expand(p), out_dir)
-            _print_dry_run(p, proj, summary(p, proj, status), as_json, set(status.recorded))
-            return
-        res = run_experiment(p, out_dir, backend=backend, jobs=jobs, threads=threads,
-                             device=device, address=address, reuse=reuse or (),
-                             progress="none" if as_json else progress)
-        for w in res.warnings:
-            warn(w)
-        _print_run(res, out_dir, None if no_report else write_report(out_dir), as_json)
+        proj = project(p)
+        status = ledger_status(expand(p), out_dir)
+        _print_dry_run(p, proj, summary(p, proj, status), as_json, set(status.recorded))
+        return
+    res = run_experiment(p, out_dir, backend=backend, jobs=jobs, threads=threads,
+                         device=device, address=address, reuse=reuse or (),
+                         progress="none" if as_json else progress)
+    for w in res.warnings:
+        warn(w)
+    _print_run(res, out_dir, None if no_report else write_report(out_dir), as_json)
 
-    @app.command("report")
-    @handle_errors
-    def report_cmd(
-        out_dir: Annotated[Path, typer.Argument(help="an experiment folder (holding "
-                                                "ledger.jsonl)", show_default=False)],
-        as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")
-                           ] = False,
-    ) -> None:
-        """Rebuild report.md, report.json and the figures from an experiment's ledger."""
-        from wtc.errors import ConfigError
-        from wtc.experiment import Ledger, write_report
 
-        if not (out_dir / "ledger.jsonl").is_file():
-            raise ConfigError(f"{out_dir} holds no ledger.jsonl: not an experiment folder")
-        for w in Ledger(out_dir).warnings():
-            warn(w)
-        data = write_report(out_dir)
-        if as_json:
-            print_json(data)
-            return
-        out.print(esc((out_dir / "report.md").read_text(encoding="utf-8")))
+@app.command("report")
+@handle_errors
+def report_cmd(
+    out_dir: Annotated[Path, typer.Argument(help="an experiment folder (holding "
+                                            "ledger.jsonl)", show_default=False)],
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild report.md, report.json and the figures from an experiment's ledger."""
+    from wtc.errors import ConfigError
+    from wtc.experiment import Ledger, write_report
+
+    if not (out_dir / "ledger.jsonl").is_file():
+        raise ConfigError(f"{out_dir} holds no ledger.jsonl: not an experiment folder")
+    for w in Ledger(out_dir).warnings():
+        warn(w)
+    data = write_report(out_dir)
+    if as_json:
+        print_json(data)
+        return
+    out.print(esc((out_dir / "report.md").read_text(encoding="utf-8")))
 
 
 def _print_run(res, out_dir: Path, report, as_json: bool) -> None:  # type: ignore[no-untyped-def]

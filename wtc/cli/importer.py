@@ -8,8 +8,12 @@ from typing import Annotated
 import typer
 
 from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.params import Commands, JsonOpt
+
+app = Commands()
 
 
+@app.command("import")
 @handle_errors
 def import_cmd(
     target: Annotated[str, typer.Argument(help="MODULE:CALLABLE or FILE.py:CALLABLE, e.g. "
@@ -26,11 +30,11 @@ def import_cmd(
         "'{\"num_classes\": 10}'")] = None,
     name: Annotated[str | None, typer.Option("--name", help="spec name (default: the "
                                              "callable's name)")] = None,
-    seed: Annotated[int, typer.Option("--seed", help="seed for the callable's random init "
-                                      "and the example input")] = 0,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the callable's random "
+                                      "initialisation and the example input")] = 0,
     tracer: Annotated[str, typer.Option("--tracer", help="auto (torch.fx, else torch.export) | "
                                         "fx | export")] = "auto",
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Import a PyTorch module: trace it, write an ordinary spec (stages recovered from the
     module hierarchy), check the built network gives the module's logits."""
@@ -70,8 +74,3 @@ def import_cmd(
               f"{params:,} parameters, {macs:,} MACs at {shape[1]} px, stages {stages}; "
               f"logits match the module (max abs diff {imported.max_abs_diff:.2g})"
               + (f"; weights in {weights}" if weights else ""), soft_wrap=True)
-
-
-def register(app: typer.Typer) -> None:
-    """Add `import` to the app."""
-    app.command("import")(import_cmd)

@@ -1,4 +1,5 @@
-"""`wtc`: the command line. One file per command group; each registers its commands here."""
+"""`wtc`: the command line. One file per command group, each with its module-level app
+(`app = Commands()`, `wtc.cli.params`); this is the one place they are put together."""
 
 from __future__ import annotations
 
@@ -16,8 +17,11 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-for module in (spec_cmds, search, transfer, train, export, importer, plot, experiment, profile):
-    module.register(app)
+# in the order `wtc --help` lists them
+COMMAND_MODULES = (spec_cmds, search, transfer, train, export, importer, plot, experiment,
+                   profile)
+for module in COMMAND_MODULES:
+    app.add_typer(module.app)
 
 
 def main() -> None:

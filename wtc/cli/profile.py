@@ -10,15 +10,19 @@ from typing import Annotated
 import typer
 
 from wtc.cli.common import handle_errors, out, print_json
+from wtc.cli.params import Commands, JsonOpt, SpecArg
+
+app = Commands()
 
 
+@app.command("profile")
 @handle_errors
 def profile_cmd(
-    spec: Annotated[Path, typer.Argument(help="architecture spec (YAML)", show_default=False)],
+    spec: SpecArg,
     output: Annotated[Path, typer.Option("--output", "-o", help="latency table to write "
                                          "(JSON)", show_default=False)],
-    runtime: Annotated[str, typer.Option(
-        "--runtime", help="torch-cpu | onnxruntime-cpu | cuda")] = "torch-cpu",
+    runtime: Annotated[str, typer.Option("--runtime", help="what runs the layers: {runtimes}")
+                       ] = "torch-cpu",
     threads: Annotated[int, typer.Option("--threads", help="intra-op threads")] = 1,
     batch: Annotated[int, typer.Option("--batch", help="images per forward pass")] = 1,
     points: Annotated[int, typer.Option(
@@ -30,7 +34,7 @@ def profile_cmd(
         "--statistic", help="what the table prices with: median (of the samples) | min (the "
         "best sample: steadier on a machine other processes load); both are recorded")
     ] = "median",
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Time every distinct layer of SPEC over a grid of channel counts; write the table that
     `--cost latency:TABLE` reads (search, transfer, show)."""
@@ -82,8 +86,3 @@ def _count(grid: list[list[int]]) -> int:
     for ax in grid:
         n *= len(ax)
     return n
-
-
-def register(app: typer.Typer) -> None:
-    """Add `profile` to the app."""
-    app.command("profile")(profile_cmd)

@@ -14,8 +14,6 @@ import typer
 from rich.table import Table
 
 from wtc.cli.common import (
-    ChannelsLastOpt,
-    PrecisionOpt,
     check_options,
     esc,
     handle_errors,
@@ -23,7 +21,22 @@ from wtc.cli.common import (
     parse_channels_last,
     print_json,
 )
-from wtc.cli.costs import COST_HELP, budget_line, read_targets, targets_text
+from wtc.cli.costs import budget_line, read_targets, targets_text
+from wtc.cli.params import (
+    BatchOpt,
+    ChannelsLastOpt,
+    Commands,
+    CostOpt,
+    DataOpt,
+    DataRootOpt,
+    DeviceOpt,
+    EpochsOpt,
+    FractionOpt,
+    JsonOpt,
+    PrecisionOpt,
+    SeedOpt,
+    ThreadsOpt,
+)
 from wtc.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -33,10 +46,7 @@ if TYPE_CHECKING:
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
 DEFAULT_FRACTION = 0.2  # the search is a proxy: a share of the training images is enough
 
-
-TARGET_OPTION = typer.Option(
-    "--target-macs", "--target", "-t", help="target: 0.5x (of the spec's), 41M MACs, 3ms with "
-    "--cost latency:TABLE; autoslim takes several (0.25x,0.5x: one file each)")
+app = Commands()
 
 
 def resolve_spec(spec: Path | None) -> Path:
@@ -105,84 +115,76 @@ def _finite(value: Any, what: str) -> Any:
     return value
 
 
-def register(app: typer.Typer) -> None:
-    """Add `search` to the app."""
+TargetOpt = Annotated[str, typer.Option(
+    "--target-macs", "--target", "-t", help="target: 0.5x (of the spec's), 41M MACs, 3ms with "
+    "a latency --cost; autoslim takes several (0.25x,0.5x: one file each)")]
 
-    @app.command("search")
-    @handle_errors
-    def search_cmd(
-        spec: Annotated[Path | None, typer.Argument(
-            help=f"architecture spec (YAML); default {DEFAULT_SPEC}", show_default=False)
-        ] = None,
-        method: Annotated[str, typer.Option(
-            "--method", "-m", help="uniform | morphnet | autoslim | dmcp")] = "morphnet",
-        target_macs: Annotated[str, TARGET_OPTION] = "1.0x",
-        cost: Annotated[str | None, typer.Option("--cost", help=COST_HELP)] = None,
-        data: Annotated[str, typer.Option(
-            "--data", help="fashion-mnist | cifar10 | imagefolder | synthetic")
-        ] = "fashion-mnist",
-        data_root: Annotated[str | None, typer.Option("--data-root",
-                                                      help="dataset directory")] = None,
-        epochs: Annotated[int | None, typer.Option(
-            "--epochs", "-e", help="training budget (default: the method's)")] = None,
-        fraction: Annotated[float, typer.Option(
-            "--fraction", help="share of the training images to search on")
-        ] = DEFAULT_FRACTION,
-        batch_size: Annotated[int | None, typer.Option("--batch-size", "-b")] = None,
-        val_split: Annotated[float | None, typer.Option(
-            "--val-split", help="held-out share of the training images for the search's "
-            "decisions and reported accuracy (default: the method's `held_out`, else 0.1)")
-        ] = None,
-        val_min: Annotated[int, typer.Option(
-            "--val-min-per-class", help="floor on the held-out images per class, drawn "
-            "outside the searched share (0: none)")] = 100,
-        seed: Annotated[int, typer.Option("--seed")] = 0,
-        config: Annotated[Path | None, typer.Option(
-            "--config", "-c", help="method settings (YAML mapping)")] = None,
-        sets: Annotated[list[str] | None, typer.Option(
-            "--set", help="a method setting, key=value (repeatable)")] = None,
-        device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
-        threads: Annotated[int | None, typer.Option("--threads",
-                                                    help="CPU threads")] = None,
-        precision: PrecisionOpt = None,
-        channels_last: ChannelsLastOpt = None,
-        output: Annotated[Path, typer.Option("--output", "-o",
-                                             help="widths file to write")] = Path("widths.json"),
-        run_dir: Annotated[Path | None, typer.Option(
-            "--run-dir", help="keep training checkpoints here, so --resume can continue")
-        ] = None,
-        resume: Annotated[bool, typer.Option(
-            "--resume", help="continue the interrupted search in --run-dir")] = False,
-        json_out: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
-    ) -> None:
-        """Search widths of SPEC at a MACs target; compare with uniform; write widths.json.
 
-        Resume an interrupted search with --run-dir DIR --resume."""
-        from wtc.graph import compile_spec
-        from wtc.optimizers import request as sb
-        from wtc.spec import load_spec
+@app.command("search")
+@handle_errors
+def search_cmd(
+    spec: Annotated[Path | None, typer.Argument(
+        help=f"architecture spec (YAML); default {DEFAULT_SPEC}", show_default=False)] = None,
+    method: Annotated[str, typer.Option("--method", "-m", help="search method: {methods}")
+                      ] = "morphnet",
+    target_macs: TargetOpt = "1.0x",
+    cost: CostOpt = None,
+    data: DataOpt = "fashion-mnist",
+    data_root: DataRootOpt = None,
+    epochs: EpochsOpt = None,
+    fraction: FractionOpt = DEFAULT_FRACTION,
+    batch_size: BatchOpt = None,
+    val_split: Annotated[float | None, typer.Option(
+        "--val-split", help="held-out share of the training images for the search's "
+        "decisions and reported accuracy (default: the method's `held_out`, else 0.1)")
+    ] = None,
+    val_min: Annotated[int, typer.Option(
+        "--val-min-per-class", help="floor on the held-out images per class, drawn "
+        "outside the searched share (0: none)")] = 100,
+    seed: SeedOpt = 0,
+    config: Annotated[Path | None, typer.Option(
+        "--config", "-c", help="method settings (YAML mapping)")] = None,
+    sets: Annotated[list[str] | None, typer.Option(
+        "--set", help="a method setting, key=value (repeatable)")] = None,
+    device: DeviceOpt = "auto",
+    threads: ThreadsOpt = None,
+    precision: PrecisionOpt = None,
+    channels_last: ChannelsLastOpt = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="widths file to write")
+                      ] = Path("widths.json"),
+    run_dir: Annotated[Path | None, typer.Option(
+        "--run-dir", help="keep training checkpoints here, so --resume can continue")] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="continue the interrupted search in --run-dir")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Search widths of SPEC at a MACs target; compare with uniform; write widths.json.
 
-        check_options(epochs=epochs, fraction=fraction, batch_size=batch_size,
-                      val_split=val_split, seed=seed, threads=threads,
-                      val_min_per_class=val_min)
-        path = resolve_spec(spec)
-        graph = compile_spec(load_spec(path))
-        labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
-        model, targets = read_targets(graph, labels, cost, _macs_target)
-        _check_output(output)
-        data_cfg = _data_cfg(method, data, data_root, batch_size, val_split, val_min)
-        opt, ctx, cfg = sb.prepare(graph, sb.SearchRequest(
-            method, targets if len(targets) > 1 else targets[0], read_settings(config, sets),
-            data_cfg, seed, epochs=epochs, fraction=fraction, device=device, threads=threads,
-            progress="none" if json_out else "auto",
-            settings_source=_settings_source(config, sets), run_dir=run_dir, resume=resume,
-            precision=precision or "auto", channels_last=_auto(parse_channels_last(channels_last)),
-            cost=model))
-        if opt.needs_data:
-            _start_training(threads, device, None if json_out else (
-                f"[bold]{method}[/bold] search of '{esc(graph.spec.name)}' ({esc(path)}) on "
-                f"{data} (fraction {fraction:g}), target {targets_text(targets, model)}"))
-        _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out, model)
+    Resume an interrupted search with --run-dir DIR --resume."""
+    from wtc.graph import compile_spec
+    from wtc.optimizers import request as sb
+    from wtc.spec import load_spec
+
+    check_options(epochs=epochs, fraction=fraction, batch_size=batch_size, val_split=val_split,
+                  seed=seed, threads=threads, val_min_per_class=val_min)
+    path = resolve_spec(spec)
+    graph = compile_spec(load_spec(path))
+    labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
+    model, targets = read_targets(graph, labels, cost, _macs_target)
+    _check_output(output)
+    data_cfg = _data_cfg(method, data, data_root, batch_size, val_split, val_min)
+    opt, ctx, cfg = sb.prepare(graph, sb.SearchRequest(
+        method, targets if len(targets) > 1 else targets[0], read_settings(config, sets),
+        data_cfg, seed or 0, epochs=epochs, fraction=fraction, device=device or "auto",
+        threads=threads, progress="none" if json_out else "auto",
+        settings_source=_settings_source(config, sets), run_dir=run_dir, resume=resume,
+        precision=precision or "auto", channels_last=_auto(parse_channels_last(channels_last)),
+        cost=model))
+    if opt.needs_data:
+        _start_training(threads, device or "auto", None if json_out else (
+            f"[bold]{method}[/bold] search of '{esc(graph.spec.name)}' ({esc(path)}) on "
+            f"{data} (fraction {fraction:g}), target {targets_text(targets, model)}"))
+    _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out, model)
 
 
 def _macs_target(text: str, base_macs: int) -> int:
@@ -224,13 +226,6 @@ def _default_val_split(method: str) -> float | None:
     if not opt.needs_data or "held_out" in opt.Settings.model_fields:
         return None
     return 0.1
-
-
-def _check_output(output: Path) -> None:
-    if not output.parent.exists():
-        raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
-    if output.is_dir():
-        raise ConfigError(f"--output {output} is a folder; give a file name")
 
 
 def _auto(value: bool | str | None) -> bool | str:

@@ -11,29 +11,39 @@ from typing import Annotated, Any
 import typer
 
 from wtc.cli.common import (
-    ChannelsLastOpt,
-    PrecisionOpt,
     check_options,
     handle_errors,
     out,
     parse_channels_last,
     print_json,
 )
+from wtc.cli.params import (
+    BatchOpt,
+    ChannelsLastOpt,
+    Commands,
+    DataOpt,
+    DataRootOpt,
+    DeviceOpt,
+    EpochsOpt,
+    FractionOpt,
+    JsonOpt,
+    PrecisionOpt,
+    ResolutionOpt,
+    SeedOpt,
+    SpecArg,
+    WidthsOpt,
+)
 from wtc.errors import ConfigError
 
-SpecArg = Annotated[Path, typer.Argument(help="architecture spec (YAML)")]
-WidthsOpt = Annotated[Path | None, typer.Option("--widths", "-w",
-                                                help="widths.json (default: the spec's own)")]
-DataOpt = Annotated[str | None, typer.Option(
-    "--data", help="fashion-mnist | cifar10 | imagefolder | synthetic")]
-RootOpt = Annotated[str | None, typer.Option("--data-root", help="dataset directory")]
+app = Commands()
+
+# train and eval read a --config file first; an option given here overrides its value
 ClassesOpt = Annotated[str | None, typer.Option(
     "--classes", help="comma-separated class subset, e.g. 0,1,2 (relabelled 0..k-1)")]
-ResOpt = Annotated[int | None, typer.Option("--resolution", help="input resolution (resize)")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c",
                                                 help="training options (YAML)")]
-BatchOpt = Annotated[int | None, typer.Option("--batch-size", "-b")]
-DeviceOpt = Annotated[str | None, typer.Option("--device", help="auto | cpu | cuda")]
+
+
 def parse_classes(value: str | None) -> list[int] | None:
     """'0,1,2' -> [0, 1, 2]."""
     if value is None or not value.strip():
@@ -54,91 +64,86 @@ ImportanceOpt = Annotated[str, typer.Option(
     "BN folded in) | bn (|γ| of the norm after them)")]
 
 
-def register(app: typer.Typer) -> None:
-    """Add `train` and `eval` to the app."""
+@app.command("train")
+@handle_errors
+def train_cmd(
+    spec: SpecArg,
+    widths: WidthsOpt = None,
+    data: DataOpt = None,
+    data_root: DataRootOpt = None,
+    epochs: EpochsOpt = None,
+    batch_size: BatchOpt = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="peak learning rate")] = None,
+    fraction: FractionOpt = None,
+    classes: ClassesOpt = None,
+    resolution: ResolutionOpt = None,
+    val_split: Annotated[float | None, typer.Option(
+        "--val-split", help="held-out share of the training images (default 0: none)")] = None,
+    config: ConfigOpt = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="continue from OUT/checkpoint.pt")] = False,
+    seed: SeedOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+    channels_last: ChannelsLastOpt = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="data-loading worker processes (ImageFolder)")] = None,
+    out_dir: Annotated[Path | None, typer.Option(
+        "--out", "-o", help="run directory (default runs/SPEC-NAME)")] = None,
+    json_out: JsonOpt = False,
+    init_from: InitFromOpt = None,
+    importance: ImportanceOpt = "l1",
+) -> None:
+    """Train SPEC at the given widths; writes checkpoint, metrics and summary to --out."""
+    cfg = _config(config, data=data, data_root=data_root, epochs=epochs,
+                  batch_size=batch_size, lr=lr, fraction=fraction,
+                  classes=parse_classes(classes), resolution=resolution,
+                  val_split=val_split, seed=seed, device=device, workers=workers,
+                  precision=precision, channels_last=parse_channels_last(channels_last),
+                  out=str(out_dir) if out_dir else None)
+    if cfg.out is None:
+        cfg = cfg.model_copy(update={"out": str(Path("runs") / spec.stem)})
+    from wtc.trainer import dist_info, set_process_threads, train
 
-    @app.command("train")
-    @handle_errors
-    def train_cmd(
-        spec: SpecArg,
-        widths: WidthsOpt = None,
-        data: DataOpt = None,
-        data_root: RootOpt = None,
-        epochs: Annotated[int | None, typer.Option("--epochs", "-e")] = None,
-        batch_size: BatchOpt = None,
-        lr: Annotated[float | None, typer.Option("--lr")] = None,
-        fraction: Annotated[float | None, typer.Option(
-            "--fraction", help="share of the training images (stratified)")] = None,
-        classes: ClassesOpt = None,
-        resolution: ResOpt = None,
-        val_split: Annotated[float | None, typer.Option("--val-split")] = None,
-        config: ConfigOpt = None,
-        resume: Annotated[bool, typer.Option(
-            "--resume", help="continue from OUT/checkpoint.pt")] = False,
-        seed: Annotated[int | None, typer.Option("--seed")] = None,
-        device: DeviceOpt = None,
-        precision: PrecisionOpt = None,
-        channels_last: ChannelsLastOpt = None,
-        workers: Annotated[int | None, typer.Option("--workers")] = None,
-        out_dir: Annotated[Path | None, typer.Option(
-            "--out", "-o", help="run directory (default runs/SPEC-NAME)")] = None,
-        json_out: Annotated[bool, typer.Option("--json", help="print the summary as JSON")] = False,
-        init_from: InitFromOpt = None,
-        importance: ImportanceOpt = "l1",
-    ) -> None:
-        """Train SPEC at the given widths; writes checkpoint, metrics and summary to --out."""
-        cfg = _config(config, data=data, data_root=data_root, epochs=epochs,
-                      batch_size=batch_size, lr=lr, fraction=fraction,
-                      classes=parse_classes(classes), resolution=resolution,
-                      val_split=val_split, seed=seed, device=device, workers=workers,
-                      precision=precision, channels_last=parse_channels_last(channels_last),
-                      out=str(out_dir) if out_dir else None)
-        if cfg.out is None:
-            cfg = cfg.model_copy(update={"out": str(Path("runs") / spec.stem)})
-        from wtc.trainer import dist_info, set_process_threads, train
-
-        set_process_threads(cfg.threads, cfg.device)
-        res = train(spec, widths, cfg, resume=resume,
-                    progress="none" if json_out else "auto", init_from=init_from,
-                    importance=importance)
-        if dist_info()[0] != 0:
-            return
-        _print_trained(spec, res, json_out)
-
-    _register_eval(app)
+    set_process_threads(cfg.threads, cfg.device)
+    res = train(spec, widths, cfg, resume=resume,
+                progress="none" if json_out else "auto", init_from=init_from,
+                importance=importance)
+    if dist_info()[0] != 0:
+        return
+    _print_trained(spec, res, json_out)
 
 
-def _register_eval(app: typer.Typer) -> None:
-    @app.command("eval")
-    @handle_errors
-    def eval_cmd(
-        spec: SpecArg,
-        checkpoint: Annotated[Path, typer.Option("--checkpoint", "-k",
-                                                 help="checkpoint.pt of a run")],
-        widths: WidthsOpt = None,
-        data: DataOpt = None,
-        data_root: RootOpt = None,
-        classes: ClassesOpt = None,
-        resolution: ResOpt = None,
-        batch_size: BatchOpt = None,
-        config: ConfigOpt = None,
-        device: DeviceOpt = None,
-        precision: PrecisionOpt = None,
-        channels_last: ChannelsLastOpt = None,
-        json_out: Annotated[bool, typer.Option("--json", help="print results as JSON")] = False,
-    ) -> None:
-        """Test-set top-1 of a checkpoint (widths default to the run's widths.json)."""
-        cfg = _config(config, data=data, data_root=data_root, classes=parse_classes(classes),
-                      resolution=resolution, batch_size=batch_size, device=device,
-                      precision=precision, channels_last=parse_channels_last(channels_last))
-        from wtc.trainer import evaluate_checkpoint
+@app.command("eval")
+@handle_errors
+def eval_cmd(
+    spec: SpecArg,
+    checkpoint: Annotated[Path, typer.Option("--checkpoint", "-k",
+                                             help="checkpoint.pt of a run")],
+    widths: WidthsOpt = None,
+    data: DataOpt = None,
+    data_root: DataRootOpt = None,
+    classes: ClassesOpt = None,
+    resolution: ResolutionOpt = None,
+    batch_size: BatchOpt = None,
+    config: ConfigOpt = None,
+    device: DeviceOpt = None,
+    precision: PrecisionOpt = None,
+    channels_last: ChannelsLastOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Test-set top-1 of a checkpoint (widths default to the run's widths.json)."""
+    cfg = _config(config, data=data, data_root=data_root, classes=parse_classes(classes),
+                  resolution=resolution, batch_size=batch_size, device=device,
+                  precision=precision, channels_last=parse_channels_last(channels_last))
+    from wtc.trainer import evaluate_checkpoint
 
-        res = evaluate_checkpoint(spec, checkpoint, cfg, widths=widths)
-        if json_out:
-            print_json(res)
-        else:
-            out.print(f"{checkpoint}: top-1 {100 * res['top1']:.2f}%  loss {res['loss']:.4f}  "
-                      f"({res['images']} {res['data']} test images)")
+    res = evaluate_checkpoint(spec, checkpoint, cfg, widths=widths)
+    if json_out:
+        print_json(res)
+    else:
+        out.print(f"{checkpoint}: top-1 {100 * res['top1']:.2f}%  loss {res['loss']:.4f}  "
+                  f"({res['images']} {res['data']} test images)")
 
 
 def _print_trained(spec: Path, res: Any, json_out: bool) -> None:
@@ -165,6 +170,8 @@ def _config(path: Path | None, **overrides: Any) -> Any:
                      if k in bounds and not isinstance(v, list)})  # --classes is a list here
 
     if path is None and overrides.get("data") is None:
-        raise ConfigError("name the dataset with --data (fashion-mnist, cifar10, imagefolder, "
-                          "synthetic) or in a --config file")
+        from wtc.data import DATASETS
+
+        raise ConfigError(f"name the dataset with --data ({', '.join(DATASETS.names())}) or "
+                          "in a --config file")
     return TrainConfig.load(path, **overrides)

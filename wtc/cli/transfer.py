@@ -9,7 +9,8 @@ import typer
 from rich.table import Table
 
 from wtc.cli.common import check_options, err, esc, handle_errors, out, print_json
-from wtc.cli.costs import COST_HELP, budget_line, read_cost, refuse_time_as_macs
+from wtc.cli.costs import budget_line, read_cost, refuse_time_as_macs
+from wtc.cli.params import Commands, CostOpt, JsonOpt, ResolutionOpt
 
 
 def parse_stage_map(value: str | None) -> dict[str, str] | None:
@@ -50,6 +51,10 @@ def _fmt_ratio(r: float) -> str:
     return f"{r:.3f}"
 
 
+app = Commands()
+
+
+@app.command("transfer")
 @handle_errors
 def transfer_cmd(
     widths: Annotated[Path, typer.Argument(help="widths.json found on the source (proxy)",
@@ -68,12 +73,12 @@ def transfer_cmd(
         "(needed when the stage counts differ)")] = None,
     target_macs: Annotated[str | None, typer.Option(
         "--target-macs", "--target", help="budget of the target: 1.0x (its base MACs, the "
-        "default), 0.5x, 41M or 4.1e7; with --cost latency:TABLE a time (3ms, 250us)")] = None,
-    cost: Annotated[str | None, typer.Option("--cost", help=COST_HELP)] = None,
+        "default), 0.5x, 41M or 4.1e7; with a latency --cost a time (3ms, 250us)")] = None,
+    cost: CostOpt = None,
     keep_unmatched: Annotated[bool, typer.Option(
         "--keep-unmatched", help="keep target groups with no counterpart at ratio 1 "
         "instead of failing")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Carry widths optimized on a proxy onto a target spec of the same family."""
     from wtc.widths import MacsTarget, save_widths
@@ -100,6 +105,7 @@ def transfer_cmd(
     _print_transfer(result, src, target, output, as_json, model)
 
 
+@app.command("proxy")
 @handle_errors
 def proxy_cmd(
     spec: Annotated[Path, typer.Argument(help="the target spec (YAML)", show_default=False)],
@@ -111,13 +117,12 @@ def proxy_cmd(
         "--depth", help="depth multiplier (ceil, at least one block per stage)")] = None,
     depths: Annotated[str | None, typer.Option(
         "--depths", help="exact blocks per stage, e.g. 1,1,1")] = None,
-    resolution: Annotated[int | None, typer.Option(
-        "--resolution", help="input resolution, e.g. 14")] = None,
+    resolution: ResolutionOpt = None,
     classes: Annotated[int | None, typer.Option("--classes", help="number of classes")
                        ] = None,
     name: Annotated[str | None, typer.Option(
         "--name", help="name of the proxy spec (default: <spec>_proxy)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print a JSON summary")] = False,
+    as_json: JsonOpt = False,
 ) -> None:
     """Write a cheap proxy of a spec: narrower, shallower, smaller images."""
     from wtc.atomic import atomic_write_text
@@ -205,9 +210,3 @@ def _print_transfer(result: Any, src: Any, target: Path, output: Path, as_json: 
         out.print(f"[yellow]unmatched[/yellow] (kept at the ratio of their matched layers, "
                   f"1 if none): {', '.join(result.unmatched)}")
     out.print(f"[green]wrote[/green] {output}")
-
-
-def register(app: typer.Typer) -> None:
-    """Add `transfer` and `proxy` to the app."""
-    app.command("transfer")(transfer_cmd)
-    app.command("proxy")(proxy_cmd)

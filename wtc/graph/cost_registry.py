@@ -13,7 +13,7 @@ from wtc.graph.costmodel import CostModel, MacsCost, ParamsCost
 from wtc.graph.latency import LatencyCost
 from wtc.registry import Registry
 
-__all__ = ["COST_MODELS", "parse_cost"]
+__all__ = ["COST_MODELS", "cost_forms", "parse_cost"]
 
 # name → factory(argument after "name:") → model
 COST_MODELS: Registry[Any] = Registry("cost model")
@@ -41,3 +41,8 @@ def parse_cost(value: str | CostModel | None) -> CostModel:
     return factory(arg.strip())
 
 
+
+
+def cost_forms() -> list[str]:
+    """How each cost model is written after `--cost` (`latency:TABLE`), for help text."""
+    return [_NEEDS_ARG[n].split(" ", 1)[0] if n in _NEEDS_ARG else n for n in COST_MODELS]
