@@ -4,6 +4,7 @@ import cycles, no module named like a public function, small modules and functio
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -265,3 +266,157 @@ def test_optimizer_methods_are_called_not_looked_up():
                 if isinstance(key, ast.Constant) and key.value in names - {"name"}:
                     bad.append(f"{m}:{node.lineno} looks up {key.value!r} by name")
     assert not bad, "\n".join(bad)
+
+
+# --- the command line (issue 21): module-level apps, one option style, help from registries
+
+CLI = PACKAGE / "cli"
+
+
+def _cli_trees() -> dict[str, ast.Module]:
+    return {p.stem: ast.parse(p.read_text(encoding="utf-8")) for p in sorted(CLI.glob("*.py"))}
+
+
+def _is_command_decorator(node: ast.expr) -> bool:
+    return isinstance(node, ast.Call) and ast.unparse(node.func).endswith(".command")
+
+
+def test_cli_commands_live_on_module_level_apps():
+    """Each command module defines its commands on its own module-level `app = Commands()`;
+    main.py puts them together in one place; no `register(app)` closures."""
+    from wtc.cli import main
+
+    bad, with_commands = [], set()
+    for name, tree in _cli_trees().items():
+        top = {id(n) for n in tree.body}
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef):
+                continue
+            if node.name == "register":
+                bad.append(f"cli/{name}.py:{node.lineno} register(): decorate the commands "
+                           "on the module's `app` instead")
+            if any(_is_command_decorator(d) for d in node.decorator_list):
+                if id(node) not in top:
+                    bad.append(f"cli/{name}.py:{node.lineno} {node.name} is a command defined "
+                               "inside a function")
+                elif not all(ast.unparse(d.func) == "app.command"
+                             for d in node.decorator_list if _is_command_decorator(d)):
+                    bad.append(f"cli/{name}.py:{node.lineno} {node.name} is not on `app`")
+                else:
+                    with_commands.add(name)
+        assigns = {ast.unparse(n.targets[0]): ast.unparse(n.value) for n in tree.body
+                   if isinstance(n, ast.Assign) and len(n.targets) == 1}
+        if name in with_commands and assigns.get("app") != "Commands()":
+            bad.append(f"cli/{name}.py has commands but no module-level `app = Commands()`")
+    assert not bad, "\n".join(bad)
+    assert {m.__name__.rpartition(".")[2] for m in main.COMMAND_MODULES} == with_commands
+
+
+def test_cli_options_are_written_one_way():
+    """Every typer.Option/typer.Argument sits inside `Annotated[...]` (an alias in
+    cli/params.py when several commands share it), never as a default value or a bare
+    module-level option object."""
+    bad = []
+    for name, tree in _cli_trees().items():
+        annotated: set[int] = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "Annotated":
+                annotated |= {id(n) for n in ast.walk(node.slice)}
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Call) and ast.unparse(node.func) in
+                    ("typer.Option", "typer.Argument") and id(node) not in annotated):
+                bad.append(f"cli/{name}.py:{node.lineno} {ast.unparse(node.func)} outside "
+                           "Annotated[...]")
+    assert not bad, "\n".join(bad)
+
+
+def _registries() -> dict[str, list[str]]:
+    pytest.importorskip("torch")
+    from wtc.cli.params import REGISTRY_NAMES
+
+    return {key: names() for key, names in REGISTRY_NAMES.items()}
+
+
+def test_cli_help_writes_no_registry_list_by_hand():
+    """A list of two or more names of one registry (`a | b`, `a, b`) in a CLI string is a list
+    that goes stale when a method, dataset, cost model, runtime or backend is added: help says
+    `{methods}` (and the like) instead, filled in from the registry when shown."""
+    bad = []
+    for key, names in _registries().items():
+        word = "|".join(re.escape(n.split(":")[0]) for n in names)
+        listed = re.compile(rf"\b({word})\b(:\w+)?\s*[|,/]\s*\b({word})\b")
+        for name, tree in _cli_trees().items():
+            for node in ast.walk(tree):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    found = listed.search(node.value)
+                    if found:
+                        bad.append(f"cli/{name}.py:{node.lineno} lists {key} by hand: "
+                                   f"'{found.group(0)}' (write {{{key}}})")
+    assert not bad, "\n".join(bad)
+
+
+# (command, option, registry): the help of that option lists exactly the registry's names
+REGISTRY_HELP = [("search", "--method", "methods"), ("search", "--data", "datasets"),
+                 ("train", "--data", "datasets"), ("eval", "--data", "datasets"),
+                 ("search", "--cost", "costs"), ("transfer", "--cost", "costs"),
+                 ("show", "--cost", "costs"), ("profile", "--runtime", "runtimes"),
+                 ("experiment", "--backend", "backends")]
+
+
+def _help(command: str) -> str:
+    from typer.testing import CliRunner
+
+    from wtc.cli.main import app
+
+    res = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "400"})
+    assert res.exit_code == 0, res.output
+    return res.output
+
+
+@pytest.mark.parametrize(("command", "option", "key"), REGISTRY_HELP)
+def test_cli_help_lists_exactly_the_registry(command, option, key):
+    names = _registries()[key]
+    row = next(line for line in _help(command).splitlines()
+               if re.match(rf"\W*{re.escape(option)}[\s,]", line))
+    lists = re.findall(r"[\w:.-]+(?: \| [\w:.-]+)+", row)
+    assert lists, row
+    assert lists[0].split(" | ") == names, row
+
+
+def _commands():
+    import click
+    import typer
+
+    from wtc.cli.main import app
+
+    group = typer.main.get_command(app)
+    ctx = click.Context(group)
+    return {name: group.get_command(ctx, name) for name in group.list_commands(ctx)}
+
+
+# options that mean one thing wherever they appear: one help and at most one default value
+# (None where a --config file supplies it: train and eval)
+ALIKE = ("--json", "--data", "--data-root", "--epochs", "--batch-size", "--fraction", "--seed",
+         "--resolution", "--device", "--precision", "--channels-last")
+ALIKE_EXCEPT = {("import", "--seed")}  # the seed of the imported callable's initialisation
+
+
+def test_shared_options_have_one_help_and_one_default():
+    commands = _commands()
+    for option in ALIKE:
+        params = {name: p for name, c in commands.items() for p in c.params
+                  if option in p.opts and (name, option) not in ALIKE_EXCEPT}
+        assert len(params) >= 2, f"{option} is not shared"
+        helps = {p.help for p in params.values()}
+        assert len(helps) == 1, f"{option} has several helps: {helps}"
+        defaults = {repr(p.default) for p in params.values() if p.default is not None
+                    and p.default is not False}
+        assert len(defaults) <= 1, f"{option} has several defaults: {defaults}"
+
+
+def test_every_command_help_is_complete():
+    """Every command's help renders with its registry lists filled in."""
+    placeholders = re.compile(r"\{(" + "|".join(_registries()) + r")\}")
+    for name in _commands():
+        text = _help(name)
+        assert not placeholders.search(text), (name, text)

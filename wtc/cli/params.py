@@ -57,7 +57,7 @@ _PLACEHOLDER = re.compile(r"\{(" + "|".join(REGISTRY_NAMES) + r")\}")
 
 
 def names_list(key: str) -> str:
-    """'autoslim | dmcp | morphnet | uniform': a registry's names as help text writes them."""
+    """A registry's names as help text writes them: 'a | b | c'."""
     return " | ".join(REGISTRY_NAMES[key]())
 
 
@@ -104,8 +104,6 @@ ResolutionOpt = Annotated[int | None, typer.Option(
     "--resolution", help="input resolution (default: the spec's)")]
 DeviceOpt = Annotated[str | None, typer.Option(
     "--device", help="auto | cpu | cuda (auto: cuda when there is one)")]
-ThreadsOpt = Annotated[int | None, typer.Option(
-    "--threads", help="torch's CPU threads (default: the cores this process may use)")]
 CostOpt = Annotated[str | None, typer.Option(
     "--cost", help="what the target is counted in: {costs} (default macs; a TABLE is made by "
     "`wtc profile`, TABLE@RUNTIME also checks its runtime)")]

@@ -35,7 +35,6 @@ from wtc.cli.params import (
     JsonOpt,
     PrecisionOpt,
     SeedOpt,
-    ThreadsOpt,
 )
 from wtc.errors import ConfigError
 
@@ -147,7 +146,8 @@ def search_cmd(
     sets: Annotated[list[str] | None, typer.Option(
         "--set", help="a method setting, key=value (repeatable)")] = None,
     device: DeviceOpt = "auto",
-    threads: ThreadsOpt = None,
+    threads: Annotated[int | None, typer.Option(
+        "--threads", help="torch's CPU threads (default: every core)")] = None,
     precision: PrecisionOpt = None,
     channels_last: ChannelsLastOpt = None,
     output: Annotated[Path, typer.Option("--output", "-o", help="widths file to write")
