@@ -127,31 +127,3 @@ def test_default_search_uniform_writes_widths_json_in_the_current_folder(cli, tm
     w = load_widths(tmp_path / "widths.json", g)
     assert abs(w.macs - 0.5 * count_macs(g)) <= 0.01 * 0.5 * count_macs(g)
     assert "resnet20_fmnist" in stdout
-
-
-def test_help_names_every_registered_choice_and_defaults_agree():
-    """The CLI's help lists are written out (the registries behind them import torch or the
-    graph layer, which `wtc validate` must not wait for); this keeps them equal to the
-    registries, and the commands' shared options on the same defaults."""
-    import typer
-
-    from wtc.cli.main import app
-    from wtc.data import DATASETS
-    from wtc.experiment.backends import BACKENDS
-    from wtc.optimizers import OPTIMIZERS
-
-    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
-
-    def option(command: str, name: str):
-        return next(p for p in commands[command].params if name in p.opts)
-
-    for command, name, names in (("search", "--method", OPTIMIZERS),
-                                 ("search", "--data", DATASETS), ("train", "--data", DATASETS),
-                                 ("eval", "--data", DATASETS),
-                                 ("experiment", "--backend", BACKENDS)):
-        listed = [w.strip() for w in option(command, name).help.split("|")]
-        assert sorted(listed) == sorted(names), (command, name, listed)
-    for command in ("search", "experiment", "train", "eval"):
-        device = option(command, "--device")
-        assert device.help == "auto | cpu | cuda", command
-        assert device.default in ("auto", None), command  # None: TrainConfig's own, auto
