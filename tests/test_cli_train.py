@@ -57,7 +57,13 @@ def test_eval_reads_the_checkpoint(trained):
     got = json.loads(res.stdout)
     summary = json.loads((trained / "summary.json").read_text())
     assert got["images"] == 512  # default synthetic test size: eval has no --config here
-    assert 0.0 <= got["top1"] <= 1.0 and summary["top1"] is not None
+    assert got["top1"] * 512 == pytest.approx(round(got["top1"] * 512))  # a count of images
+    # on the run's own test set (its --config), eval gives the run's final test top-1
+    res = run("eval", SPEC, "--checkpoint", trained / "checkpoint.pt", *SYN, "--config",
+              trained.parent / "train.yaml", "--json")
+    assert res.exit_code == 0, res.output
+    same = json.loads(res.stdout)
+    assert same["images"] == 64 and same["top1"] == pytest.approx(summary["top1"], abs=1e-9)
 
 
 def test_missing_dataset_root(tmp_path):

@@ -61,7 +61,10 @@ def test_ladder_keeps_the_best_held_out_rung_and_counts_every_rung(graph, no_tes
     single = search(graph, "morphnet", target_macs="0.5x", settings={"epochs": 1}, data=DATA,
                     threads=1)
     assert res.train_macs > 3 * single.train_macs  # structure learning + scoring per rung
-    assert 0.0 <= single.details["val_top1"] <= 1.0
+    # one λ: its score is what the search reports, a share of the held-out images it scored
+    assert single.held_out_top1 == single.details["val_top1"]
+    held_out = single.details["val_top1"] * 48  # 25% of 192 images
+    assert held_out == pytest.approx(round(held_out))
 
 
 def test_ladder_needs_a_held_out_split(graph):
