@@ -2,10 +2,11 @@
 group, the most important channels by L1 of the BN-folded weights, or by BN γ) against a
 random init at the same widths, before and after one epoch of fine-tuning.
 
-The model is tests/test_init_from.py's small CNN on 14 px images (2x2 average pooled), trained
-one epoch on 20,000 training images; both 0.5x networks get their BN statistics re-estimated on
-1,000 training images (as `wtc train --init-from` does), then one more epoch on the same
-images. Test top-1 on 10,000 test images. Run: .venv/bin/python benchmarks/bench_init_from.py
+The model is tests/test_init_from.py's small CNN (FMNIST in tests/helpers.py) on 14 px
+images (2x2 average pooled), trained one epoch on 20,000 training images; both 0.5x networks
+get their BN statistics re-estimated on 1,000 training images (as `wtc train --init-from`
+does), then one more epoch on the same images. Test top-1 on 10,000 test images.
+Run: .venv/bin/python benchmarks/bench_init_from.py
 """
 
 from __future__ import annotations
@@ -16,11 +17,10 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-
-from test_init_from import FMNIST
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import wtc
+from tests.helpers import FMNIST
 from wtc.data.fashion_mnist import FASHION_MNIST_DIR, load_fashion_mnist
 from wtc.graph import compile_spec
 from wtc.nn.bn import recalibrate_bn

@@ -1,23 +1,14 @@
-"""Shared test setup: one thread per xdist worker (2 on 2 cores), seeded RNGs, spec paths."""
+"""Shared fixtures: one thread per xdist worker (2 on 2 cores), seeded RNGs, the in-process CLI.
+Shared values and helpers are in tests/helpers.py."""
 
 from __future__ import annotations
 
 import os
 import random
-from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
-
-ROOT = Path(__file__).resolve().parents[1]
-SPECS = sorted(p for p in (ROOT / "specs").rglob("*.yaml"))
-TINY = sorted((ROOT / "specs" / "tiny").glob("*.yaml"))
-
-
-def spec_id(p: Path) -> str:
-    return str(p.relative_to(ROOT / "specs"))
-
 
 @pytest.fixture(autouse=True)
 def _seed_everything():

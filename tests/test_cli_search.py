@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT
 
+from tests.helpers import ROOT
 from wtc.cli.search import DEFAULT_SPEC, resolve_spec
 from wtc.graph import compile_spec, count_macs
 from wtc.spec import load_spec

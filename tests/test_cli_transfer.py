@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 import wtc
+from tests.helpers import ROOT
 from wtc.graph import compile_spec, count_macs
 from wtc.spec import load_spec
 from wtc.widths import load_widths, save_widths, uniform_widths, widths_from_groups

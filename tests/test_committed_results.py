@@ -13,8 +13,8 @@ import shutil
 from dataclasses import replace
 
 import pytest
-from conftest import ROOT
 
+from tests.helpers import ROOT
 from wtc.experiment import expand, load_plan, run_experiment
 
 RESULTS = sorted(p for p in (ROOT / "examples" / "results").iterdir()

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import SPECS, spec_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
 
 import wtc
+from tests.helpers import SPECS, spec_id
 
 # the ImageNet specs are counted at 64 px in the random-widths test: same graph, same formula
 SMALL = {p: wtc.load_spec(p) for p in SPECS}

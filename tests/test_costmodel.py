@@ -11,9 +11,9 @@ import json
 import random
 
 import pytest
-from conftest import ROOT
 
 import wtc
+from tests.helpers import ROOT
 from wtc.errors import ConfigError, TargetError, TransferError
 from wtc.graph import compile_spec, count_macs, count_params
 from wtc.graph.cost_registry import parse_cost

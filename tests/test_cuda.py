@@ -8,8 +8,8 @@ import socket
 
 import pytest
 import torch
-from test_train import small_cfg, tiny_net
 
+from tests.helpers import small_cfg, tiny_net
 from wtc.data import make_data
 from wtc.trainer import fit
 

@@ -13,8 +13,8 @@ import sys
 import numpy as np
 import pytest
 import torch
-from conftest import ROOT, TINY, spec_id
 
+from tests.helpers import ROOT, TINY, spec_id
 from wtc.errors import ConfigError, TargetError
 from wtc.graph import compile_spec, count_macs
 from wtc.nn.slimmable import Supernet, supernet_widths

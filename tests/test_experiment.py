@@ -10,12 +10,11 @@ import json
 import shutil
 import statistics
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT
 
+from tests.helpers import PLAN, RESNET_TINY, ROOT, results, write_plan
 from wtc.errors import PlanError
 from wtc.experiment import (
     Ledger,
@@ -31,37 +30,7 @@ from wtc.experiment import (
 from wtc.experiment.report import pearson
 from wtc.experiment.stats import welch
 
-TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
-PLAN = {
-    "name": "tiny",
-    "target": {"spec": TINY, "macs": "0.5x"},
-    "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 48,
-             "batch_size": 32},
-    "methods": {"morphnet": {"epochs": 1}},
-    "proxies": {"half": {"width": 0.5}, "shallow": {"depths": [1, 1], "stacking": ["last"]}},
-    "search": {"val_split": 0.2},
-    "train": {"epochs": 1, "lr": 0.05},
-    "seeds": [0, 1],
-}
-
-
-def write_plan(path: Path, **changes) -> Path:
-    plan = json.loads(json.dumps(PLAN))
-    for key, value in changes.items():
-        section, _, sub = key.partition("__")
-        if sub:
-            plan[section][sub] = value
-        else:
-            plan[section] = value
-    path.write_text(yaml.safe_dump(plan))
-    return path
-
-
-def results(out: Path) -> dict[str, tuple]:
-    """What must not depend on how a run was interrupted: per unit, inputs and outputs."""
-    return {r["unit"]: (r["input_hash"], r["output_hash"], json.dumps(r["outputs"],
-                                                                       sort_keys=True))
-            for r in Ledger(out).units()}
+TINY = RESNET_TINY
 
 
 class EvalOnlyTestSet:

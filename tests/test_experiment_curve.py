@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT
 
+from tests.helpers import ROOT
 from wtc.errors import PlanError
 from wtc.experiment import expand, project, resolve_plan, run_experiment, write_report
 

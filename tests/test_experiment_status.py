@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 
 import yaml
-from conftest import ROOT
 
+from tests.helpers import ROOT
 from wtc.experiment import expand, load_plan, run_experiment
 from wtc.experiment.status import ledger_status
 

@@ -15,10 +15,10 @@ import random
 import pytest
 import torch
 import torchvision
-from conftest import ROOT
 from torch.utils.flop_counter import FlopCounterMode
 
 import wtc
+from tests.helpers import ROOT
 from wtc.errors import TargetError, WidthsError
 from wtc.export import export_onnx
 from wtc.graph import compile_spec, count_macs, count_params

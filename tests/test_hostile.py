@@ -21,9 +21,9 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import ROOT
 
 import wtc
+from tests.helpers import ROOT
 from wtc.limits import MAX_CHANNELS, parse_bytes
 
 GOOD = (ROOT / "specs" / "resnet20.yaml").read_text()

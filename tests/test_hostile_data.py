@@ -10,9 +10,8 @@ import json
 
 import pytest
 import torch
-from conftest import ROOT
-from hostile_common import refused
 
+from tests.helpers import ROOT, refused
 from wtc.spec.expr import ExprError, parse
 
 TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")

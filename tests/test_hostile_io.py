@@ -11,10 +11,8 @@ import json
 import os
 
 import pytest
-from conftest import ROOT
-from hostile_common import refused, tree
-from test_experiment import results, write_plan
 
+from tests.helpers import ROOT, refused, results, tree, write_plan
 from wtc.experiment import load_plan, run_experiment
 
 TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")

@@ -13,9 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from hostile_common import refused, tree
-from test_experiment import results, write_plan
 
+from tests.helpers import refused, results, tree, write_plan
 from wtc.experiment import Ledger, load_plan, run_experiment, write_report
 from wtc.paths import PathError, contained
 

@@ -5,9 +5,8 @@ with the option named and nothing written."""
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
-from hostile_common import refused, tree
 
+from tests.helpers import ROOT, refused, tree
 from wtc.numbers import NumberError, bounded, read_number
 
 TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")

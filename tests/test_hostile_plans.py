@@ -9,9 +9,8 @@ import copy
 
 import pytest
 import yaml
-from conftest import ROOT
-from hostile_common import refused, tree
-from test_experiment import PLAN
+
+from tests.helpers import PLAN, ROOT, refused, tree
 
 TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
 

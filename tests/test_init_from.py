@@ -11,6 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import wtc
+from tests.helpers import FMNIST
 from wtc.errors import CheckpointError, ConfigError
 from wtc.graph import compile_spec
 from wtc.importer import import_model
@@ -89,20 +90,6 @@ def test_weights_of_another_shape_or_rule_are_refused():
     own = wtc.build_model(graph).state_dict()
     with pytest.raises(ConfigError, match="unknown importance"):
         init_from_trained(graph, uniform_widths(graph, multiplier=0.5).groups, own, "taylor")
-
-
-FMNIST = """
-name: fmnist_small
-input: {channels: 1, resolution: 14}
-classes: 10
-stem:
-  - {block: conv_bn_act, width: 32}
-stages:
-  - {name: s1, block: conv_bn_act, width: 64, stride: 2}
-  - {name: s2, block: conv_bn_act, width: 64, stride: 2}
-head:
-  - {block: classifier}
-"""
 
 
 def _accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:

@@ -4,8 +4,8 @@ training set after BN recalibration; the test set is never read by a search."""
 from __future__ import annotations
 
 import pytest
-from conftest import ROOT
 
+from tests.helpers import ROOT
 from wtc.errors import ConfigError
 from wtc.graph import compile_spec
 from wtc.optimizers import search

@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT
-from test_train import small_cfg, tiny_net
 
 import wtc
+from tests.helpers import ROOT, small_cfg, tiny_net
 from wtc.data import make_data
 from wtc.errors import ConfigError
 from wtc.experiment import load_plan

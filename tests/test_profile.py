@@ -7,8 +7,8 @@ import itertools
 import json
 
 import pytest
-from conftest import ROOT
 
+from tests.helpers import ROOT
 from wtc.graph import compile_spec
 from wtc.graph.cost_registry import parse_cost
 from wtc.graph.latency import layer_key, load_table, table_from_json, timed_nodes

@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from conftest import ROOT
 
+from tests.helpers import ROOT
 from wtc.experiment import resolve_plan, run_experiment, write_report
 from wtc.experiment.report import near_chance
 

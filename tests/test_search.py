@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import ROOT, TINY, spec_id
 
 import wtc
+from tests.helpers import ROOT, TINY, spec_id
 from wtc.errors import ConfigError, DataError, RegistryError, TargetError
 from wtc.graph import compile_spec, count_macs, node_costs
 from wtc.nn import build_model, module_path

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
-from conftest import SPECS, spec_id
 
 import wtc
+from tests.helpers import SPECS, spec_id
 from wtc.spec import BLOCKS, check_template, dump_spec, parse_spec
 
 

@@ -7,10 +7,10 @@ import random
 
 import pytest
 import torch
-from conftest import SPECS, spec_id
 from torch.utils.flop_counter import FlopCounterMode
 
 import wtc
+from tests.helpers import SPECS, spec_id
 from wtc.errors import ConfigError, WidthsError
 from wtc.nn.bn import recalibrate_bn
 from wtc.nn.slimmable import Supernet, supernet_widths

@@ -8,8 +8,8 @@ import socket
 
 import pytest
 import torch
-import torch.nn as nn
 
+from tests.helpers import small_cfg, tiny_net
 from wtc.data import make_data
 from wtc.errors import CheckpointError, ConfigError
 from wtc.trainer import (
@@ -22,23 +22,6 @@ from wtc.trainer import (
     param_groups,
     save_checkpoint,
 )
-
-
-def tiny_net(channels: int = 3, classes: int = 10, width: int = 8, seed: int = 0) -> nn.Module:
-    torch.manual_seed(seed)
-    return nn.Sequential(
-        nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
-        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False),
-        nn.BatchNorm2d(2 * width), nn.ReLU(), nn.Dropout(0.1),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, classes))
-
-
-def small_cfg(**kw) -> TrainConfig:
-    base = {"data": "synthetic", "epochs": 2, "batch_size": 32, "lr": 0.1,
-            "synthetic_size": 512, "synthetic_test_size": 256, "synthetic_resolution": 12,
-            "synthetic_channels": 3, "synthetic_classes": 10, "device": "cpu", "threads": 1}
-    base.update(kw)
-    return TrainConfig(**base)
 
 
 class CountingHooks(TrainHooks):

@@ -4,11 +4,11 @@ families, and the errors that name stages and roles."""
 from __future__ import annotations
 
 import pytest
-from conftest import SPECS, spec_id
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wtc
+from tests.helpers import SPECS, spec_id
 from wtc.errors import TransferError, WidthsError
 from wtc.graph import compile_spec, count_macs
 from wtc.spec import load_spec

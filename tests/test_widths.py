@@ -6,9 +6,9 @@ import json
 
 import pytest
 import torch
-from conftest import SPECS, spec_id
 
 import wtc
+from tests.helpers import SPECS, spec_id
 from wtc.errors import TargetError, WidthsError, WriteError
 from wtc.widths import make_divisible, scale_to_macs, steps
 

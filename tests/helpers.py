@@ -1,0 +1,128 @@
+"""What several test modules share (imported as `from tests.helpers import ...`; fixtures are
+in conftest.py): paths of the specs, a tiny network and training config, the tiny experiment
+plan, and what every hostile-input test asserts (exit 2, one located message on stderr, no
+traceback, nothing written; no time bounds here: those are benchmarks).
+
+torch and the experiment package are imported inside the helpers that need them, so a test
+module of the torch-free layers can import this one.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+SPECS = sorted(p for p in (ROOT / "specs").rglob("*.yaml"))
+TINY = sorted((ROOT / "specs" / "tiny").glob("*.yaml"))
+RESNET_TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
+
+
+def spec_id(p: Path) -> str:
+    return str(p.relative_to(ROOT / "specs"))
+
+
+# a small Fashion-MNIST CNN at 14 px (tests/test_init_from.py, benchmarks/bench_init_from.py)
+FMNIST = """
+name: fmnist_small
+input: {channels: 1, resolution: 14}
+classes: 10
+stem:
+  - {block: conv_bn_act, width: 32}
+stages:
+  - {name: s1, block: conv_bn_act, width: 64, stride: 2}
+  - {name: s2, block: conv_bn_act, width: 64, stride: 2}
+head:
+  - {block: classifier}
+"""
+
+
+# --- training: a small torch network and config on synthetic data
+
+def tiny_net(channels: int = 3, classes: int = 10, width: int = 8, seed: int = 0) -> Any:
+    import torch
+    from torch import nn
+
+    torch.manual_seed(seed)
+    return nn.Sequential(
+        nn.Conv2d(channels, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(),
+        nn.Conv2d(width, 2 * width, 3, stride=2, padding=1, bias=False),
+        nn.BatchNorm2d(2 * width), nn.ReLU(), nn.Dropout(0.1),
+        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(2 * width, classes))
+
+
+def small_cfg(**kw: Any) -> Any:
+    from wtc.trainer import TrainConfig
+
+    base = {"data": "synthetic", "epochs": 2, "batch_size": 32, "lr": 0.1,
+            "synthetic_size": 512, "synthetic_test_size": 256, "synthetic_resolution": 12,
+            "synthetic_channels": 3, "synthetic_classes": 10, "device": "cpu", "threads": 1}
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+# --- experiments: the tiny plan on synthetic data
+
+PLAN = {
+    "name": "tiny",
+    "target": {"spec": RESNET_TINY, "macs": "0.5x"},
+    "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 48,
+             "batch_size": 32},
+    "methods": {"morphnet": {"epochs": 1}},
+    "proxies": {"half": {"width": 0.5}, "shallow": {"depths": [1, 1], "stacking": ["last"]}},
+    "search": {"val_split": 0.2},
+    "train": {"epochs": 1, "lr": 0.05},
+    "seeds": [0, 1],
+}
+
+
+def write_plan(path: Path, **changes: Any) -> Path:
+    """The tiny plan as YAML at `path`; `section=value` replaces a section, `section__key=value`
+    one key of it."""
+    import yaml
+
+    plan = json.loads(json.dumps(PLAN))
+    for key, value in changes.items():
+        section, _, sub = key.partition("__")
+        if sub:
+            plan[section][sub] = value
+        else:
+            plan[section] = value
+    path.write_text(yaml.safe_dump(plan))
+    return path
+
+
+def results(out: Path) -> dict[str, tuple]:
+    """What must not depend on how a run was interrupted: per unit, inputs and outputs."""
+    from wtc.experiment import Ledger
+
+    return {r["unit"]: (r["input_hash"], r["output_hash"], json.dumps(r["outputs"],
+                                                                       sort_keys=True))
+            for r in Ledger(out).units()}
+
+
+# --- hostile input
+
+def refused(cli, *args, expect=(), code: int = 2) -> str:
+    """Run the CLI; assert the exit code, no traceback and one message holding `expect`."""
+    rc, stdout, stderr = cli(*args)
+    message = " ".join(stderr.split())
+    assert rc == code, f"exit {rc}: {stdout}{stderr}"
+    assert "Traceback" not in stdout + stderr
+    assert "internal error" not in message, message
+    assert message.count("error:") == 1, message  # warnings may come first
+    message = message[message.index("error:"):]
+    for part in expect:
+        assert part in message, f"{part!r} not in {message!r}"
+    return message
+
+
+def tree(*folders: Path) -> dict[str, bytes | None]:
+    """Every file under `folders` with its bytes (None for a folder or a link), to assert that
+    a refused command wrote nothing."""
+    found: dict[str, bytes | None] = {}
+    for folder in folders:
+        for p in sorted(Path(folder).rglob("*")):
+            found[str(p)] = p.read_bytes() if p.is_file() and not p.is_symlink() else None
+    return found
