@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import ast
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "wtc"
@@ -180,32 +180,6 @@ def test_modules_and_functions_are_small():
     assert not bad, (f"over {MAX_MODULE_LINES} lines per module or {MAX_FUNCTION_LINES} per "
                      f"function (split it, or say why not in a '{WAIVER}' comment):\n"
                      + "\n".join(bad))
-
-
-PUBLIC_CALLS = """
-import inspect, pkgutil, importlib, sys
-import wtc
-for info in pkgutil.walk_packages(wtc.__path__, "wtc."):
-    importlib.import_module(info.name)
-for name in ("transfer", "search", "train", "build_model", "export_onnx"):
-    assert inspect.isfunction(getattr(wtc, name)), (name, getattr(wtc, name))
-g = wtc.compile_spec(wtc.load_spec("specs/tiny/resnet_tiny.yaml"))
-w = wtc.uniform_widths(g, multiplier=0.5)
-assert wtc.transfer(w, g, g, target_macs=w.macs).widths.groups == w.groups
-r = wtc.search(g, "uniform", target_macs="0.5x")
-assert r.widths.macs <= wtc.count_macs(g)
-import wtc.trainer, wtc.optimizers, wtc.widthtransfer
-assert inspect.isfunction(wtc.train) and inspect.isfunction(wtc.search)
-print("ok")
-"""
-
-
-def test_public_calls_survive_importing_every_submodule_first():
-    pytest.importorskip("torch")
-    res = subprocess.run([sys.executable, "-c", PUBLIC_CALLS], cwd=ROOT, capture_output=True,
-                         text=True, check=False)
-    assert res.returncode == 0, res.stderr
-    assert "ok" in res.stdout
 
 
 def _calls(module: str):
@@ -420,3 +394,48 @@ def test_every_command_help_is_complete():
     for name in _commands():
         text = _help(name)
         assert not placeholders.search(text), (name, text)
+
+
+# --- the tests' own shape (issue 21): one tier per module, one way to share helpers
+
+TESTS = ROOT / "tests"
+TIERS = ("unit", "integration")
+
+
+def _test_modules() -> dict[str, ast.Module]:
+    return {str(p.relative_to(TESTS)): ast.parse(p.read_text(encoding="utf-8"))
+            for p in sorted(TESTS.rglob("test_*.py"))}
+
+
+def test_every_test_module_declares_one_tier():
+    """`pytestmark` names exactly one of unit / integration (pyproject.toml says which is
+    which), so `-m unit` and `-m integration` split the suite."""
+    bad = []
+    for name, tree in _test_modules().items():
+        marks = [ast.unparse(n.value) for n in tree.body if isinstance(n, ast.Assign)
+                 and any(ast.unparse(t) == "pytestmark" for t in n.targets)]
+        tiers = [t for t in TIERS if any(f"pytest.mark.{t}" in m for m in marks)]
+        if len(tiers) != 1:
+            bad.append(f"tests/{name}: tiers {tiers or 'none'} (set pytestmark to one of "
+                       f"{', '.join(f'pytest.mark.{t}' for t in TIERS)})")
+    assert not bad, "\n".join(bad)
+
+
+def test_tests_share_helpers_one_way():
+    """What tests share is imported from `tests.helpers` (fixtures come from conftest.py by
+    name); no test module imports another test module or conftest."""
+    bad = []
+    for name, tree in _test_modules().items():
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                targets = [node.module or ""]
+            elif isinstance(node, ast.Import):
+                targets = [a.name for a in node.names]
+            else:
+                continue
+            for t in targets:
+                leaf = t.rpartition(".")[2]
+                if leaf == "conftest" or leaf.startswith("test_") or t == "helpers":
+                    bad.append(f"tests/{name}:{node.lineno} imports {t} (import from "
+                               "tests.helpers)")
+    assert not bad, "\n".join(bad)

@@ -10,6 +10,8 @@ import pytest
 from wtc.atomic import atomic_path, atomic_write, atomic_write_text
 from wtc.errors import UserInputError, WriteError
 
+pytestmark = pytest.mark.unit
+
 
 def test_a_write_lands_whole_with_the_permissions_of_a_new_file(tmp_path):
     p = tmp_path / "a.txt"

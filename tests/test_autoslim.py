@@ -16,6 +16,8 @@ import wtc
 from wtc.nn.slimmable import Supernet
 from wtc.optimizers.widthgrid import WidthGrid
 
+pytestmark = pytest.mark.integration
+
 TINY = "specs/tiny/resnet_tiny.yaml"
 DATA = {"data": "synthetic", "synthetic_size": 384, "synthetic_test_size": 64,
         "batch_size": 64}

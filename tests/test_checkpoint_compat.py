@@ -16,6 +16,8 @@ torch = pytest.importorskip("torch")
 
 import wtc  # noqa: E402
 
+pytestmark = pytest.mark.unit
+
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "ckpt_resnet_tiny"
 

@@ -16,6 +16,8 @@ ort = pytest.importorskip("onnxruntime")
 import wtc  # noqa: E402
 from wtc.cli.main import app  # noqa: E402
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "tiny" / "resnet_tiny.yaml"
 OTHER = ROOT / "specs" / "tiny" / "plain_tiny.yaml"

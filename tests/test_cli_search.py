@@ -12,6 +12,8 @@ from wtc.graph import compile_spec, count_macs
 from wtc.spec import load_spec
 from wtc.widths import base_widths, load_widths
 
+pytestmark = pytest.mark.integration
+
 TINY = ROOT / "specs" / "tiny" / "resnet_tiny.yaml"
 SYNTH = ["--data", "synthetic", "--epochs", "1", "--fraction", "0.25", "--threads", "1"]
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 import wtc
+
+pytestmark = pytest.mark.unit
 
 
 def test_validate_ok(cli):

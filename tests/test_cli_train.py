@@ -17,6 +17,8 @@ if not SPEC.is_file():  # pragma: no cover
 
 from wtc.cli.main import app  # noqa: E402
 
+pytestmark = pytest.mark.integration
+
 SYN = ["--data", "synthetic", "--batch-size", "32", "--device", "cpu"]
 
 

@@ -14,6 +14,8 @@ from wtc.spec import load_spec
 from wtc.widths import load_widths, save_widths, uniform_widths, widths_from_groups
 from wtc.widthtransfer import transfer
 
+pytestmark = pytest.mark.unit
+
 
 def optimized(graph):
     """Non-uniform widths: every other group at half its base."""

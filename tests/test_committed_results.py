@@ -17,6 +17,8 @@ import pytest
 from tests.helpers import ROOT
 from wtc.experiment import expand, load_plan, run_experiment
 
+pytestmark = pytest.mark.integration
+
 RESULTS = sorted(p for p in (ROOT / "examples" / "results").iterdir()
                  if (p / "ledger.jsonl").is_file())
 # a finished experiment has its report; one still running (a ledger committed part way) has not

@@ -11,6 +11,8 @@ from torch.utils.flop_counter import FlopCounterMode
 import wtc
 from tests.helpers import SPECS, spec_id
 
+pytestmark = pytest.mark.unit
+
 # the ImageNet specs are counted at 64 px in the random-widths test: same graph, same formula
 SMALL = {p: wtc.load_spec(p) for p in SPECS}
 SMALL = {p: (s.scaled(resolution=64) if s.input.resolution > 64 else s) for p, s in SMALL.items()}

@@ -30,6 +30,8 @@ from wtc.profile.table import plan_layers
 from wtc.spec import load_spec
 from wtc.widths import scale_to_macs, steps, uniform_widths
 
+pytestmark = pytest.mark.integration
+
 TINY = ROOT / "specs" / "tiny"
 SYNTH = {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 32,
          "batch_size": 32}

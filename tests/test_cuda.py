@@ -13,7 +13,7 @@ from tests.helpers import small_cfg, tiny_net
 from wtc.data import make_data
 from wtc.trainer import fit
 
-pytestmark = [pytest.mark.cuda,
+pytestmark = [pytest.mark.integration, pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")]
 
 

@@ -16,6 +16,8 @@ from wtc.data import (
 )
 from wtc.errors import DataError
 
+pytestmark = pytest.mark.unit
+
 HAS_FMNIST = (FASHION_MNIST_DIR / "train-images-idx3-ubyte.gz").is_file()
 needs_fmnist = pytest.mark.skipif(
     not HAS_FMNIST, reason=f"real Fashion-MNIST not installed at {FASHION_MNIST_DIR} "

@@ -24,6 +24,8 @@ from wtc.optimizers.dmcp_chain import MarkovChannels, chain_layout, macs_loss
 from wtc.spec import load_spec
 from wtc.widths import steps
 
+pytestmark = pytest.mark.integration
+
 SYNTH = {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 32,
          "batch_size": 32}
 FAST = {"samples": 3, "held_out": 0.2, "bn_batches": 1}

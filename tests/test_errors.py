@@ -9,6 +9,8 @@ import pytest
 
 import wtc
 
+pytestmark = pytest.mark.unit
+
 GOOD = Path("specs/resnet20.yaml").read_text()
 
 

@@ -30,6 +30,8 @@ from wtc.experiment import (
 from wtc.experiment.report import pearson
 from wtc.experiment.stats import welch
 
+pytestmark = pytest.mark.integration
+
 TINY = RESNET_TINY
 
 

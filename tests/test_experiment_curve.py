@@ -11,6 +11,8 @@ from tests.helpers import ROOT
 from wtc.errors import PlanError
 from wtc.experiment import expand, project, resolve_plan, run_experiment, write_report
 
+pytestmark = pytest.mark.integration
+
 PLAN = {"name": "curve", "target": {"spec": str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml"),
                                     "macs": "0.5x"},
         "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 48,

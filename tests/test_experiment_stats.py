@@ -10,6 +10,8 @@ import pytest
 from wtc.experiment.report import same_widths, search_val_top1
 from wtc.experiment.stats import betainc, t_two_sided, welch
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("t,df", [(12.706, 1), (4.303, 2), (2.776, 4), (2.228, 10),
                                   (1.96, 1e6)])

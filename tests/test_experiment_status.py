@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import yaml
 
 from tests.helpers import ROOT
 from wtc.experiment import expand, load_plan, run_experiment
 from wtc.experiment.status import ledger_status
+
+pytestmark = pytest.mark.integration
 
 PLAN = {"name": "status", "target": {"spec": str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml"),
                                      "macs": "0.5x"},

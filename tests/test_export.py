@@ -25,6 +25,8 @@ from wtc.export.onnx import ExportReport, export_onnx  # noqa: E402
 from wtc.nn.weights import read_checkpoint  # noqa: E402
 from wtc.widths import make_divisible  # noqa: E402
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").rglob("*.yaml"))
 SMALL = [p for p in SPECS if wtc.load_spec(p).input.resolution <= 64]

@@ -27,6 +27,8 @@ from wtc.spec import load_spec
 from wtc.widths import check_widths, scale_to_macs, steps, uniform_widths
 from wtc.widthtransfer import transfer
 
+pytestmark = pytest.mark.integration
+
 SYNTH = {"data": "synthetic", "synthetic_size": 64, "synthetic_test_size": 32,
          "batch_size": 32}
 

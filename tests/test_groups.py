@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import pytest
+
 import wtc
+
+pytestmark = pytest.mark.unit
 
 
 def groups_of(path):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 import torch.nn as nn
 
 from wtc.data import make_data
 from wtc.nn import recalibrate_bn
 from wtc.trainer import CHECKPOINT, TrainConfig, TrainHooks, fit
+
+pytestmark = pytest.mark.integration
 
 
 def tiny_net(seed: int = 0) -> nn.Module:

@@ -26,6 +26,8 @@ import wtc
 from tests.helpers import ROOT
 from wtc.limits import MAX_CHANNELS, parse_bytes
 
+pytestmark = pytest.mark.integration
+
 GOOD = (ROOT / "specs" / "resnet20.yaml").read_text()
 
 

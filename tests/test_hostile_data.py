@@ -14,6 +14,8 @@ import torch
 from tests.helpers import ROOT, refused
 from wtc.spec.expr import ExprError, parse
 
+pytestmark = pytest.mark.integration
+
 TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
 RGB = str(ROOT / "specs" / "tiny" / "bottleneck_tiny.yaml")
 

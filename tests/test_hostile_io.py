@@ -15,6 +15,8 @@ import pytest
 from tests.helpers import ROOT, refused, results, tree, write_plan
 from wtc.experiment import load_plan, run_experiment
 
+pytestmark = pytest.mark.integration
+
 TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
 NO_SPACE = os.strerror(errno.ENOSPC)
 

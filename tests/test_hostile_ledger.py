@@ -18,6 +18,8 @@ from tests.helpers import refused, results, tree, write_plan
 from wtc.experiment import Ledger, load_plan, run_experiment, write_report
 from wtc.paths import PathError, contained
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def full(tmp_path_factory):

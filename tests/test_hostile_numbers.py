@@ -9,6 +9,8 @@ import pytest
 from tests.helpers import ROOT, refused, tree
 from wtc.numbers import NumberError, bounded, read_number
 
+pytestmark = pytest.mark.unit
+
 TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
 SEARCH = ("search", TINY, "--data", "synthetic", "-o", "{tmp}/w.json")
 TRAIN = ("train", TINY, "--data", "synthetic", "--epochs", "1", "-o", "{tmp}/run")

@@ -12,6 +12,8 @@ import yaml
 
 from tests.helpers import PLAN, ROOT, refused, tree
 
+pytestmark = pytest.mark.unit
+
 TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
 
 PLAN_CASES = [

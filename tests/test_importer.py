@@ -17,6 +17,8 @@ from wtc.graph import compile_spec, count_macs, count_params
 from wtc.importer import ImportFailure, import_model
 from wtc.spec import load_spec
 
+pytestmark = pytest.mark.integration
+
 # cheap at 64 px: the default tier; every op kind the importer maps is among them (conv,
 # depthwise, grouped, linear, bn, ln over channels-last, layer scale, the activations, max/
 # avg/adaptive/ceil-mode pools, add, mul, cat, flatten, chunk, shuffle, dropout, droppath)

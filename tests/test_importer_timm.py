@@ -11,6 +11,8 @@ import wtc
 from wtc.graph import compile_spec, count_macs, count_params
 from wtc.importer import import_model
 
+pytestmark = pytest.mark.integration
+
 timm = pytest.importorskip("timm")
 
 # ResNet (with timm's deep stem and average-pool downsample), EfficientNet, MobileNetV3,

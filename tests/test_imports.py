@@ -1,5 +1,6 @@
 """The spec, graph, widths and transfer layers, `import wtc` and the search framework with the
-uniform baseline never import torch (each checked in a fresh interpreter)."""
+uniform baseline never import torch, and the public calls survive importing every submodule
+first (each checked in a fresh interpreter)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,10 @@ import subprocess
 import sys
 
 import pytest
+
+from tests.helpers import ROOT
+
+pytestmark = pytest.mark.integration
 
 CODE = """
 import sys
@@ -47,3 +52,29 @@ def test_torch_backed_names_resolve_lazily():
     assert callable(wtc.build_model)
     with pytest.raises(AttributeError):
         _ = wtc.no_such_name
+
+
+PUBLIC_CALLS = """
+import inspect, pkgutil, importlib, sys
+import wtc
+for info in pkgutil.walk_packages(wtc.__path__, "wtc."):
+    importlib.import_module(info.name)
+for name in ("transfer", "search", "train", "build_model", "export_onnx"):
+    assert inspect.isfunction(getattr(wtc, name)), (name, getattr(wtc, name))
+g = wtc.compile_spec(wtc.load_spec("specs/tiny/resnet_tiny.yaml"))
+w = wtc.uniform_widths(g, multiplier=0.5)
+assert wtc.transfer(w, g, g, target_macs=w.macs).widths.groups == w.groups
+r = wtc.search(g, "uniform", target_macs="0.5x")
+assert r.widths.macs <= wtc.count_macs(g)
+import wtc.trainer, wtc.optimizers, wtc.widthtransfer
+assert inspect.isfunction(wtc.train) and inspect.isfunction(wtc.search)
+print("ok")
+"""
+
+
+def test_public_calls_survive_importing_every_submodule_first():
+    pytest.importorskip("torch")
+    res = subprocess.run([sys.executable, "-c", PUBLIC_CALLS], cwd=ROOT, capture_output=True,
+                         text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "ok" in res.stdout

@@ -19,6 +19,8 @@ from wtc.nn.prune import init_from_trained
 from wtc.spec.load import parse_spec
 from wtc.widths import uniform_widths
 
+pytestmark = pytest.mark.integration
+
 
 def _scramble_bn(model: nn.Module) -> None:
     """Random BN statistics and affine terms, so a channel mix-up changes the logits."""

@@ -12,6 +12,8 @@ from wtc.optimizers import search
 from wtc.optimizers.morphnet import MorphNet, MorphNetSettings
 from wtc.spec import load_spec
 
+pytestmark = pytest.mark.integration
+
 DATA = {"data": "synthetic", "synthetic_size": 192, "synthetic_test_size": 64,
         "batch_size": 32, "val_split": 0.25}
 

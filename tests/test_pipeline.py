@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 
 import onnx
+import pytest
+
+pytestmark = pytest.mark.integration
 
 
 def test_proxy_search_transfer_train_export(tmp_path, cli):

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 import wtc
 from wtc.plot import ratio_rows
+
+pytestmark = pytest.mark.unit
 
 
 def test_ratio_rows_and_plot(tmp_path, cli):

@@ -20,6 +20,8 @@ from wtc.optimizers import search
 from wtc.trainer import FP32, Runtime, TrainConfig, evaluate, fit
 from wtc.trainer.precision import cpu_bf16_flags, resolve_precision, resolve_runtime
 
+pytestmark = pytest.mark.integration
+
 CPU = torch.device("cpu")
 SYNTH = {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 32,
          "batch_size": 16}

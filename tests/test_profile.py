@@ -16,6 +16,8 @@ from wtc.profile import plan_layers, profile_spec
 from wtc.spec import load_spec
 from wtc.widths import uniform_widths
 
+pytestmark = pytest.mark.integration
+
 SPEC = ROOT / "specs" / "tiny" / "resnet_tiny.yaml"
 QUICK = {"points": 2, "repeats": 3, "min_sample": 1e-4, "network_repeats": 3,
          "network_sample": 1e-3}

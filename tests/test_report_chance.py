@@ -12,6 +12,8 @@ from tests.helpers import ROOT
 from wtc.experiment import resolve_plan, run_experiment, write_report
 from wtc.experiment.report import near_chance
 
+pytestmark = pytest.mark.integration
+
 TINY = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")  # 4 classes: chance 25%
 
 

@@ -25,6 +25,8 @@ from wtc.optimizers.gamma import GammaRegularizer
 from wtc.spec import load_spec
 from wtc.widths import base_widths, load_widths
 
+pytestmark = pytest.mark.integration
+
 SYNTH = {"data": "synthetic", "synthetic_size": 192, "synthetic_test_size": 64,
          "batch_size": 32}
 

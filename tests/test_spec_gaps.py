@@ -19,6 +19,8 @@ from wtc.spec import expr
 from wtc.spec.load import parse_spec
 from wtc.widths import save_widths, uniform_widths
 
+pytestmark = pytest.mark.unit
+
 HEAD = """
 classes: 10
 stem:

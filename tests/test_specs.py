@@ -9,6 +9,8 @@ import wtc
 from tests.helpers import SPECS, spec_id
 from wtc.spec import BLOCKS, check_template, dump_spec, parse_spec
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("path", SPECS, ids=spec_id)
 def test_spec_compiles_builds_and_runs(path):

@@ -16,6 +16,8 @@ from wtc.nn.bn import recalibrate_bn
 from wtc.nn.slimmable import Supernet, supernet_widths
 from wtc.widths import steps
 
+pytestmark = pytest.mark.unit
+
 # ImageNet-sized specs run at a reduced resolution (outputs and MACs are compared at the
 # resolution the spec is compiled for, so their graphs are re-compiled smaller)
 BIG = {"resnet18", "resnet34", "resnet50", "mobilenetv2", "resnext50_32x4d", "regnetx_400mf",

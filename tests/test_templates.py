@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 import wtc
 from wtc.spec import parse_spec
+
+pytestmark = pytest.mark.unit
 
 DENSE_SPEC = """
 name: dense_tiny

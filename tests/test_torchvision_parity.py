@@ -9,6 +9,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 import wtc
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize(("spec", "factory"), [
     ("specs/resnet18.yaml", torchvision.models.resnet18),

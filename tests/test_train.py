@@ -23,6 +23,8 @@ from wtc.trainer import (
     save_checkpoint,
 )
 
+pytestmark = pytest.mark.integration
+
 
 class CountingHooks(TrainHooks):
     """Plain training that counts the steps it took and the epochs it ended (a test's own

@@ -22,6 +22,8 @@ from wtc.widths import (
 )
 from wtc.widthtransfer import GroupMapping, TransferResult, project_spec, transfer
 
+pytestmark = pytest.mark.unit
+
 
 def graph(path: str, **scaled):
     spec = load_spec(path)

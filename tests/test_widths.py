@@ -12,6 +12,8 @@ from tests.helpers import SPECS, spec_id
 from wtc.errors import TargetError, WidthsError, WriteError
 from wtc.widths import make_divisible, scale_to_macs, steps
 
+pytestmark = pytest.mark.unit
+
 
 @pytest.mark.parametrize("path", SPECS, ids=spec_id)
 @pytest.mark.parametrize("factor", [0.5, 1.0, 2.0])
