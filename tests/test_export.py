@@ -41,6 +41,31 @@ def sid(p: Path) -> str:
     return str(p.relative_to(ROOT / "specs"))
 
 
+# a deeper copy of a spec with the same blocks exports through the same code: the slow tier
+# exports it, the default tier its shallower twin
+TWIN = {"resnet32.yaml": "resnet20.yaml", "resnet56.yaml": "resnet20.yaml",
+        "resnet110.yaml": "resnet20.yaml", "resnet56_fmnist.yaml": "resnet20_fmnist.yaml",
+        "resnet34.yaml": "resnet18.yaml"}
+
+
+def tiered(paths: list[Path]) -> list:
+    return [pytest.param(p, marks=pytest.mark.slow) if p.name in TWIN else p for p in paths]
+
+
+def _blocks(path: Path) -> set[str]:
+    s = wtc.load_spec(path)
+    return {b.block for b in (*s.stem, *s.stages, *s.head)}
+
+
+def test_every_spec_exported_only_in_the_slow_tier_has_a_default_twin():
+    """The twin is exported by default, has the same blocks and the same input resolution."""
+    for name, twin in TWIN.items():
+        a, b = ROOT / "specs" / name, ROOT / "specs" / twin
+        assert twin not in TWIN and _blocks(a) == _blocks(b), name
+        assert wtc.load_spec(a).input == wtc.load_spec(b).input, name
+        assert wtc.count_macs(graph_of(b)) < wtc.count_macs(graph_of(a)), name
+
+
 def graph_of(path: Path, resolution: int | None = None):
     spec = wtc.load_spec(path)
     if resolution is not None:
@@ -134,12 +159,12 @@ def _export_spec(spec_path: Path, tmp_path: Path, resolution: int | None) -> Non
     assert_matches(out, model, x[:1])
 
 
-@pytest.mark.parametrize("spec_path", SMALL, ids=sid)
+@pytest.mark.parametrize("spec_path", tiered(SMALL), ids=sid)
 def test_every_small_spec_exports_at_base_widths(spec_path, tmp_path):
     _export_spec(spec_path, tmp_path, None)
 
 
-@pytest.mark.parametrize("spec_path", BIG, ids=sid)
+@pytest.mark.parametrize("spec_path", tiered(BIG), ids=sid)
 def test_imagenet_specs_export_at_64px(spec_path, tmp_path):
     """Same graph as at 224 px (the groups and weights do not depend on the resolution)."""
     _export_spec(spec_path, tmp_path, 64)
