@@ -174,3 +174,27 @@ def test_config_yaml_and_overrides(tmp_path):
         TrainConfig.load(None, data="synthetic", fraction=1.5)
     with pytest.raises(ConfigError, match="cannot read"):
         TrainConfig.load(tmp_path / "missing.yaml")
+
+
+def test_a_train_config_holds_its_data_config_written_flat_or_nested(tmp_path):
+    from wtc.data import DataConfig
+
+    flat = TrainConfig(data="synthetic", batch_size=32, seed=3, lr=0.05, epochs=2)
+    nested = TrainConfig(data=DataConfig(data="synthetic", batch_size=32, seed=3), lr=0.05,
+                         epochs=2)
+    assert flat == nested and isinstance(flat.data, DataConfig)
+    assert (flat.data.batch_size, flat.data.seed, flat.lr) == (32, 3, 0.05)
+    # what a unit records: the options given, flat; validated again it is the same config
+    given = flat.as_given()
+    assert given == {"data": "synthetic", "batch_size": 32, "seed": 3, "lr": 0.05, "epochs": 2}
+    assert TrainConfig.model_validate(given) == flat
+    assert flat.flat()["batch_size"] == 32 and flat.flat()["momentum"] == 0.9
+    # a data option's error is named as the user wrote it: in the file, or as its option
+    p = tmp_path / "train.yaml"
+    p.write_text("data: synthetic\nval_split: 2\n")
+    with pytest.raises(ConfigError, match=r"in .*train.yaml: val_split: "):
+        TrainConfig.load(p)
+    with pytest.raises(ConfigError, match="bad command-line option: --batch-size"):
+        TrainConfig.load(None, data="synthetic", batch_size=0)
+    with pytest.raises(ConfigError, match="data: Field required"):
+        TrainConfig.load(None, lr=0.1)
