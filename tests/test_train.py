@@ -188,6 +188,8 @@ def test_a_train_config_holds_its_data_config_written_flat_or_nested(tmp_path):
     given = flat.as_given()
     assert given == {"data": "synthetic", "batch_size": 32, "seed": 3, "lr": 0.05, "epochs": 2}
     assert TrainConfig.model_validate(given) == flat
+    assert TrainConfig.model_validate(flat.model_dump()) == flat  # the nested dump reads back
+    assert TrainConfig(**flat.model_dump(), batch_size=8).data.batch_size == 8
     assert flat.flat()["batch_size"] == 32 and flat.flat()["momentum"] == 0.9
     # a data option's error is named as the user wrote it: in the file, or as its option
     p = tmp_path / "train.yaml"

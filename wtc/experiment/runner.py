@@ -177,7 +177,7 @@ def _lock(out: Path) -> Iterator[None]:
 
 def check_data(plan: Plan) -> None:
     """Read the plan's dataset once, so a missing one fails before any unit runs; check every
-    search's settings and data as they will run on each source."""
+    search's settings as they will run on each source (their data was parsed with the plan)."""
     from wtc.data import make_data_for
     from wtc.experiment.plan_check import check_sources
 

@@ -61,12 +61,16 @@ class TrainConfig(BaseModel):
     @classmethod
     def _split_flat(cls, values: Any) -> Any:
         """A flat mapping (the dataset name under `data`, data and training keys side by
-        side) split into the nested form; a nested one (`data` a mapping or a DataConfig)
-        passes as it is."""
-        if not isinstance(values, dict) or isinstance(values.get("data"), dict | DataConfig):
+        side) split into the nested form; data keys beside a nested `data` mapping (what
+        `model_dump` gives) go into it. A DataConfig under `data` is taken as it is."""
+        if not isinstance(values, dict) or isinstance(values.get("data"), DataConfig):
             return values
+        inner = values.get("data")
+        nested = dict(inner) if isinstance(inner, dict) else (
+            {"data": inner} if "data" in values else {})
         own = {k: v for k, v in values.items() if k not in DataConfig.model_fields}
-        return {**own, "data": {k: v for k, v in values.items() if k in DataConfig.model_fields}}
+        data = {k: v for k, v in values.items() if k in DataConfig.model_fields and k != "data"}
+        return {**own, "data": {**nested, **data}}
 
     def flat(self) -> dict[str, Any]:
         """Every option in one flat mapping (data keys beside training keys), as a user writes
