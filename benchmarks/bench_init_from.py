@@ -2,7 +2,7 @@
 group, the most important channels by L1 of the BN-folded weights, or by BN γ) against a
 random init at the same widths, before and after one epoch of fine-tuning.
 
-The model is tests/test_init_from.py's small CNN (FMNIST in tests/helpers.py) on 14 px
+The model is tests/nn/test_init_from.py's small CNN (FMNIST in tests/helpers.py) on 14 px
 images (2x2 average pooled), trained one epoch on 20,000 training images; both 0.5x networks
 get their BN statistics re-estimated on 1,000 training images (as `wtc train --init-from`
 does), then one more epoch on the same images. Test top-1 on 10,000 test images.

@@ -39,7 +39,7 @@ step() {  # name seconds command...
   "$PY" -c "import torch; print('torch', torch.__version__, 'bf16', torch.cuda.is_bf16_supported())"
 } > "$DEST/summary.txt"
 cat "$DEST/summary.txt"
-step cuda-tests 150 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m cuda tests/test_cuda.py
+step cuda-tests 150 "$PY" -m pytest -q -p no:cacheprovider -o addopts="" -m cuda tests/trainer/test_cuda.py
 step train-step 120 "$PY" benchmarks/bench_train_step.py --device cuda --batch 64 \
   --resolution 224 --rounds 6 --steps 5
 step experiment 240 "$PY" -m wtc.cli.main experiment examples/gpu/gpu_check_plan.yaml \

@@ -23,7 +23,7 @@ def spec_id(p: Path) -> str:
     return str(p.relative_to(ROOT / "specs"))
 
 
-# a small Fashion-MNIST CNN at 14 px (tests/test_init_from.py, benchmarks/bench_init_from.py)
+# a small Fashion-MNIST CNN at 14 px (tests/nn/test_init_from.py, benchmarks/bench_init_from.py)
 FMNIST = """
 name: fmnist_small
 input: {channels: 1, resolution: 14}

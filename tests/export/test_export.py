@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from tests.helpers import ROOT
+
 torch = pytest.importorskip("torch")
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -27,7 +29,6 @@ from wtc.widths import make_divisible  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
 SPECS = sorted((ROOT / "specs").rglob("*.yaml"))
 SMALL = [p for p in SPECS if wtc.load_spec(p).input.resolution <= 64]
 BIG = [p for p in SPECS if p not in SMALL]  # the 224-px ImageNet specs

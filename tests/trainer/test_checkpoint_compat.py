@@ -8,9 +8,10 @@ logits of the loaded model on a fixed input, and the state_dict keys, recorded t
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+
+from tests.helpers import ROOT
 
 torch = pytest.importorskip("torch")
 
@@ -18,7 +19,6 @@ import wtc  # noqa: E402
 
 pytestmark = pytest.mark.unit
 
-ROOT = Path(__file__).resolve().parents[1]
 FIXTURE = ROOT / "tests" / "fixtures" / "ckpt_resnet_tiny"
 
 

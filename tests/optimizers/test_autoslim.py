@@ -7,12 +7,12 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 
 import wtc
+from tests.helpers import ROOT
 from wtc.nn.slimmable import Supernet
 from wtc.optimizers.widthgrid import WidthGrid
 
@@ -143,7 +143,7 @@ torch.save(res.model.state_dict(), os.path.join(sys.argv[2], f"rank{rank}.pt"))
 def test_sandwich_step_under_torchrun_keeps_ranks_identical(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(_DDP_SCRIPT)
-    root = Path(__file__).resolve().parents[1]
+    root = ROOT
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
     proc = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",

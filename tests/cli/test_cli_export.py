@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from tests.helpers import ROOT
+
 torch = pytest.importorskip("torch")
 ort = pytest.importorskip("onnxruntime")
 
@@ -18,7 +20,6 @@ from wtc.cli.main import app  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
-ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "specs" / "tiny" / "resnet_tiny.yaml"
 OTHER = ROOT / "specs" / "tiny" / "plain_tiny.yaml"
 IMAGENET = ROOT / "specs" / "resnet18.yaml"

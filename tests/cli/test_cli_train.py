@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-SPEC = Path(__file__).resolve().parents[1] / "specs" / "tiny" / "resnet_tiny.yaml"
-OTHER = Path(__file__).resolve().parents[1] / "specs" / "tiny" / "plain_tiny.yaml"
+from tests.helpers import ROOT
+
+SPEC = ROOT / "specs" / "tiny" / "resnet_tiny.yaml"
+OTHER = ROOT / "specs" / "tiny" / "plain_tiny.yaml"
 
 pytest.importorskip("wtc.nn")
 if not SPEC.is_file():  # pragma: no cover

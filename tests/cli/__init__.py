@@ -1,0 +1,1 @@
+"""Tests of `wtc.cli`: each command in-process."""
