@@ -458,3 +458,11 @@ def test_tests_share_helpers_one_way():
                     bad.append(f"tests/{name}:{node.lineno} imports {t} (import from "
                                "tests.helpers)")
     assert not bad, "\n".join(bad)
+
+
+def test_the_tests_mirror_the_package():
+    """Every folder of tests/ (but fixtures/) is the tests of the wtc package of its name."""
+    folders = {p.name for p in TESTS.iterdir() if p.is_dir() and not p.name.startswith(("_", "."))}
+    bad = sorted(f for f in folders - {"fixtures"} if not (PACKAGE / f / "__init__.py").is_file())
+    assert not bad, f"tests/ folders with no wtc package of that name: {bad}"
+    assert all((TESTS / f / "__init__.py").is_file() for f in folders - {"fixtures"})
