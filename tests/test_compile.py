@@ -1,0 +1,100 @@
+"""`compile: auto | true | false`: what auto resolves to, where a compiled step is allowed, and
+that a compiled fit trains, records it and resumes bit-exactly; the fused SGD update."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from test_train import small_cfg, tiny_net
+
+from wtc.data import make_data
+from wtc.errors import ConfigError
+from wtc.trainer import TrainConfig, TrainHooks, fit
+from wtc.trainer import compiled as compiled_mod
+from wtc.trainer.compiled import resolve_compile
+from wtc.trainer.loop import fused_sgd
+
+CPU = torch.device("cpu")
+
+
+def test_auto_is_off_and_true_compiles_only_static_shapes():
+    assert resolve_compile("auto", CPU) is False  # measured: no gain on this CPU
+    assert resolve_compile(True, CPU) is True
+    assert resolve_compile(True, CPU, static_shapes=False) is False  # a supernet's steps
+    assert resolve_compile(False, CPU) is False
+    with pytest.raises(ConfigError, match="compile must be true, false or auto"):
+        resolve_compile("yes", CPU)  # type: ignore[arg-type]
+    assert TrainConfig.load(None, data="synthetic").compile == "auto"
+    with pytest.raises(ConfigError, match="compile"):
+        TrainConfig.load(None, data="synthetic", compile="sometimes")
+
+
+def test_the_supernet_steps_are_never_compiled():
+    from wtc.optimizers.dmcp_train import DMCPHooks
+    from wtc.optimizers.gamma import GammaHooks
+    from wtc.optimizers.sandwich import SandwichHooks
+
+    assert TrainHooks.static_shapes and GammaHooks.static_shapes
+    assert not SandwichHooks.static_shapes and not DMCPHooks.static_shapes
+
+
+@pytest.fixture
+def light_backend(monkeypatch):
+    """torch.compile through dynamo and AOT autograd without inductor's code generation (the
+    wiring under test; `test_inductor_compiles_a_training_step` runs the real backend)."""
+    monkeypatch.setattr(compiled_mod, "BACKEND", "aot_eager")
+
+
+class _Counting(TrainHooks):
+    def __init__(self) -> None:
+        self.models: list[type] = []
+
+    def step(self, model, x, y, criterion, backward):
+        self.models.append(type(model))
+        return super().step(model, x, y, criterion, backward)
+
+
+def test_a_compiled_fit_trains_records_it_and_evaluates_eagerly(tmp_path, light_backend):
+    cfg = small_cfg(epochs=3, synthetic_size=1024, compile=True)
+    hooks = _Counting()
+    res = fit(tiny_net(), make_data(cfg), cfg, hooks=hooks, out_dir=tmp_path,
+              forward_macs=1000)
+    assert res.history[-1]["train_loss"] < 0.7 * res.history[0]["train_loss"]
+    assert res.summary["compile"] is True
+    assert {m.__name__ for m in hooks.models} == {"OptimizedModule"}  # the step ran compiled
+    assert type(res.model).__name__ == "Sequential"  # the result (and checkpoint) is eager
+    plain = fit(tiny_net(), make_data(cfg), small_cfg(epochs=1, synthetic_size=1024),
+                forward_macs=1000)
+    assert plain.summary["compile"] is False  # auto
+
+
+def test_a_compiled_fit_resumes_bit_exactly(tmp_path, light_backend):
+    cfg = small_cfg(epochs=2, compile=True, precision="fp32", channels_last=False)
+    full = fit(tiny_net(), make_data(cfg), cfg, forward_macs=1000)
+    fit(tiny_net(), make_data(cfg), cfg, out_dir=tmp_path, forward_macs=1000, max_epochs=1)
+    resumed = fit(tiny_net(), make_data(cfg), cfg, out_dir=tmp_path, forward_macs=1000,
+                  resume=True)
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values(),
+                    strict=True):
+        assert torch.equal(a, b)
+
+
+def test_fit_uses_the_fused_sgd_update_on_cpu(tmp_path):
+    params = list(tiny_net().parameters())
+    assert fused_sgd(params, CPU) == {"fused": True}
+    assert fused_sgd(params, torch.device("meta")) == {}
+    cfg = small_cfg(epochs=1)
+    res = fit(tiny_net(), make_data(cfg), cfg, out_dir=tmp_path, forward_macs=1000)
+    from wtc.trainer import load_checkpoint
+
+    groups = load_checkpoint(tmp_path / "checkpoint.pt", tiny_net())["optimizer"]["param_groups"]
+    assert all(g["fused"] for g in groups)
+    assert res.history[-1]["train_loss"] < 2.3  # it trains (chance: ln 10)
+
+
+@pytest.mark.slow
+def test_inductor_compiles_a_training_step():
+    cfg = small_cfg(epochs=2, compile=True)
+    res = fit(tiny_net(), make_data(cfg), cfg, forward_macs=1000)
+    assert res.summary["compile"] is True
+    assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
