@@ -4,10 +4,11 @@
 elementwise ops into generated kernels, but costs tens of seconds per network before the
 first step, and a network whose shapes change between steps (a slimmable supernet: AutoSlim's
 and DMCP's sandwich steps set new widths every forward) would recompile for every new width
-set. Measured on this project's CPU (`benchmarks/bench_precision.py`, one thread): ResNet-20
-Fashion-MNIST at 0.5x, bf16 + channels_last, compiled runs 0.93x as fast as eager (oneDNN's
-own BN and convolution kernels are already what inductor calls or beats) after ~60 s of
-compilation, longer than a whole tiny-proxy search; so `auto` is off on CPU. On CUDA it is
+set. Measured on this project's CPU (`benchmarks/bench_precision.py --compiled`, one thread):
+ResNet-20 Fashion-MNIST, bf16 + channels_last, a compiled step runs 0.93x (0.5x MACs) and 0.89x
+(0.1x) as fast as eager, after 90-120 s of compilation (the convolutions are oneDNN's either
+way, and inductor's fused BN/ReLU kernels took as long as ATen's); even a two-layer net takes
+~20 s, longer than a whole tiny-proxy search. So `auto` is off on CPU. On CUDA it is
 off as well until a GPU measurement says otherwise (`scripts/gpu_check.sh` has none yet).
 `true` compiles wherever the method's steps have static shapes (`TrainHooks.static_shapes`)
 and is ignored, as recorded, where they do not.
