@@ -98,3 +98,23 @@ def test_inductor_compiles_a_training_step():
     res = fit(tiny_net(), make_data(cfg), cfg, forward_macs=1000)
     assert res.summary["compile"] is True
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
+
+
+def test_a_plan_recipe_may_ask_for_compile_and_committed_plans_do_not_carry_it():
+    from conftest import ROOT
+
+    from wtc.errors import PlanError
+    from wtc.experiment import load_plan, resolve_plan
+    from wtc.experiment.units import expand
+
+    tiny = str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml")
+    raw = {"name": "compiled", "target": {"spec": tiny, "macs": "0.5x"},
+           "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 48},
+           "methods": {"morphnet": {"epochs": 1}}, "train": {"epochs": 1, "compile": True},
+           "seeds": [0]}
+    units = {u.id: u for u in expand(resolve_plan(raw))}
+    assert units["train/uniform/seed0"].params["config"]["compile"] is True
+    with pytest.raises(PlanError, match=r"train\.compile"):
+        resolve_plan({**raw, "train": {"epochs": 1, "compile": "sometimes"}})
+    committed = load_plan(ROOT / "examples" / "width_transfer_fmnist.yaml")
+    assert all("compile" not in (u.params.get("config") or {}) for u in expand(committed))
