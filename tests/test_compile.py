@@ -57,22 +57,22 @@ class _Counting(TrainHooks):
 def test_a_compiled_fit_trains_records_it_and_evaluates_eagerly(tmp_path, light_backend):
     cfg = small_cfg(epochs=3, synthetic_size=1024, compile=True)
     hooks = _Counting()
-    res = fit(tiny_net(), make_data(cfg), cfg, hooks=hooks, out_dir=tmp_path,
+    res = fit(tiny_net(), make_data(cfg.data), cfg, hooks=hooks, out_dir=tmp_path,
               forward_macs=1000)
     assert res.history[-1]["train_loss"] < 0.7 * res.history[0]["train_loss"]
     assert res.summary["compile"] is True
     assert {m.__name__ for m in hooks.models} == {"OptimizedModule"}  # the step ran compiled
     assert type(res.model).__name__ == "Sequential"  # the result (and checkpoint) is eager
-    plain = fit(tiny_net(), make_data(cfg), small_cfg(epochs=1, synthetic_size=1024),
+    plain = fit(tiny_net(), make_data(cfg.data), small_cfg(epochs=1, synthetic_size=1024),
                 forward_macs=1000)
     assert plain.summary["compile"] is False  # auto
 
 
 def test_a_compiled_fit_resumes_bit_exactly(tmp_path, light_backend):
     cfg = small_cfg(epochs=2, compile=True, precision="fp32", channels_last=False)
-    full = fit(tiny_net(), make_data(cfg), cfg, forward_macs=1000)
-    fit(tiny_net(), make_data(cfg), cfg, out_dir=tmp_path, forward_macs=1000, max_epochs=1)
-    resumed = fit(tiny_net(), make_data(cfg), cfg, out_dir=tmp_path, forward_macs=1000,
+    full = fit(tiny_net(), make_data(cfg.data), cfg, forward_macs=1000)
+    fit(tiny_net(), make_data(cfg.data), cfg, out_dir=tmp_path, forward_macs=1000, max_epochs=1)
+    resumed = fit(tiny_net(), make_data(cfg.data), cfg, out_dir=tmp_path, forward_macs=1000,
                   resume=True)
     for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values(),
                     strict=True):
@@ -84,7 +84,7 @@ def test_fit_uses_the_fused_sgd_update_on_cpu(tmp_path):
     assert fused_sgd(params, CPU) == {"fused": True}
     assert fused_sgd(params, torch.device("meta")) == {}
     cfg = small_cfg(epochs=1)
-    res = fit(tiny_net(), make_data(cfg), cfg, out_dir=tmp_path, forward_macs=1000)
+    res = fit(tiny_net(), make_data(cfg.data), cfg, out_dir=tmp_path, forward_macs=1000)
     from wtc.trainer import load_checkpoint
 
     groups = load_checkpoint(tmp_path / "checkpoint.pt", tiny_net())["optimizer"]["param_groups"]
@@ -95,7 +95,7 @@ def test_fit_uses_the_fused_sgd_update_on_cpu(tmp_path):
 @pytest.mark.slow
 def test_inductor_compiles_a_training_step():
     cfg = small_cfg(epochs=2, compile=True)
-    res = fit(tiny_net(), make_data(cfg), cfg, forward_macs=1000)
+    res = fit(tiny_net(), make_data(cfg.data), cfg, forward_macs=1000)
     assert res.summary["compile"] is True
     assert res.history[-1]["train_loss"] < res.history[0]["train_loss"]
 
