@@ -92,6 +92,23 @@ def test_fit_uses_the_fused_sgd_update_on_cpu(tmp_path):
     assert res.history[-1]["train_loss"] < 2.3  # it trains (chance: ln 10)
 
 
+def test_the_fused_update_is_bitwise_the_per_parameter_loop():
+    x = torch.randn(16, 3, 12, 12).contiguous(memory_format=torch.channels_last)
+    y = torch.randint(0, 10, (16,))
+    nets = [tiny_net().to(memory_format=torch.channels_last) for _ in range(2)]
+    opts = [torch.optim.SGD(n.parameters(), lr=0.1, momentum=0.9, nesterov=True,
+                            weight_decay=5e-4, **kw)
+            for n, kw in zip(nets, ({"foreach": False}, fused_sgd([], CPU)), strict=True)]
+    for step in range(3):
+        for net, opt in zip(nets, opts, strict=True):
+            torch.manual_seed(step)  # the same dropout masks
+            opt.zero_grad(set_to_none=True)
+            torch.nn.functional.cross_entropy(net(x), y).backward()
+            opt.step()
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters(),
+                                                  strict=True))
+
+
 @pytest.mark.slow
 def test_inductor_compiles_a_training_step():
     cfg = small_cfg(epochs=2, compile=True)
