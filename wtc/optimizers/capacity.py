@@ -23,7 +23,7 @@ class CapacitySettings(BaseModel):
 
     band: float = Field(2.0, ge=1.0, le=4.0, description="each group within [u/band, "
                         "u·band] of its uniform width u at the budget")
-    candidates: int = Field(6, ge=1, le=64, description="grows repaired per round (the most "
+    candidates: int = Field(24, ge=1, le=256, description="grows repaired per round (the most "
                             "MACs per unit of cost first)")
     max_rounds: int = Field(400, ge=1, le=10_000, description="exchanges at most")
 

@@ -17,6 +17,7 @@ table was measured on and near the shape the target's uniform widths have. No to
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections.abc import Callable, Mapping
 
@@ -30,7 +31,7 @@ Widths = dict[str, int]
 
 
 def most_macs_within(graph: StageGraph, cost: CostModel, limit: float,
-                     start: Mapping[str, int], *, band: float = 2.0, candidates: int = 6,
+                     start: Mapping[str, int], *, band: float = 2.0, candidates: int = 24,
                      max_rounds: int = 400) -> Widths:
     """Widths with cost(graph, w) ≤ `limit` and as many MACs as the exchanges find, each group
     within [start/band, start·band] (see the module docstring). `start` over the limit is
@@ -90,23 +91,42 @@ def _repair(w: Widths, keep: str | None, price: Callable[[Mapping[str, int]], fl
             macs: Callable[[Mapping[str, int]], int], limit: float, lo: Mapping[str, int],
             step: Mapping[str, int]) -> Widths | None:
     """Shrink groups other than `keep`, one step at a time, the fewest MACs lost per unit of
-    cost saved first, until the cost is within `limit`; None when the band runs out first."""
+    cost saved first, until the cost is within `limit`; None when the band runs out first.
+    Lazy greedy: rates are re-measured only for the group about to shrink (a rate that got
+    worse since goes back in the queue), so a repair costs about one pass over the groups."""
     c = price(w)
-    while c > limit:
-        m = macs(w)
-        best: tuple[float, Widths, float] | None = None
-        for g in w:
-            if g == keep or w[g] - step[g] < lo[g]:
-                continue
-            t = {**w, g: w[g] - step[g]}
-            ct = price(t)
-            saved = c - ct
-            if saved <= 0:
-                continue
-            rate = (m - macs(t)) / saved
-            if best is None or rate < best[0]:
-                best = (rate, t, ct)
-        if best is None:
+    if c <= limit:
+        return w
+    m = macs(w)
+
+    def trial(g: str) -> tuple[float, Widths, float, int] | None:
+        if g == keep or w[g] - step[g] < lo[g]:
             return None
-        _, w, c = best
+        t = {**w, g: w[g] - step[g]}
+        ct = price(t)
+        if ct >= c:
+            return None
+        mt = macs(t)
+        return (m - mt) / (c - ct), t, ct, mt
+
+    queue = []
+    for i, g in enumerate(w):
+        r = trial(g)
+        if r is not None:
+            heapq.heappush(queue, (r[0], i, g))
+    order = {g: i for i, g in enumerate(w)}
+    while c > limit:
+        if not queue:
+            return None
+        stale, _, g = heapq.heappop(queue)
+        r = trial(g)
+        if r is None:
+            continue
+        if queue and r[0] > queue[0][0] and r[0] > stale:
+            heapq.heappush(queue, (r[0], order[g], g))
+            continue
+        _, w, c, m = r
+        nxt = trial(g)
+        if nxt is not None:
+            heapq.heappush(queue, (nxt[0], order[g], g))
     return w
