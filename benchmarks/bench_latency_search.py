@@ -18,7 +18,7 @@ min`: steadier than medians when other processes load the machine); `--statistic
 medians for both. The load average is printed: every number here is a ratio taken under it.
 Accuracy is not measured here (no training).
 Run: OMP_NUM_THREADS=1 .venv/bin/python benchmarks/bench_latency_search.py [--threads 1]
-     [--multiplier 0.5] [--rounds 7] [specs ...]
+     [--multiplier 0.5] [--rounds 7] [--repeats 7] [specs ...]
 """
 
 from __future__ import annotations
@@ -61,7 +61,8 @@ def ratio(times: dict[str, list[float]], a: str, b: str) -> tuple[float, float, 
 def bench_spec(path: str, folder: Path, args) -> dict:
     g = wtc.compile_spec(wtc.load_spec(path))
     t0 = time.perf_counter()
-    raw = profile_spec(g, runtime=args.runtime, threads=args.threads, batch=1)
+    raw = profile_spec(g, runtime=args.runtime, threads=args.threads, batch=1,
+                       repeats=args.repeats)
     profile_s = time.perf_counter() - t0
     file = folder / f"{g.spec.name}.json"
     file.write_text(json.dumps(raw))
@@ -94,10 +95,12 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--multiplier", type=float, default=0.5)
     ap.add_argument("--rounds", type=int, default=7)
+    ap.add_argument("--repeats", type=int, default=7, help="timed samples per table point")
     ap.add_argument("--statistic", choices=("min", "median"), default="min")
     args = ap.parse_args()
     print(f"runtime {args.runtime}, {args.threads} thread(s), batch 1, uniform at "
-          f"{args.multiplier}x MACs, {args.rounds} interleaved rounds, statistic "
+          f"{args.multiplier}x MACs, {args.rounds} interleaved rounds, table {args.repeats} "
+          f"samples per point, statistic "
           f"{args.statistic}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print(f"{'spec':<21}{'prof s':>7}{'srch s':>7}{'uni ms':>8}{'MACs cap/uni':>13}"
           f"{'pred lat':>9}{'meas lat cap/uni':>25}{'meas cap/uni@eq MACs':>25}"
