@@ -127,3 +127,28 @@ def test_cli_capacity_search_with_a_latency_table(cli, tmp_path):
     code, _, stderr = cli("search", str(TINY / "resnet_tiny.yaml"), "-m", "capacity",
                           "--target", "0.5x", "-o", str(tmp_path / "m.json"))
     assert code == 2 and "--cost" in stderr and not (tmp_path / "m.json").exists()
+
+
+def test_a_latency_plan_with_the_capacity_search_reports_its_latency_beside_uniform(tmp_path):
+    from wtc.experiment import load_plan, run_experiment, write_report
+
+    g = graph_of("resnet_tiny")
+    (tmp_path / "t.json").write_text(json.dumps(table(g)))
+    plan = {"name": "cap", "target": {"spec": str(TINY / "resnet_tiny.yaml"), "macs": "0.6x",
+                                      "cost": "latency:t.json"},
+            "methods": {"capacity": {}},
+            "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 32,
+                     "batch_size": 32},
+            "train": {"epochs": 1, "lr": 0.05}, "seeds": [0]}
+    (tmp_path / "plan.yaml").write_text(json.dumps(plan))
+    out = tmp_path / "out"
+    run_experiment(load_plan(tmp_path / "plan.yaml"), out, threads=1)
+    write_report(out)
+    rows = {r["method"]: r for r in json.loads((out / "report.json").read_text())["rows"]}
+    assert set(rows) == {"uniform", "capacity"}
+    cap, uni = rows["capacity"], rows["uniform"]
+    assert cap["cost_model"]["achieved"] <= cap["cost_model"]["target"] * (1 + 1e-9)
+    assert cap["macs"] > uni["macs"]
+    text = (out / "report.md").read_text()
+    assert "## Latency (predicted)" in text and "| capacity |" in text
+    assert (out / "figures" / "top1_vs_latency.png").is_file()
