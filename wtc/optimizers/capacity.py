@@ -1,8 +1,8 @@
 """Capacity: the most MACs a latency (or parameter) budget buys; no training.
 
 Uniform widths at the budget, then width exchanges between groups at a fixed cost
-(`wtc.widths.exchange`): channels move from groups where a MAC costs more (depthwise layers,
-large maps, on a latency table) to groups where it costs less. Only meaningful under a cost
+(`wtc.widths.exchange`): channels move from groups where a MAC costs more time on the latency
+table (depthwise layers, tiny maps) to groups where it costs less. Only meaningful under a cost
 model other than MACs (under a MACs budget it would be the uniform baseline), so it needs
 `--cost latency:TABLE` or `--cost params`.
 """
