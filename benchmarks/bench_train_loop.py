@@ -55,7 +55,7 @@ def run_minimal(cfg: TrainConfig, x: torch.Tensor, y: torch.Tensor) -> float:
     model.train()
     opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, nesterov=True,
                           weight_decay=cfg.weight_decay)
-    bs = cfg.batch_size
+    bs = cfg.data.batch_size
     steps = len(y) // bs
     t = time.perf_counter()
     for _ in range(cfg.epochs):
@@ -82,15 +82,16 @@ def main() -> None:
                       synthetic_size=args.images, synthetic_test_size=256,
                       synthetic_channels=1, synthetic_resolution=28, synthetic_classes=10,
                       threads=threads)
-    data = make_data(cfg)
+    data = make_data(cfg.data)
     x = ((data.train.images.float() / 255.0) - 0.5) / 0.25
     y = data.train.labels
     _, name = make_model(0)
     print(f"model {name}, {args.images} images 1x28x28, batch {args.batch_size}, "
           f"{threads} threads, {args.repeats} interleaved repeats")
 
-    small = cfg.model_copy(update={"synthetic_size": 2 * args.batch_size})
-    run_wtc(small, make_data(small))  # warm-up both paths (allocator, kernels)
+    small = cfg.model_copy(update={"data": cfg.data.model_copy(
+        update={"synthetic_size": 2 * args.batch_size})})
+    run_wtc(small, make_data(small.data))  # warm-up both paths (allocator, kernels)
     run_minimal(small, x[:2 * args.batch_size], y[:2 * args.batch_size])
 
     ours, ref = [], []

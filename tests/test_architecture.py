@@ -265,3 +265,22 @@ def test_optimizer_methods_are_called_not_looked_up():
                 if isinstance(key, ast.Constant) and key.value in names - {"name"}:
                     bad.append(f"{m}:{node.lineno} looks up {key.value!r} by name")
     assert not bad, "\n".join(bad)
+
+
+def test_configs_are_held_not_inherited():
+    """A `TrainConfig` holds its `DataConfig` (`cfg.data`): no class extends either config, so
+    a data option is never read as if it were a training option (or the reverse)."""
+    bad = []
+    for m, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ClassDef):
+                bases = {b.id if isinstance(b, ast.Name) else getattr(b, "attr", "")
+                         for b in node.bases}
+                bad += [f"{m}:{node.lineno} {node.name} extends {b}"
+                        for b in sorted(bases & {"DataConfig", "TrainConfig"})]
+    assert not bad, "\n".join(bad)
+    from wtc.data import DataConfig
+    from wtc.trainer import TrainConfig
+
+    assert not issubclass(TrainConfig, DataConfig)
+    assert TrainConfig.model_fields["data"].annotation is DataConfig

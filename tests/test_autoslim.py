@@ -130,7 +130,7 @@ seed_everything(0)
 net = Supernet(graph, grid.max)
 cfg = TrainConfig(data="synthetic", synthetic_size=128, synthetic_test_size=32, batch_size=16,
                   epochs=1, threads=1, lr=0.1)
-data = make_data(cfg, channels=1, resolution=16, num_classes=4)
+data = make_data(cfg.data, channels=1, resolution=16, num_classes=4)
 hooks = SandwichHooks(grid, samples=4, seed=0)
 res = fit(net, data, cfg, hooks=hooks, evaluate_test=False, forward_macs=1)
 rank = int(os.environ["RANK"])

@@ -58,7 +58,7 @@ def test_old_checkpoint_evaluates_through_the_public_path():
     load_checkpoint(FIXTURE / "checkpoint.pt", model, spec_hash=graph.spec_hash)
     model.eval()
     s = graph.spec
-    data = make_data(cfg, channels=s.input.channels, resolution=s.input.resolution,
+    data = make_data(cfg.data, channels=s.input.channels, resolution=s.input.resolution,
                      num_classes=s.classes)
     correct = seen = 0
     with torch.no_grad():

@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.cuda,
 def test_autocast_trains_on_cuda_and_records_it(tmp_path, precision):
     cfg = small_cfg(epochs=3, synthetic_size=1024, device="cuda", precision=precision,
                     channels_last=True)
-    res = fit(tiny_net(), make_data(cfg), cfg, out_dir=tmp_path, forward_macs=1000)
+    res = fit(tiny_net(), make_data(cfg.data), cfg, out_dir=tmp_path, forward_macs=1000)
     assert res.history[-1]["train_loss"] < 0.7 * res.history[0]["train_loss"]
     assert res.top1 > 0.5
     assert res.summary["precision"] == precision and res.summary["channels_last"] is True
@@ -33,14 +33,14 @@ def test_autocast_trains_on_cuda_and_records_it(tmp_path, precision):
 
 def test_auto_on_cuda_is_bf16_where_supported():
     cfg = small_cfg(epochs=1, device="cuda")
-    res = fit(tiny_net(), make_data(cfg), cfg, forward_macs=1000)
+    res = fit(tiny_net(), make_data(cfg.data), cfg, forward_macs=1000)
     assert res.summary["precision"] == ("bf16" if torch.cuda.is_bf16_supported() else "fp32")
 
 
 def test_resume_is_bit_exact_on_cuda(tmp_path):
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     cfg = small_cfg(epochs=2, device="cuda", precision="bf16", channels_last=True)
-    data = make_data(cfg)
+    data = make_data(cfg.data)
     straight = fit(tiny_net(), data, cfg, out_dir=tmp_path / "a").model
     fit(tiny_net(), data, cfg, out_dir=tmp_path / "b", max_epochs=1)
     resumed = fit(tiny_net(seed=123), data, cfg, out_dir=tmp_path / "b", resume=True).model
@@ -66,6 +66,7 @@ def test_one_process_nccl_group_runs_ddp(tmp_path):
         model(x).sum().backward()
         assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
         cfg = small_cfg(epochs=1, device="cuda")  # fit inside an existing group
-        assert fit(tiny_net(), make_data(cfg), cfg, forward_macs=1000).summary["world_size"] == 1
+        res = fit(tiny_net(), make_data(cfg.data), cfg, forward_macs=1000)
+        assert res.summary["world_size"] == 1
     finally:
         dist.destroy_process_group()

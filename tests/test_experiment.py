@@ -144,7 +144,7 @@ def test_expansion_is_a_dag_with_one_row_per_method_and_source():
 
     half = plan.proxies["half"]
     assert half.target_macs == round(plan.target_macs / plan.base_macs * count_macs(half.graph))
-    assert half.data["val_split"] == 0.2 and plan.target.data["fraction"] == 1.0
+    assert half.data.val_split == 0.2 and plan.target.data.fraction == 1.0
 
 
 def test_tiny_plan_end_to_end_through_the_cli_and_a_second_run_executes_nothing(cli, tmp_path):
@@ -322,7 +322,7 @@ def test_a_classes_and_resolution_proxy_searches_on_its_own_data(tmp_path):
                                                      "fraction": 0.5}}})
     src = plan.proxies["cls"]
     assert src.spec.classes == 2 and src.spec.input.resolution == 8
-    assert src.data["classes"] == [0, 1] and src.data["fraction"] == 0.5
+    assert src.data.classes == [0, 1] and src.data.fraction == 0.5
     units = [u for u in expand(plan) if u.id in ("search/morphnet/cls", "transfer/morphnet/cls")]
     res = run_experiment(None, tmp_path, units=units, threads=1)
     assert res.ran == ["search/morphnet/cls", "transfer/morphnet/cls"]

@@ -262,7 +262,7 @@ def test_trained_checkpoint_predicts_like_torch(trained, tmp_path):
     check_file(rep, out)
     assert rep.widths == groups and rep.widths_source == "checkpoint"
     s = graph.spec
-    data = make_data(cfg, channels=s.input.channels, resolution=s.input.resolution,
+    data = make_data(cfg.data, channels=s.input.channels, resolution=s.input.resolution,
                      num_classes=s.classes)
     x, y = next(iter(data.test))  # held out: never trained on
     model = wtc.build_model(graph, groups, init=False)

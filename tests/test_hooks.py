@@ -61,7 +61,7 @@ class Recording(TrainHooks):
 
 def test_hooks_choose_parameters_step_and_epoch_metrics(tmp_path):
     cfg = small_cfg()
-    data = make_data(cfg)
+    data = make_data(cfg.data)
     model = tiny_net()
     conv_before = model[0].weight.detach().clone()
     hooks = Recording()
@@ -78,7 +78,7 @@ def test_hooks_choose_parameters_step_and_epoch_metrics(tmp_path):
 
 def test_hooks_state_resumes_bit_exactly(tmp_path):
     cfg = small_cfg()
-    data = make_data(cfg)
+    data = make_data(cfg.data)
     straight = fit(tiny_net(), data, cfg, hooks=Recording(), out_dir=tmp_path / "a")
     fit(tiny_net(), data, cfg, hooks=Recording(), out_dir=tmp_path / "b", max_epochs=1)
     hooks = Recording()
@@ -105,7 +105,7 @@ class NoTest:
 
 def test_evaluate_test_false_never_reads_the_test_set():
     cfg = small_cfg(val_split=0.25)
-    data = make_data(cfg)
+    data = make_data(cfg.data)
     data.test = NoTest()
     res = fit(tiny_net(), data, cfg, evaluate_test=False)  # forward MACs measured too
     assert all("top1" not in r and "val_top1" in r for r in res.history)
@@ -116,7 +116,7 @@ def test_evaluate_test_false_never_reads_the_test_set():
 def test_hooks_and_callbacks_are_exclusive():
     cfg = small_cfg()
     with pytest.raises(TypeError, match="not both"):
-        fit(tiny_net(), make_data(cfg), cfg, hooks=TrainHooks(),
+        fit(tiny_net(), make_data(cfg.data), cfg, hooks=TrainHooks(),
             extra_loss=lambda m: torch.zeros(()))
 
 

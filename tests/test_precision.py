@@ -51,7 +51,7 @@ def test_auto_is_read_from_the_cpu_flags(tmp_path):
 def test_both_precisions_train_and_the_run_records_which(tmp_path, precision, channels_last):
     cfg = small_cfg(epochs=3, synthetic_size=1024, precision=precision,
                     channels_last=channels_last)
-    res = fit(tiny_net(), make_data(cfg), cfg, out_dir=tmp_path, forward_macs=1000)
+    res = fit(tiny_net(), make_data(cfg.data), cfg, out_dir=tmp_path, forward_macs=1000)
     assert res.history[-1]["train_loss"] < 0.7 * res.history[0]["train_loss"]
     assert res.top1 > 0.5  # chance is 0.1
     assert (res.summary["precision"], res.summary["channels_last"]) == (precision,
@@ -66,14 +66,14 @@ def test_both_precisions_train_and_the_run_records_which(tmp_path, precision, ch
 def test_auto_resolves_to_a_concrete_precision_that_is_recorded(tmp_path):
     cfg = small_cfg(epochs=1)
     assert cfg.precision == "auto" and cfg.channels_last == "auto"
-    res = fit(tiny_net(), make_data(cfg), cfg, out_dir=tmp_path, forward_macs=1000)
+    res = fit(tiny_net(), make_data(cfg.data), cfg, out_dir=tmp_path, forward_macs=1000)
     assert res.summary["precision"] == resolve_precision("auto", CPU) != "auto"
     assert res.summary["channels_last"] is True
 
 
 def test_bf16_evaluation_agrees_with_fp32_on_a_trained_model():
     cfg = small_cfg(epochs=3, synthetic_size=1024, precision="fp32", channels_last=False)
-    data = make_data(cfg)
+    data = make_data(cfg.data)
     model = fit(tiny_net(), data, cfg, forward_macs=1000).model
     full = evaluate(model, data.test, device=CPU)
     half = evaluate(model, data.test, device=CPU, runtime=Runtime("bf16", True))

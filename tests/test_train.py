@@ -43,7 +43,7 @@ def small_cfg(**kw) -> TrainConfig:
 def test_tiny_model_learns_synthetic(tmp_path):
     cfg = small_cfg(epochs=3, synthetic_size=1024, val_split=0.1, warmup_epochs=0.5,
                     label_smoothing=0.1)
-    data = make_data(cfg)
+    data = make_data(cfg.data)
     model = tiny_net()
     before = evaluate(model, data.test)
     extra_calls, epochs_seen = [], []
@@ -67,7 +67,7 @@ def test_tiny_model_learns_synthetic(tmp_path):
 def test_resume_is_bit_exact(tmp_path, precision, channels_last):
     cfg = small_cfg(epochs=2, warmup_epochs=0.5, schedule="cosine", precision=precision,
                     channels_last=channels_last)
-    data = make_data(cfg)
+    data = make_data(cfg.data)
     straight = fit(tiny_net(), data, cfg, out_dir=tmp_path / "a").model
     fit(tiny_net(), data, cfg, out_dir=tmp_path / "b", max_epochs=1)
     first = json.loads((tmp_path / "b" / "metrics.jsonl").read_text().splitlines()[0])
@@ -82,7 +82,7 @@ def test_resume_is_bit_exact(tmp_path, precision, channels_last):
 
 def test_resume_after_finish_is_refused(tmp_path):
     cfg = small_cfg(epochs=1)
-    data = make_data(cfg)
+    data = make_data(cfg.data)
     fit(tiny_net(), data, cfg, out_dir=tmp_path)
     with pytest.raises(CheckpointError, match="already finished"):
         fit(tiny_net(), data, cfg, out_dir=tmp_path, resume=True)
@@ -101,7 +101,7 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
     dist.init_process_group("gloo", rank=rank, world_size=world)
     try:
         cfg = small_cfg(epochs=2, threads=1)
-        data = make_data(cfg)
+        data = make_data(cfg.data)
         res = fit(tiny_net(), data, cfg, out_dir=out if rank == 0 else None,
                   forward_macs=10)
         torch.save({"state": res.model.state_dict(), "n": data.train.num_samples,
@@ -146,7 +146,7 @@ def test_checkpoint_errors(tmp_path):
     ck = load_checkpoint(good, tiny_net(width=16), spec_hash="abc", widths={"g": 16})
     assert ck["spec_hash"] == "abc"
     with pytest.raises(CheckpointError, match="lacks training state"):
-        fit(tiny_net(width=16), make_data(small_cfg()), small_cfg(), resume=good)
+        fit(tiny_net(width=16), make_data(small_cfg().data), small_cfg(), resume=good)
 
 
 def test_schedule_and_param_groups():
@@ -166,7 +166,7 @@ def test_config_yaml_and_overrides(tmp_path):
     p = tmp_path / "train.yaml"
     p.write_text("data: cifar10\nepochs: 7\nlr: 0.05\n")
     cfg = TrainConfig.load(p, lr=0.2, epochs=None)
-    assert (cfg.data, cfg.epochs, cfg.lr) == ("cifar10", 7, 0.2)
+    assert (cfg.data.data, cfg.epochs, cfg.lr) == ("cifar10", 7, 0.2)
     p.write_text("data: cifar10\nepoch: 7\n")
     with pytest.raises(ConfigError, match="epoch"):
         TrainConfig.load(p)
@@ -174,3 +174,29 @@ def test_config_yaml_and_overrides(tmp_path):
         TrainConfig.load(None, data="synthetic", fraction=1.5)
     with pytest.raises(ConfigError, match="cannot read"):
         TrainConfig.load(tmp_path / "missing.yaml")
+
+
+def test_a_train_config_holds_its_data_config_written_flat_or_nested(tmp_path):
+    from wtc.data import DataConfig
+
+    flat = TrainConfig(data="synthetic", batch_size=32, seed=3, lr=0.05, epochs=2)
+    nested = TrainConfig(data=DataConfig(data="synthetic", batch_size=32, seed=3), lr=0.05,
+                         epochs=2)
+    assert flat == nested and isinstance(flat.data, DataConfig)
+    assert (flat.data.batch_size, flat.data.seed, flat.lr) == (32, 3, 0.05)
+    # what a unit records: the options given, flat; validated again it is the same config
+    given = flat.as_given()
+    assert given == {"data": "synthetic", "batch_size": 32, "seed": 3, "lr": 0.05, "epochs": 2}
+    assert TrainConfig.model_validate(given) == flat
+    assert TrainConfig.model_validate(flat.model_dump()) == flat  # the nested dump reads back
+    assert TrainConfig(**flat.model_dump(), batch_size=8).data.batch_size == 8
+    assert flat.flat()["batch_size"] == 32 and flat.flat()["momentum"] == 0.9
+    # a data option's error is named as the user wrote it: in the file, or as its option
+    p = tmp_path / "train.yaml"
+    p.write_text("data: synthetic\nval_split: 2\n")
+    with pytest.raises(ConfigError, match=r"in .*train.yaml: val_split: "):
+        TrainConfig.load(p)
+    with pytest.raises(ConfigError, match="bad command-line option: --batch-size"):
+        TrainConfig.load(None, data="synthetic", batch_size=0)
+    with pytest.raises(ConfigError, match="data: Field required"):
+        TrainConfig.load(None, lr=0.1)

@@ -30,7 +30,7 @@ DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
 
 
 class DataConfig(BaseModel):
-    """What data to train on and how to cut it; `TrainConfig` extends this with the optimizer."""
+    """What data to train on and how to cut it; a `TrainConfig` holds one (its `data`)."""
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
@@ -78,6 +78,11 @@ class DataConfig(BaseModel):
             if min(v) < 0 or max(v) >= MAX_CLASSES:
                 raise ValueError(f"class indices are from 0 to {MAX_CLASSES - 1:,}")
         return v
+
+    def as_given(self) -> dict[str, Any]:
+        """The fields set explicitly, as JSON: what an experiment unit records (fields left at
+        their defaults are left out, so a new field keeps every unit's hash)."""
+        return self.model_dump(mode="json", exclude_unset=True)
 
 
 @dataclass

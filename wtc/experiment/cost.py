@@ -39,8 +39,8 @@ class Projection:
 
 def search_images(plan: Plan, src: Source) -> float:
     n = _train_images(plan)
-    share = src.data.get("fraction", 1.0) * (1.0 - src.data.get("val_split", 0.0))
-    classes = src.data.get("classes")
+    share = src.data.fraction * (1.0 - src.data.val_split)
+    classes = src.data.classes
     if classes:
         share *= len(classes) / plan.target.spec.classes
     return n * share
@@ -59,7 +59,7 @@ def search_macs(plan: Plan, method: str, src: Source, epochs: int | None = None)
         chosen = {**chosen, "epochs": epochs}
     settings = validate_settings(method, chosen)
     images = search_images(plan, src)
-    split = src.data.get("val_split", 0.0)
+    split = src.data.val_split
     target = plan.cost_macs if src.is_target and plan.cost_macs else src.target_macs
     estimate = cls.estimate_train_macs(src.graph, settings, images=images, target_macs=target,
                                        val_images=images * split / (1.0 - split))
@@ -73,8 +73,8 @@ def project(plan: Plan) -> list[Projection]:
     """Projected training MACs of every unit (and the proxy searches' overhead ratios)."""
     out: list[Projection] = []
     direct = {m: search_macs(plan, m, plan.target) for m in plan.methods}
-    train_images = _train_images(plan) * float(plan.train.get("fraction", 1.0))
-    epochs = int(plan.train.get("epochs", 1))
+    train_images = _train_images(plan) * plan.train.data.fraction
+    epochs = plan.train.epochs
     for u in expand(plan):
         out.append(_unit(plan, u, direct, train_images, epochs))
     return out

@@ -35,7 +35,7 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
@@ -47,6 +47,10 @@ from wtc.experiment.source import LEGACY_RUNTIME, Source, legacy_free
 from wtc.graph import compile_spec, count_macs
 from wtc.spec import Spec, load_spec
 from wtc.widthtransfer import STACKING, project_spec
+
+if TYPE_CHECKING:
+    from wtc.data import DataConfig
+    from wtc.trainer import TrainConfig
 
 # keys of plan.data the plan itself owns (searches, proxies and the final recipe set them)
 _DATA_OWNED = ("fraction", "val_split", "classes", "resolution", "seed")
@@ -90,7 +94,9 @@ class PlanModel(Strict):
 
 @dataclass(frozen=True)
 class Plan:
-    """A validated plan: the raw model plus everything resolved from it."""
+    """A validated plan: the raw model plus everything resolved from it. The data and the
+    final recipe are parsed here, once, into typed configs; units record them as given
+    (`as_given`), and workers validate that once."""
 
     model: PlanModel
     file: str | None
@@ -99,8 +105,8 @@ class Plan:
     methods: dict[str, dict[str, Any]]  # validated settings (json) of every non-uniform method
     target_macs: int
     base_macs: int
-    train: dict[str, Any]  # the final recipe (TrainConfig keys, json), data included
-    eval_data: dict[str, Any]  # the test-set evaluation's data mapping
+    train: TrainConfig  # the final recipe, its data included
+    eval_data: DataConfig  # the test-set evaluation's data
     train_images: int | None  # training-set size (dry-run projections); None: unknown
     test_images: int | None
     cost: Any = None  # a non-MACs cost model (`experiment.plan_cost`); target_macs in its unit
@@ -199,15 +205,16 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     cost_macs = None if cost is None else macs_at(graph, target_macs, cost)
     share = (target_macs if cost_macs is None else cost_macs) / base_macs
     methods = _methods(model, file)
-    search_data, train_images, test_images = _data(model, file)
+    eval_data, search_data, train_images, test_images = _data(model, file)
     rules = _rules(model.stacking, "stacking", file)
 
     target = Source("target", spec, graph, target_macs,
-                    {**search_data, "fraction": model.search.fraction})
+                    _source_data({**search_data, "fraction": model.search.fraction},
+                                 "target", file))
     proxies = {}
     for name, proxy in model.proxies.items():
         proxies[name] = _proxy(name, proxy, spec, share, search_data, model, rules, file)
-    train, eval_data = _recipe(model, file)
+    train = _recipe(model, file)
     if model.curve is not None:
         bad = [s for s in model.curve.sources if s != "target" and s not in proxies]
         if bad:
@@ -262,7 +269,10 @@ def _methods(model: PlanModel, file: str | None) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _data(model: PlanModel, file: str | None) -> tuple[dict[str, Any], int | None, int | None]:
+def _data(model: PlanModel, file: str | None
+          ) -> tuple[DataConfig, dict[str, Any], int | None, int | None]:
+    """The data section parsed (the test-set evaluation's data), the values every search's
+    data starts from, and the dry-run image counts."""
     data = dict(model.data)
     owned = [k for k in data if k in _DATA_OWNED]
     if owned:
@@ -272,22 +282,35 @@ def _data(model: PlanModel, file: str | None) -> tuple[dict[str, Any], int | Non
     from wtc.data import DataConfig
 
     try:
-        DataConfig(**data)
+        parsed = DataConfig(**data)
     except ValidationError as e:
         er = e.errors()[0]
         key = ".".join(str(x) for x in ("data", *er["loc"]))
         msg = "unknown key" if er["type"] == "extra_forbidden" else er["msg"]
         raise PlanError(msg, key=key, file=file) from None
-    name = data["data"]
+    name = parsed.data
     if name == "synthetic":
-        train_images = train_images or data.get("synthetic_size", 2048)
-        test_images = test_images or data.get("synthetic_test_size", 512)
+        train_images = train_images or parsed.synthetic_size
+        test_images = test_images or parsed.synthetic_test_size
     train_images = train_images or KNOWN_TRAIN_IMAGES.get(name)
     test_images = test_images or KNOWN_TEST_IMAGES.get(name)
     search = {**data, "val_split": model.search.val_split}
     if model.search.val_min_per_class:
         search["val_min_per_class"] = model.search.val_min_per_class
-    return search, train_images, test_images
+    return parsed, search, train_images, test_images
+
+
+def _source_data(values: dict[str, Any], key: str, file: str | None) -> DataConfig:
+    """The data of a source's searches, parsed once (a proxy's `batch_scale` can push the
+    batch over its bound: a PlanError naming the source)."""
+    from wtc.data import DataConfig
+
+    try:
+        return DataConfig(**values)
+    except ValidationError as e:
+        er = e.errors()[0]
+        raise PlanError(f"its searches' data {'.'.join(map(str, er['loc']))}: {er['msg']}",
+                        key=key, file=file) from None
 
 
 def _rules(rules: list[str], key: str, file: str | None) -> tuple[str, ...]:
@@ -327,12 +350,14 @@ def _proxy(name: str, proxy: ProxySection, spec: Spec, share: float,
         data.setdefault("eval_batch_size", max(batch, 256))  # held-out scoring as before
     deeper = [s.depth for s in pspec.stages] != [s.depth for s in spec.stages]
     own = _rules(proxy.stacking, f"{key}.stacking", file) if proxy.stacking else rules
-    return Source(name, pspec, pgraph, ptarget, data, proxy.projection(),
+    return Source(name, pspec, pgraph, ptarget, _source_data(data, key, file),
+                  proxy.projection(),
                   own if deeper else ("last",), proxy.search_epochs or 1.0,
                   float(proxy.batch_scale or 1))
 
 
-def _recipe(model: PlanModel, file: str | None) -> tuple[dict[str, Any], dict[str, Any]]:
+def _recipe(model: PlanModel, file: str | None) -> TrainConfig:
+    """The final recipe: the data section with `train` on top, parsed once."""
     bad = [k for k in model.train if k in _TRAIN_FORBIDDEN]
     if bad:
         raise PlanError(f"'{bad[0]}' is not part of the training recipe (data goes under "
@@ -340,13 +365,12 @@ def _recipe(model: PlanModel, file: str | None) -> tuple[dict[str, Any], dict[st
                         "command)", key=f"train.{bad[0]}", file=file)
     data = {k: v for k, v in model.data.items() if k not in ("train_images", "test_images")}
     from wtc.trainer import TrainConfig
+    from wtc.trainer.config import flat_loc
 
     try:
-        cfg = TrainConfig(**data, **model.train)
+        return TrainConfig(**{**data, **model.train})  # train keys over data keys
     except ValidationError as e:
         er = e.errors()[0]
-        key = ".".join(str(x) for x in ("train", *er["loc"]))
+        key = ".".join(str(x) for x in ("train", *flat_loc(er["loc"])))
         msg = "unknown key" if er["type"] == "extra_forbidden" else er["msg"]
         raise PlanError(msg, key=key, file=file) from None
-    del cfg
-    return {**data, **model.train}, data

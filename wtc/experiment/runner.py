@@ -177,13 +177,13 @@ def _lock(out: Path) -> Iterator[None]:
 
 def check_data(plan: Plan) -> None:
     """Read the plan's dataset once, so a missing one fails before any unit runs; check every
-    search's settings and data as they will run on each source."""
-    from wtc.data import DataConfig, make_data_for
+    search's settings as they will run on each source (their data was parsed with the plan)."""
+    from wtc.data import make_data_for
     from wtc.experiment.plan_check import check_sources
 
     check_sources(plan)
     try:
-        make_data_for(plan.target.spec, DataConfig(**plan.eval_data))
+        make_data_for(plan.target.spec, plan.eval_data)
     except UserInputError as e:
         raise PlanError(str(e), key="data", file=plan.file) from None
 

@@ -8,10 +8,13 @@ out of the unit parameters and the plan hash, so plans that pin them keep their 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wtc.graph import StageGraph
 from wtc.spec import Spec, dump_spec
+
+if TYPE_CHECKING:
+    from wtc.data import DataConfig
 
 LEGACY_RUNTIME = {"precision": "fp32", "channels_last": False}
 
@@ -31,7 +34,7 @@ class Source:
     spec: Spec
     graph: StageGraph
     target_macs: int  # the search's MACs target on this spec (same share of its base MACs)
-    data: dict[str, Any]  # the data mapping of its searches
+    data: DataConfig  # the data of its searches (seeded by the search)
     projection: dict[str, Any] = field(default_factory=dict)
     stacking: tuple[str, ...] = ("last",)  # transfer rules (one when depths are equal)
     search_epochs: float = 1.0  # multiplies the methods' `epochs` on this source

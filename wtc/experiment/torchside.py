@@ -24,10 +24,12 @@ from wtc.trainer.precision import has_grouped_conv
 
 def train_final(graph: StageGraph, groups: dict[str, int], config: dict[str, Any], *, seed: int,
                 threads: int | None, device: str, work_dir: Path | None) -> dict[str, Any]:
-    """Train `groups` from scratch with the plan's recipe; checkpoints in `work_dir` (if given)
-    let an interrupted training continue where it stopped."""
-    cfg = TrainConfig(**config, seed=seed, threads=threads, device=device, out=None)
-    data = make_data_for(graph.spec, cfg)
+    """Train `groups` from scratch with the plan's recipe (`config`: the unit's flat mapping,
+    validated here, once); checkpoints in `work_dir` (if given) let an interrupted training
+    continue where it stopped."""
+    cfg = TrainConfig.model_validate({**config, "seed": seed, "threads": threads,
+                                      "device": device, "out": None})
+    data = make_data_for(graph.spec, cfg.data)
     seed_everything(seed)
     model = build_model(graph, groups)
     forward = count_macs(graph, groups)

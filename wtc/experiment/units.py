@@ -88,6 +88,7 @@ def expand(plan: Plan) -> list[Unit]:
     """Every unit of the plan, in a dependency order (a unit after its upstream units)."""
     units: list[Unit] = []
     target_text = plan.target.spec_text
+    config, eval_data = plan.train.as_given(), plan.eval_data.as_given()  # serialized once
     runtime = {"runtime": plan.runtime} if plan.runtime else {}
     # a non-MACs cost rides on the units priced on the target (absent for MACs: unchanged)
     cost = {"cost": cost_params(plan)} if plan.cost is not None else {}
@@ -99,7 +100,7 @@ def expand(plan: Plan) -> list[Unit]:
         for src in plan.sources:
             units.append(Unit(f"search/{m}/{src.name}", "search", {
                 "method": m, "settings": src.settings(settings), "spec": src.spec_text,
-                "target_macs": src.target_macs, "data": src.data,
+                "target_macs": src.target_macs, "data": src.data.as_given(),
                 "seed": plan.model.search.seed, "projection": src.projection, **runtime,
                 **(cost if src.is_target else {}),
             }, labels={"method": m, "source": src.name}))
@@ -118,10 +119,10 @@ def expand(plan: Plan) -> list[Unit]:
             train_id = f"train/{row.id}/seed{seed}"
             labels = {"row": row.id, "method": row.method, "source": row.source, "seed": seed}
             units.append(Unit(train_id, "train", {
-                "spec": target_text, "config": plan.train, "seed": seed, **runtime,
+                "spec": target_text, "config": config, "seed": seed, **runtime,
             }, deps=(row.widths,), labels=labels))
             units.append(Unit(f"eval/{row.id}/seed{seed}", "eval", {
-                "spec": target_text, "data": plan.eval_data, **runtime,
+                "spec": target_text, "data": eval_data, **runtime,
             }, deps=(train_id,), labels=labels))
     return units
 
@@ -154,7 +155,7 @@ def curve_units(plan: Plan, runtime: dict[str, Any]) -> list[Unit]:
         units.append(Unit(p["search"], "search", {
             "method": p["method"],
             "settings": {**src.settings(plan.methods[p["method"]]), "epochs": p["epochs"]},
-            "spec": src.spec_text, "target_macs": src.target_macs, "data": src.data,
+            "spec": src.spec_text, "target_macs": src.target_macs, "data": src.data.as_given(),
             "seed": plan.model.search.seed, "projection": src.projection, **runtime,
         }, labels=labels))
         if p["widths"] != p["search"]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -21,6 +21,9 @@ from wtc.graph import StageGraph
 from wtc.optimizers.targets import resolve_target
 from wtc.registry import Registry
 from wtc.widths import Widths, save_widths
+
+if TYPE_CHECKING:
+    from wtc.data import DataConfig
 
 __all__ = [
     "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchResult",
@@ -37,12 +40,12 @@ class NoSettings(BaseModel):
 
 @dataclass(frozen=True)
 class SearchContext:
-    """Everything an optimizer may use. `data` is a `wtc.data.DataConfig` (None: no data)."""
+    """Everything an optimizer may use; `data` None: the method trains nothing."""
 
     graph: StageGraph
     target_macs: int
     seed: int = 0
-    data: Any = None
+    data: DataConfig | None = None
     device: str = "auto"
     threads: int | None = None
     progress: str = "none"  # "auto" | "rich" | "plain" | "none"

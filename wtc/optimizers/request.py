@@ -21,6 +21,8 @@ from wtc.errors import ConfigError
 from wtc.graph import SpecLike, StageGraph, as_graph
 from wtc.graph.cost_registry import parse_cost
 from wtc.graph.costmodel import is_default
+from wtc.limits import MAX_SEED
+from wtc.numbers import bounded
 from wtc.optimizers.base import (
     Optimizer,
     SearchContext,
@@ -37,15 +39,21 @@ __all__ = ["SearchRequest", "prepare", "run_prepared", "search"]
 
 
 def _data_config(data: Any, seed: int, fraction: float | None) -> Any:
-    """A `wtc.data.DataConfig` from a config, a mapping or a dataset name; seeded by the search."""
+    """The search's `wtc.data.DataConfig`, seeded by the search (and cut to `fraction`): a
+    DataConfig is used as it is (parsed already), a dataset name or a mapping is validated
+    here, once."""
     from wtc.data import DataConfig  # torch-backed package; only when data is given
 
     if data is None:
         return None
+    if isinstance(data, DataConfig):
+        update: dict[str, Any] = {"seed": bounded(seed, "seed", lo=0, hi=MAX_SEED,
+                                                  integer=True)}
+        if fraction is not None:
+            update["fraction"] = bounded(fraction, "fraction", lo=0.0, lo_open=True, hi=1.0)
+        return data.model_copy(update=update)
     if isinstance(data, str):
         data = {"data": data}
-    if isinstance(data, BaseModel):
-        data = data.model_dump(exclude_unset=True)
     if not isinstance(data, Mapping):
         raise ConfigError(f"data must be a dataset name, a mapping or a DataConfig, not "
                           f"{type(data).__name__}")

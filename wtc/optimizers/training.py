@@ -46,7 +46,7 @@ def train_config(ctx: SearchContext, epochs: int, **optim: Any) -> TrainConfig:
     """A TrainConfig for a search: the search's data, device and threads, `epochs` and the
     method's optimizer options (lr, momentum, weight_decay, schedule, ...); writes nothing
     itself (`out=None`) and evaluates the test set only after the last epoch."""
-    return TrainConfig(**ctx.data.model_dump(), epochs=epochs, device=ctx.device,
+    return TrainConfig(data=ctx.data, epochs=epochs, device=ctx.device,
                        threads=ctx.threads, out=None, eval_every=epochs,
                        precision=ctx.precision, channels_last=ctx.channels_last, **optim)
 

@@ -1,4 +1,9 @@
-"""Training options (`TrainConfig`: data, optimizer, runtime) and what a run returns."""
+"""Training options (`TrainConfig`: the data it holds, optimizer, runtime) and what a run
+returns.
+
+A `TrainConfig` holds its `DataConfig` (`cfg.data`) rather than being one. Users still write
+one flat mapping (a `--config` file, a plan's `train:`, keyword arguments: `data: fashion-mnist,
+batch_size: 128, lr: 0.1`); it is split into the two once, when it is validated."""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from torch import nn
 
 from wtc.data import DataConfig
@@ -15,9 +20,13 @@ from wtc.limits import MAX_EPOCHS, MAX_THREADS
 from wtc.options import read_yaml_mapping
 
 
-class TrainConfig(DataConfig):
-    """Everything a training run needs besides the model: data (inherited), optimizer, runtime."""
+class TrainConfig(BaseModel):
+    """Everything a training run needs besides the model: data (`data`, a `DataConfig`),
+    optimizer, runtime."""
 
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    data: DataConfig
     epochs: int = Field(1, ge=1, le=MAX_EPOCHS)
     lr: float = Field(0.1, gt=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
@@ -48,6 +57,32 @@ class TrainConfig(DataConfig):
                              "| fp16 (amp: false is precision: fp32)")
         return values
 
+    @model_validator(mode="before")
+    @classmethod
+    def _split_flat(cls, values: Any) -> Any:
+        """A flat mapping (the dataset name under `data`, data and training keys side by
+        side) split into the nested form; data keys beside a nested `data` mapping (what
+        `model_dump` gives) go into it. A DataConfig under `data` is taken as it is."""
+        if not isinstance(values, dict) or isinstance(values.get("data"), DataConfig):
+            return values
+        inner = values.get("data")
+        nested = dict(inner) if isinstance(inner, dict) else (
+            {"data": inner} if "data" in values else {})
+        own = {k: v for k, v in values.items() if k not in DataConfig.model_fields}
+        data = {k: v for k, v in values.items() if k in DataConfig.model_fields and k != "data"}
+        return {**own, "data": {**nested, **data}}
+
+    def flat(self) -> dict[str, Any]:
+        """Every option in one flat mapping (data keys beside training keys), as a user writes
+        them and as checkpoints record them."""
+        return {**self.data.model_dump(), **self.model_dump(exclude={"data"})}
+
+    def as_given(self) -> dict[str, Any]:
+        """The options set explicitly, flat, as JSON: what an experiment unit records (options
+        left at their defaults are left out, so a new option keeps every unit's hash)."""
+        return {**self.data.as_given(),
+                **self.model_dump(mode="json", exclude_unset=True, exclude={"data"})}
+
     @classmethod
     def load(cls, path: str | Path | None = None, **overrides: Any) -> TrainConfig:
         """A YAML file (optional) with overrides on top; None overrides are ignored. An
@@ -61,16 +96,23 @@ class TrainConfig(DataConfig):
         try:
             return cls(**values)
         except ValidationError as e:
-            errors = e.errors()
-            if all(er["loc"] and er["loc"][0] in given for er in errors):
-                problems = "; ".join(f"--{str(er['loc'][0]).replace('_', '-')}: {er['msg']}"
-                                     for er in errors)
+            errors = [(flat_loc(er["loc"]), er["msg"]) for er in e.errors()]
+            if all(loc and loc[0] in given for loc, _ in errors):
+                problems = "; ".join(f"--{str(loc[0]).replace('_', '-')}: {msg}"
+                                     for loc, msg in errors)
                 raise ConfigError(f"bad command-line option: {problems}") from None
             src = f" in {path}" if path else ""
-            problems = "; ".join(
-                f"{'.'.join(str(x) for x in er['loc']) or 'config'}: {er['msg']}"
-                for er in errors)
+            problems = "; ".join(f"{'.'.join(str(x) for x in loc) or 'config'}: {msg}"
+                                 for loc, msg in errors)
             raise ConfigError(f"bad training options{src}: {problems}") from None
+
+
+def flat_loc(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Where a `TrainConfig` validation error is, as the user wrote the options (flat): a data
+    key's `("data", "fraction")` is `("fraction",)`."""
+    if len(loc) > 1 and loc[0] == "data" and loc[1] in DataConfig.model_fields:
+        return tuple(loc[1:])
+    return tuple(loc)
 
 
 @dataclass

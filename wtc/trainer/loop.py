@@ -161,7 +161,7 @@ class _Loop:
             resume: bool | str | Path, max_epochs: int | None) -> TrainResult:
         cfg, data, raw = self.cfg, self.data, self.raw
         out = Path(out_dir) if out_dir is not None else (Path(cfg.out) if cfg.out else None)
-        seed_everything(cfg.seed + self.rank)
+        seed_everything(cfg.data.seed + self.rank)
         if resume:
             ckpt_path = Path(resume) if not isinstance(resume, bool) else (
                 out / CHECKPOINT if out else None)
@@ -234,7 +234,7 @@ class _Loop:
                             scaler=self.scaler.state_dict() if self.scaler else None,
                             epoch=epoch + 1, images_seen=self.images_seen,
                             history=self.history, rng=rngs, world_size=self.world,
-                            config=self.cfg.model_dump(), forward_macs=self.forward_macs,
+                            config=self.cfg.flat(), forward_macs=self.forward_macs,
                             **({"hooks": hooks_state} if hooks_state else {}), **self.meta)
             atomic_write_text(out / "metrics.jsonl",
                               "".join(json.dumps(r) + "\n" for r in self.history))

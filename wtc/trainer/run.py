@@ -79,8 +79,8 @@ def train(spec: SpecLike, widths: WidthsLike = None, cfg: TrainConfig | None = N
         raise ConfigError("train needs a TrainConfig (at least data=...)")
     graph, w, spec_path = _resolve_model_inputs(spec, widths)
     s = graph.spec
-    data = make_data_for(s, cfg)
-    seed_everything(cfg.seed)
+    data = make_data_for(s, cfg.data)
+    seed_everything(cfg.data.seed)
     model = build_model(graph, w)
     if init_from is not None and not resume:
         model.load_state_dict(start_state(graph, w, init_from, importance))
@@ -133,7 +133,7 @@ def evaluate_checkpoint(spec: SpecLike, checkpoint: str | Path, cfg: TrainConfig
         widths = ck.parent / "widths.json"
     graph, w, _ = _resolve_model_inputs(spec, widths)
     checkpoint_file(ck)
-    data = make_data_for(graph.spec, cfg)
+    data = make_data_for(graph.spec, cfg.data)
     model = build_model(graph, w)
     load_checkpoint(ck, model, spec_hash=str(graph.spec_hash), widths=_groups(w))
     device = resolve_device(cfg.device)
