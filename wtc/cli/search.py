@@ -115,7 +115,7 @@ def register(app: typer.Typer) -> None:
             help=f"architecture spec (YAML); default {DEFAULT_SPEC}", show_default=False)
         ] = None,
         method: Annotated[str, typer.Option(
-            "--method", "-m", help="uniform | morphnet | autoslim | dmcp")] = "morphnet",
+            "--method", "-m", help="uniform | morphnet | autoslim | dmcp | capacity")] = "morphnet",
         target_macs: Annotated[str, TARGET_OPTION] = "1.0x",
         cost: Annotated[str | None, typer.Option("--cost", help=COST_HELP)] = None,
         data: Annotated[str, typer.Option(
