@@ -9,6 +9,7 @@
     base.py      the framework: Optimizer (its declared protocol), its registry, SearchContext
     request.py   SearchRequest, prepare, run_prepared, search() (no torch)
     uniform.py   the baseline: one multiplier, no training
+    capacity.py  the most MACs a latency/params budget buys (widths/exchange.py); no training
     autoslim.py  AutoSlim: sandwich-trained supernet (sandwich.py), greedy slimming (greedy.py)
     dmcp.py      DMCP: Markov chains over channel blocks per group (dmcp_chain.py), trained
                  on the sandwich supernet with an expected-MACs loss (dmcp_train.py)
@@ -22,6 +23,7 @@ Importing this package does not import torch; a method imports it when it trains
 
 from wtc.optimizers import (  # noqa: F401  (register the built-in methods)
     autoslim,
+    capacity,
     dmcp,
     morphnet,
     uniform,

@@ -51,6 +51,8 @@ def soft_cross_entropy(logits: Tensor, target_probs: Tensor) -> Tensor:
 class SandwichHooks(TrainHooks):
     """Sandwich rule + in-place distillation on a `Supernet` (possibly DDP-wrapped)."""
 
+    static_shapes = False  # new widths every forward: never compiled
+
     def __init__(self, grid: WidthGrid, *, samples: int = 4, distill: bool = True,
                  seed: int = 0, widths: Callable[[int], list[dict[str, int]]] | None = None
                  ) -> None:

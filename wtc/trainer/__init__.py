@@ -1,13 +1,14 @@
 """The trainer: one config, one general loop (`fit`), checkpoints that resume bit-exactly.
 
     config.py       TrainConfig (data + optimizer + runtime options), TrainResult
-    loop.py         fit: the loop every caller reuses; param_groups, lr_factor
+    loop.py         fit: the loop every caller reuses; param_groups, lr_factor, fused_sgd
     hooks.py        TrainHooks: how a method customises fit (AutoSlim, DMCP, MorphNet)
     state.py        checkpoints, RNG state, seed_everything
     resume.py       fit_or_resume: a finished fit read back, an unfinished one continued
     distributed.py  device choice, torchrun/DDP, BN-statistics and RNG sync over ranks
     evaluation.py   evaluate (top-1, loss) in a run's precision, forward MACs by torch's counter
     precision.py    Runtime: precision (autocast dtype) and channels_last; what `auto` means here
+    compiled.py     compile: whether the training forward runs through torch.compile (auto: off)
     progress.py     rich bar / plain lines / silence
     run.py          train (the `wtc train` entry: spec + widths + config -> run dir),
                     evaluate_checkpoint

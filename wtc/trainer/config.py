@@ -42,6 +42,10 @@ class TrainConfig(BaseModel):
         "natively (CPU with AVX-512 BF16/AMX, CUDA with bf16), else fp32")
     channels_last: bool | Literal["auto"] = Field(
         "auto", description="NHWC tensors: auto = on for CPU and CUDA")
+    compile: bool | Literal["auto"] = Field(
+        "auto", description="torch.compile the training forward (inductor): auto = off "
+        "(measured: no gain on CPU, long compile); true compiles where the step's shapes "
+        "are static (not a supernet's sandwich steps)")
     threads: int | None = Field(None, ge=1, le=MAX_THREADS,
                                 description="CPU threads (default: cores per rank); set by "
                                 "the process's entry point (`set_process_threads`)")

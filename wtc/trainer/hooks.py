@@ -26,6 +26,9 @@ class TrainHooks:
 
     # set by fit before training: the run's precision and memory format, for `evaluate`
     runtime: Runtime = FP32
+    # the model's shapes are the same at every step, so `compile: true` may compile it (a
+    # supernet that changes widths per forward would recompile for every width set)
+    static_shapes: bool = True
 
     def parameters(self, model: nn.Module) -> list[nn.Parameter]:
         """What the weight optimizer trains (default: every parameter that requires grad).

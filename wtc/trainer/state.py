@@ -55,7 +55,9 @@ def _tuples(x: Any) -> Any:
 
 
 def unwrap(model: nn.Module) -> nn.Module:
-    """The module inside a DistributedDataParallel wrapper (the model itself otherwise)."""
+    """The module inside a `torch.compile` and a DistributedDataParallel wrapper (the model
+    itself otherwise)."""
+    model = getattr(model, "_orig_mod", model)  # torch.compile's OptimizedModule
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
 
 
