@@ -30,6 +30,10 @@ print("ok")
     ("wtc.widths", "import wtc; g = wtc.compile_spec(wtc.load_spec('specs/resnet20.yaml'));"
                    " wtc.uniform_widths(g, multiplier=0.5)"),
     ("wtc.cli.spec_cmds", ""),
+    ("wtc.cli.main", "from typer.testing import CliRunner; run = CliRunner().invoke;"
+                     " r = run(wtc.cli.main.app, ['validate', 'specs/resnet20.yaml']);"
+                     " assert r.exit_code == 0, r.output;"
+                     " assert run(wtc.cli.main.app, ['transfer', '--help']).exit_code == 0"),
     ("wtc.widthtransfer", "import wtc; g = wtc.compile_spec(wtc.load_spec("
                           "'specs/resnet20.yaml')); w = wtc.uniform_widths(g, multiplier=0.5);"
                           " wtc.transfer(w, g, g, target_macs=w.macs)"),
