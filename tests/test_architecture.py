@@ -242,6 +242,28 @@ def test_optimizer_methods_are_called_not_looked_up():
     assert not bad, "\n".join(bad)
 
 
+TYPED_PARAMS = {"graph": "StageGraph", "widths": "Widths"}
+
+
+def test_graphs_and_widths_are_typed_not_any():
+    """A parameter named `graph` or `widths` says what it takes (`StageGraph`, `Widths`, or a
+    named union), never `Any`: accept-anything entry points are how a dict or a path slipped
+    through where a compiled graph was meant."""
+    bad = []
+    for m, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            a = node.args
+            for arg in [*a.posonlyargs, *a.args, *a.kwonlyargs]:
+                ann = arg.annotation
+                if (arg.arg in TYPED_PARAMS and ann is not None
+                        and ast.unparse(ann).strip("'\"") == "Any"):
+                    bad.append(f"{m}:{node.lineno} {node.name}({arg.arg}: Any): "
+                               f"say {TYPED_PARAMS[arg.arg]}")
+    assert not bad, "\n".join(bad)
+
+
 def test_configs_are_held_not_inherited():
     """A `TrainConfig` holds its `DataConfig` (`cfg.data`): no class extends either config, so
     a data option is never read as if it were a training option (or the reverse)."""

@@ -3,12 +3,17 @@ CLI should say about it (a latency table from another machine), hand the model d
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from wtc.cli.common import err
 
+if TYPE_CHECKING:
+    from wtc.graph import StageGraph
+    from wtc.graph.costmodel import CostModel
 
-def read_cost(value: str | None) -> Any:
+
+def read_cost(value: str | None) -> CostModel | None:
     """The cost model named by `--cost`, or None for MACs (the unchanged default path);
     warnings (another machine) go to stderr."""
     from wtc.graph.cost_registry import parse_cost
@@ -22,8 +27,8 @@ def read_cost(value: str | None) -> Any:
     return model
 
 
-def read_targets(graph: Any, labels: list[str], cost: str | None,
-                 parse_macs: Any) -> tuple[Any, list[Any]]:
+def read_targets(graph: StageGraph, labels: list[str], cost: str | None,
+                 parse_macs: Callable[[str, int], Any]) -> tuple[CostModel | None, list[Any]]:
     """(cost model or None, the targets in its unit) from `--cost` and `--target` labels;
     MACs targets are read as they always were (`parse_macs`)."""
     from wtc.graph import count_macs
@@ -48,7 +53,7 @@ def refuse_time_as_macs(labels: list[str]) -> None:
                               "latency:TABLE (a table made by `wtc profile`)")
 
 
-def with_cost(graph: Any, groups: dict[str, int], model: Any, total: dict[str, Any],
+def with_cost(graph: StageGraph, groups: dict[str, int], model: CostModel, total: dict[str, Any],
               stages: list[dict[str, Any]]) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """`wtc show`'s per-stage rows and total with the cost model's number beside MACs (a
     latency table's per-network overhead is its own line)."""

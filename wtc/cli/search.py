@@ -40,7 +40,9 @@ from wtc.errors import ConfigError
 
 if TYPE_CHECKING:
     from wtc.graph import StageGraph
+    from wtc.graph.costmodel import CostModel
     from wtc.optimizers import SearchResult
+    from wtc.widths import Widths
 
 DEFAULT_SPEC = Path("specs") / "resnet20_fmnist.yaml"
 DEFAULT_FRACTION = 0.2  # the search is a proxy: a share of the training images is enough
@@ -247,7 +249,7 @@ def _write(graph: StageGraph, result: SearchResult, output: Path, labels: list[s
 
 
 def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: bool,
-            model: Any = None) -> None:
+            model: CostModel | None = None) -> None:
     from wtc.graph import count_macs
     from wtc.widths import uniform_widths
 
@@ -275,7 +277,7 @@ def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: boo
     _print_held_out(graph, result)
 
 
-def _widths_table(graph: Any, result: Any, uni: Any, at: str) -> Table:
+def _widths_table(graph: StageGraph, result: SearchResult, uni: Widths, at: str) -> Table:
     """Per free group: base, uniform and found widths, and found ÷ uniform (green above 1.05,
     red below 0.95)."""
     t = Table(title=f"{esc(graph.spec.name)}: {result.method} widths vs uniform at {at}")
@@ -290,7 +292,7 @@ def _widths_table(graph: Any, result: Any, uni: Any, at: str) -> Table:
     return t
 
 
-def _print_held_out(graph: Any, result: Any) -> None:
+def _print_held_out(graph: StageGraph, result: SearchResult) -> None:
     """Whether the search learned anything: its held-out top-1 beside chance."""
     from wtc.optimizers.base import near_chance
 
@@ -304,7 +306,8 @@ def _print_held_out(graph: Any, result: Any) -> None:
               f"{100 * chance:.0f}%) {verdict}".rstrip())
 
 
-def _report_cost(graph: Any, result: Any, uni: Any, output: Path, model: Any) -> None:
+def _report_cost(graph: StageGraph, result: SearchResult, uni: Widths, output: Path,
+                 model: CostModel) -> None:
     """The comparison with uniform under a cost model other than MACs: both its number and
     the MACs, per network."""
     found = result.widths

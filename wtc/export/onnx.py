@@ -38,6 +38,12 @@ import torch
 from wtc.atomic import atomic_path
 from wtc.errors import ConfigError, ExportError, WidthsError
 from wtc.graph import SpecLike, StageGraph, as_graph
+from wtc.widths import Widths
+
+# what export_onnx takes as widths: a Widths, a group -> channels mapping, a widths file, or
+# None (the checkpoint's own widths, else the spec's base widths)
+WidthsLike = Widths | Mapping[str, int] | str | Path | None
+
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -86,7 +92,7 @@ class ExportReport:
 # --------------------------------------------------------------------------- inputs
 
 
-def _resolve_widths(graph: StageGraph, widths: Any, ckpt: Mapping[str, Any] | None,
+def _resolve_widths(graph: StageGraph, widths: WidthsLike, ckpt: Mapping[str, Any] | None,
                     hashes: tuple[str, ...]) -> tuple[dict[str, int], str]:
     """Free-group channels for `graph` and where they came from."""
     from wtc.widths import check_widths, load_widths
@@ -98,7 +104,7 @@ def _resolve_widths(graph: StageGraph, widths: Any, ckpt: Mapping[str, Any] | No
         return {g: graph.groups[g].base for g in graph.free_groups}, "base"
     if isinstance(widths, str | Path):
         return dict(load_widths(widths, graph).groups), str(widths)
-    if hasattr(widths, "groups") and hasattr(widths, "spec_hash"):
+    if isinstance(widths, Widths):
         if widths.spec_hash != graph.spec_hash:
             raise WidthsError(f"widths for spec '{widths.spec_name}' ({widths.spec_hash}) do not "
                               f"fit '{graph.spec.name}' ({graph.spec_hash}); carry them over "
@@ -278,7 +284,7 @@ def _write_verified(model: torch.nn.Module, example: torch.Tensor, out: Path,
     return _Written(used, opset_written, in_shape, out_shape, max_diff, scale, rel)
 
 
-def export_onnx(graph: SpecLike, widths: Any = None, path: str | Path = "model.onnx", *,
+def export_onnx(graph: SpecLike, widths: WidthsLike = None, path: str | Path = "model.onnx", *,
                 checkpoint: str | Path | None = None, opset: int = 17,
                 dynamic_batch: bool = False, resolution: int | None = None,
                 batch_size: int = 1, atol: float = 1e-4, rtol: float = 1e-4,
