@@ -50,6 +50,60 @@ def test_layer_imports_without_torch(module, extra):
     assert "ok" in result.stdout
 
 
+HELP = """
+import sys
+from typer.testing import CliRunner
+from wtc.cli.main import app
+for command in sys.argv[1:]:
+    res = CliRunner().invoke(app, [command, "--help"] if command else ["--help"])
+    assert res.exit_code == 0, (command, res.output)
+    assert "torch" not in sys.modules, (command, sorted(m for m in sys.modules
+                                                        if m.startswith("torch"))[:5])
+print("ok")
+"""
+
+
+def test_no_help_of_the_cli_imports_torch():
+    """Every command's help, with the registries' names filled in (methods, datasets, costs,
+    runtimes, backends), is shown without importing torch: a dataset or runtime is declared by
+    name and imported on first use."""
+    import typer
+
+    from wtc.cli.main import app
+
+    commands = sorted(c.name or "" for c in typer.main.get_command(app).commands.values())
+    assert "search" in commands and "profile" in commands
+    res = subprocess.run([sys.executable, "-c", HELP, "", *commands], cwd=ROOT,
+                         capture_output=True, text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert "ok" in res.stdout
+
+
+LAZY_DATA = """
+import sys
+from wtc.data import DATASETS, DataConfig
+names = DATASETS.names()
+DataConfig(data="synthetic")
+assert "torch" not in sys.modules
+assert "wtc.data.synthetic" not in sys.modules
+make = DATASETS.get("synthetic")
+from wtc.data.synthetic import make as declared
+assert make is declared, (make, declared)
+import wtc.data, wtc.profile
+for package in (wtc.data, wtc.profile):
+    for name in package.__all__:
+        getattr(package, name)
+print(" ".join(names))
+"""
+
+
+def test_datasets_are_listed_and_validated_without_torch_and_loaded_on_lookup():
+    res = subprocess.run([sys.executable, "-c", LAZY_DATA], cwd=ROOT, capture_output=True,
+                         text=True, check=False)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.split() == ["cifar10", "fashion-mnist", "imagefolder", "synthetic"]
+
+
 def test_torch_backed_names_resolve_lazily():
     import wtc
 

@@ -7,35 +7,57 @@ network. ImageFolder trees (ImageNet layout) go through torchvision transforms a
 Every loader is deterministic given (seed, epoch, rank): shuffling and augmentation draw from a
 generator seeded per epoch, so a resumed run sees exactly the batches an uninterrupted one would.
 
-A new dataset is one module (an `arrays(cfg, channels, resolution, num_classes) -> Arrays`
-function for an in-memory set, or a `make(...) -> DataBundle`) and one `DATASETS.add` line here.
+A new dataset is one module with a `make(cfg, channels, resolution, num_classes) -> DataBundle`
+(an in-memory set writes `arrays(...) -> Arrays` and `make = in_memory(arrays)`) and one
+`DATASETS.declare` line in config.py.
+
+Importing this package imports no torch: `DataConfig`, `DATASETS` and `make_data` are here,
+the loaders and datasets (torch) are imported on first use, so help and validation list the
+datasets instantly.
 """
 
 from __future__ import annotations
 
-from wtc.data import cifar10, fashion_mnist, imagefolder, synthetic
-from wtc.data.augment import random_crop, resize
-from wtc.data.cifar10 import load_cifar10
+import importlib
+from typing import Any
+
 from wtc.data.config import DATASETS, DEFAULT_ROOT, DataBundle, DataConfig
-from wtc.data.fashion_mnist import FASHION_MNIST_DIR, load_fashion_mnist
-from wtc.data.loaders import EpochLoader, TensorLoader, dist_info
-from wtc.data.memory import Arrays, in_memory
-from wtc.data.splits import select_classes, stratified_split
-from wtc.data.synthetic import make_synthetic
 from wtc.errors import DataError
 from wtc.spec import Spec
 
-__all__ = [
+# public name -> the module that defines it (torch), imported on first attribute access
+_LAZY = {
+    "load_cifar10": "wtc.data.cifar10", "FASHION_MNIST_DIR": "wtc.data.fashion_mnist",
+    "load_fashion_mnist": "wtc.data.fashion_mnist", "make_synthetic": "wtc.data.synthetic",
+    "random_crop": "wtc.data.augment", "resize": "wtc.data.augment",
+    "EpochLoader": "wtc.data.loaders", "TensorLoader": "wtc.data.loaders",
+    "dist_info": "wtc.data.loaders", "Arrays": "wtc.data.memory", "in_memory": "wtc.data.memory",
+    "select_classes": "wtc.data.splits", "stratified_split": "wtc.data.splits",
+}
+_SUBMODULES = ("augment", "cifar10", "fashion_mnist", "imagefolder", "loaders", "memory",
+               "splits", "synthetic")
+
+__all__ = [  # the lazy names resolve through __getattr__
     "DATASETS", "DEFAULT_ROOT", "FASHION_MNIST_DIR", "Arrays", "DataBundle", "DataConfig",
     "EpochLoader", "TensorLoader", "dist_info", "in_memory", "load_cifar10",
     "load_fashion_mnist", "make_data", "make_data_for", "make_synthetic", "random_crop",
     "resize", "select_classes", "stratified_split",
 ]
 
-DATASETS.add("fashion-mnist", in_memory(fashion_mnist.arrays))
-DATASETS.add("cifar10", in_memory(cifar10.arrays))
-DATASETS.add("imagefolder", imagefolder.make)
-DATASETS.add("synthetic", in_memory(synthetic.arrays))
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"wtc.data.{name}")
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'wtc.data' has no attribute '{name}'")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_LAZY) + list(_SUBMODULES))
 
 
 def make_data(cfg: DataConfig, *, channels: int | None = None, resolution: int | None = None,

@@ -9,7 +9,7 @@ from typing import Any
 import torch
 
 from wtc.data.config import DataConfig
-from wtc.data.memory import Arrays
+from wtc.data.memory import Arrays, in_memory
 from wtc.errors import DataError
 
 MEAN, STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
@@ -48,3 +48,7 @@ def arrays(cfg: DataConfig, channels: int | None, resolution: int | None,
     xtr, ytr, xte, yte = load_cifar10(cfg.data_root)
     return Arrays(xtr, ytr, xte, yte, classes=10, mean=MEAN, std=STD, augment="crop-flip",
                   pad=4)
+
+
+# the DATASETS entry (declared in wtc/data/config.py)
+make = in_memory(arrays)

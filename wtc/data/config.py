@@ -1,5 +1,6 @@
 """What data to use and how to cut it (`DataConfig`), what a model gets back (`DataBundle`),
-and the dataset registry the config is checked against (filled in `wtc/data/__init__.py`)."""
+and the dataset registry the config is checked against (each dataset declared here by its
+module's `make`, imported on first use)."""
 
 from __future__ import annotations
 
@@ -25,8 +26,13 @@ from wtc.registry import Registry
 
 DEFAULT_ROOT = Path(os.environ.get("WTC_DATA_ROOT", Path.home() / ".cache" / "wtc" / "data"))
 
-# dataset name -> make(cfg, channels, resolution, num_classes) -> DataBundle
+# dataset name -> make(cfg, channels, resolution, num_classes) -> DataBundle; declared by
+# import path, so the names are known (help, validation) without importing torch
 DATASETS: Registry[Callable[..., Any]] = Registry("dataset")
+DATASETS.declare("fashion-mnist", "wtc.data.fashion_mnist:make")
+DATASETS.declare("cifar10", "wtc.data.cifar10:make")
+DATASETS.declare("imagefolder", "wtc.data.imagefolder:make")
+DATASETS.declare("synthetic", "wtc.data.synthetic:make")
 
 
 class DataConfig(BaseModel):

@@ -12,7 +12,7 @@ import numpy as np
 import torch
 
 from wtc.data.config import DEFAULT_ROOT, DataConfig
-from wtc.data.memory import Arrays
+from wtc.data.memory import Arrays, in_memory
 from wtc.errors import DataError
 
 FASHION_MNIST_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -97,3 +97,7 @@ def arrays(cfg: DataConfig, channels: int | None, resolution: int | None,
     xtr, ytr, xte, yte = load_fashion_mnist(cfg.data_root)
     return Arrays(xtr, ytr, xte, yte, classes=10, mean=MEAN, std=STD, augment="crop-flip",
                   pad=2)
+
+
+# the DATASETS entry (declared in wtc/data/config.py)
+make = in_memory(arrays)

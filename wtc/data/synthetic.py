@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 
 from wtc.data.config import DataConfig
-from wtc.data.memory import Arrays
+from wtc.data.memory import Arrays, in_memory
 from wtc.errors import DataError
 from wtc.limits import DEFAULT_MEMORY_SHARE, human_bytes, physical_memory
 
@@ -48,3 +48,7 @@ def arrays(cfg: DataConfig, channels: int | None, resolution: int | None,
     xte, yte = make_synthetic(cfg.synthetic_test_size, channels=c, resolution=r, classes=n_cls,
                               seed=cfg.seed, split=1)
     return Arrays(xtr, ytr, xte, yte, classes=n_cls, mean=MEAN, std=STD, augment="none", pad=0)
+
+
+# the DATASETS entry (declared in wtc/data/config.py)
+make = in_memory(arrays)

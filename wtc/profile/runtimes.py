@@ -1,6 +1,8 @@
 """The runtimes a latency is measured on, one registry: torch eager on the CPU, onnxruntime on
 the CPU, torch on CUDA. A runtime turns (module, example inputs) into a callable that runs one
 forward pass and returns once the result exists (CUDA synchronises), so timing it is honest.
+torch is imported when a runtime is used, so listing the runtimes (help) imports none. The names
+are the ones a latency table may record (`wtc.graph.latency.RUNTIMES`), checked at import.
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ import platform
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from wtc.errors import ConfigError
+from wtc.graph import latency
 from wtc.registry import Registry
+
+if TYPE_CHECKING:
+    import torch
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,15 @@ class Runtime:
 
 
 def _torch_versions() -> dict[str, str]:
+    import torch
+
     return {"torch": torch.__version__, "python": platform.python_version()}
 
 
 def _torch_cpu(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], threads: int
                ) -> Callable[[], Any]:
+    import torch
+
     module = module.eval()
 
     def run() -> Any:
@@ -45,6 +53,8 @@ def _torch_cpu(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], thread
 
 def _cuda(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], threads: int
           ) -> Callable[[], Any]:
+    import torch
+
     module = module.eval().cuda()
     on_gpu = tuple(x.cuda() for x in inputs)
 
@@ -60,6 +70,7 @@ def _cuda(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], threads: in
 def _onnx_session(module: torch.nn.Module, inputs: tuple[torch.Tensor, ...], threads: int
                   ) -> Callable[[], Any]:
     import onnxruntime as ort
+    import torch
 
     buf = io.BytesIO()
     names = [f"x{i}" for i in range(len(inputs))]
@@ -90,12 +101,16 @@ def _onnx_versions() -> dict[str, str]:
 
 
 def _cuda_available() -> str | None:
+    import torch
+
     if not torch.cuda.is_available():
         return "no CUDA device is visible to torch on this machine"
     return None
 
 
 def _cuda_versions() -> dict[str, str]:
+    import torch
+
     return {**_torch_versions(), "cuda": str(torch.version.cuda),
             "device": torch.cuda.get_device_name(0)}
 
@@ -105,6 +120,9 @@ RUNTIMES.add("torch-cpu", Runtime("torch-cpu", "cpu", _torch_cpu, lambda: None, 
 RUNTIMES.add("onnxruntime-cpu", Runtime("onnxruntime-cpu", "cpu", _onnx_session, lambda: None,
                                         _onnx_versions))
 RUNTIMES.add("cuda", Runtime("cuda", "cuda", _cuda, _cuda_available, _cuda_versions))
+if set(RUNTIMES) != set(latency.RUNTIMES):  # a table names its runtime by these names
+    raise ConfigError(f"runtimes {RUNTIMES.names()} differ from the names a latency table "
+                      f"records: {sorted(latency.RUNTIMES)}")
 
 
 def get_runtime(name: str) -> Runtime:
@@ -119,6 +137,8 @@ def get_runtime(name: str) -> Runtime:
 @contextlib.contextmanager
 def torch_threads(threads: int) -> Iterator[None]:
     """torch's intra-op threads set for a measurement, restored after."""
+    import torch
+
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
