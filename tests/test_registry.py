@@ -36,11 +36,11 @@ def test_unknown_names_list_the_declared_ones_too():
 
 def test_a_bad_declaration_fails_naming_it():
     reg: Registry[object] = Registry("thing")
-    with pytest.raises(RegistryError, match="'json.dumps' is not 'module:attr'"):
+    with pytest.raises(RegistryError, match=r"'json\.dumps' is not 'module:attr'"):
         reg.declare("x", "json.dumps")
     reg.declare("gone", "json:no_such_attr")
     reg.declare("nowhere", "wtc.no_such_module:x")
     with pytest.raises(RegistryError, match="thing 'gone' is declared as 'json:no_such_attr'"):
         reg.get("gone")
-    with pytest.raises(RegistryError, match="'wtc.no_such_module:x', which cannot be loaded"):
+    with pytest.raises(RegistryError, match=r"'wtc\.no_such_module:x', which cannot be loaded"):
         reg.get("nowhere")

@@ -40,10 +40,10 @@ def import_cmd(
     module hierarchy), check the built network gives the module's logits."""
     import torch
 
+    from wtc.atomic import atomic_write, atomic_write_text
     from wtc.graph import compile_spec, count_macs, count_params
     from wtc.importer import import_model
     from wtc.importer.source import make_module, parse_input
-    from wtc.widths import atomic_write, atomic_write_text
 
     shape = parse_input(input_shape)
     for path in (output, weights):

@@ -52,12 +52,12 @@ def profile_cmd(
         raise ConfigError(f"--statistic must be median or min, not '{statistic}'")
     if not 1.0 <= max_multiplier <= 8.0:
         raise ConfigError(f"--max-multiplier must be between 1 and 8, got {max_multiplier:g}")
+    from wtc.atomic import atomic_write_text
     from wtc.graph import compile_spec
     from wtc.profile import get_runtime, plan_layers, profile_spec
     from wtc.profile.table import FIT_ROUNDS
     from wtc.spec import load_spec
     from wtc.trainer.progress import Progress
-    from wtc.widths import atomic_write_text
 
     graph = compile_spec(load_spec(spec))
     get_runtime(runtime)  # refuse a runtime this machine cannot run before timing anything

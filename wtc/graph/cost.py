@@ -135,14 +135,14 @@ def _cost(t: _Term, c: Mapping[str, int]) -> tuple[int, int]:
     return 0, t.weights * cout
 
 
-def node_costs(graph: StageGraph, widths: Mapping[str, int] | Any | None = None
+def node_costs(graph: StageGraph, widths: Mapping[str, int] | HasGroups | None = None
                ) -> dict[str, tuple[int, int]]:
     """(MACs, params) of every node that has either."""
     c = channels(graph, widths)
     return {t.node: _cost(t, c) for t in _terms(graph)}
 
 
-def count_macs(graph: StageGraph, widths: Mapping[str, int] | Any | None = None) -> int:
+def count_macs(graph: StageGraph, widths: Mapping[str, int] | HasGroups | None = None) -> int:
     """Multiply-accumulates of one forward pass of one image."""
     c = channels(graph, widths)
     total = 0
@@ -154,12 +154,12 @@ def count_macs(graph: StageGraph, widths: Mapping[str, int] | Any | None = None)
     return total
 
 
-def count_params(graph: StageGraph, widths: Mapping[str, int] | Any | None = None) -> int:
+def count_params(graph: StageGraph, widths: Mapping[str, int] | HasGroups | None = None) -> int:
     """Trainable parameters (BN running statistics are buffers, not parameters)."""
     return sum(p for _, p in node_costs(graph, widths).values())
 
 
-def cost_table(graph: StageGraph, widths: Mapping[str, int] | Any | None = None
+def cost_table(graph: StageGraph, widths: Mapping[str, int] | HasGroups | None = None
                ) -> list[dict[str, Any]]:
     """MACs and parameters per stage, in order (`wtc show`)."""
     per_node = node_costs(graph, widths)
@@ -173,7 +173,7 @@ def cost_table(graph: StageGraph, widths: Mapping[str, int] | Any | None = None
     return list(rows.values())
 
 
-def estimate_memory(graph: StageGraph, widths: Mapping[str, int] | Any | None = None
+def estimate_memory(graph: StageGraph, widths: Mapping[str, int] | HasGroups | None = None
                     ) -> dict[str, Any]:
     """Bytes the built model needs at least: float32 parameters, plus the activations one image
     leaves for the backward pass (every op's output; a batch of B needs B times these).
@@ -194,7 +194,7 @@ def estimate_memory(graph: StageGraph, widths: Mapping[str, int] | Any | None = 
             "total": BYTES_PER_VALUE * (params + activations), "stages": stages}
 
 
-def check_memory(graph: StageGraph, widths: Mapping[str, int] | Any | None = None,
+def check_memory(graph: StageGraph, widths: Mapping[str, int] | HasGroups | None = None,
                  limit: int | None = None) -> dict[str, Any]:
     """The memory estimate, or a SpecError located at the biggest stage when it is over `limit`
     (default: `wtc.limits.max_memory()`, half the RAM unless WTC_MAX_MEMORY says otherwise)."""

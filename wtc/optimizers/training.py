@@ -10,11 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
 from torch import nn
 
 from wtc.data import DataBundle, make_data_for
-from wtc.graph import StageGraph, count_macs
 from wtc.nn import build_model
 from wtc.nn.bn import recalibrate_bn
 from wtc.optimizers.base import SearchContext
@@ -25,10 +23,10 @@ from wtc.trainer import (
     TrainResult,
     evaluate,
     fit,
+    forward_macs,
     resolve_device,
     resolve_runtime,
     seed_everything,
-    torch_forward_macs,
 )
 from wtc.trainer import fit_or_resume as trainer_fit_or_resume
 
@@ -55,16 +53,6 @@ def runtime(ctx: SearchContext) -> Runtime:
     """The precision and memory format of the search's forwards outside `fit` (held-out
     scoring, BN recalibration)."""
     return resolve_runtime(ctx.precision, ctx.channels_last, resolve_device(ctx.device))
-
-
-def forward_macs(graph: StageGraph, widths: dict[str, int], model: nn.Module,
-                 data: DataBundle) -> int:
-    """Per-image forward MACs of `model` on `data`: analytic at the spec's resolution,
-    measured otherwise (MACs scale with the pixel count)."""
-    if data.resolution == graph.spec.input.resolution:
-        return count_macs(graph, widths)
-    return torch_forward_macs(
-        model, torch.zeros(1, data.channels, data.resolution, data.resolution))
 
 
 def fit_or_resume(ctx: SearchContext, model: nn.Module, data: DataBundle, cfg: TrainConfig,

@@ -18,7 +18,7 @@ The public call is `wtc.train(...)` (this package is deliberately not named `tra
 
 from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import dist_info, resolve_device, set_process_threads
-from wtc.trainer.evaluation import evaluate, torch_forward_macs
+from wtc.trainer.evaluation import evaluate, forward_macs, torch_forward_macs
 from wtc.trainer.hooks import TrainHooks
 from wtc.trainer.loop import fit, lr_factor, param_groups
 from wtc.trainer.precision import FP32, PRECISIONS, Runtime, resolve_runtime
@@ -47,6 +47,7 @@ __all__ = [
     "finished_fit",
     "fit",
     "fit_or_resume",
+    "forward_macs",
     "load_checkpoint",
     "lr_factor",
     "param_groups",

@@ -1,16 +1,22 @@
-"""Evaluation: top-1 and loss over a loader (in a run's precision), forward MACs by torch's
-counter."""
+"""Evaluation: top-1 and loss over a loader (in a run's precision), forward MACs of a run
+(analytic, or by torch's counter at another resolution)."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from wtc.graph import StageGraph, count_macs
+from wtc.graph.cost import HasGroups
 from wtc.trainer.precision import FP32, Runtime
 from wtc.trainer.state import unwrap
+
+if TYPE_CHECKING:
+    from wtc.data import DataBundle
 
 
 @torch.no_grad()
@@ -49,3 +55,13 @@ def torch_forward_macs(model: nn.Module, sample: torch.Tensor) -> int:
         m(sample[:1])
     m.train(was)
     return int(fc.get_total_flops() // 2)
+
+
+def forward_macs(graph: StageGraph, widths: Mapping[str, int] | HasGroups, model: nn.Module,
+                 data: DataBundle) -> int:
+    """Per-image forward MACs of `model` (`graph` at `widths`) on `data`: analytic at the
+    spec's resolution, measured otherwise (MACs scale with the pixel count)."""
+    if data.resolution == graph.spec.input.resolution:
+        return int(count_macs(graph, widths))
+    return torch_forward_macs(
+        model, torch.zeros(1, data.channels, data.resolution, data.resolution))

@@ -20,8 +20,10 @@ from typing import Any
 import torch
 import torch.nn as nn
 
+from wtc.atomic import atomic_write_text, make_folders
 from wtc.data import DataBundle
 from wtc.errors import CheckpointError, ConfigError
+from wtc.graph.cost import training_macs
 from wtc.trainer.compiled import compile_model, resolve_compile
 from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import (
@@ -42,7 +44,6 @@ from wtc.trainer.state import (
     seed_everything,
     set_rng_state,
 )
-from wtc.widths import atomic_write_text, make_folders
 
 
 def param_groups(params: nn.Module | Iterable[nn.Parameter], weight_decay: float
@@ -228,7 +229,7 @@ class _Loop:
         sync_buffers(self.raw, self.world)
         row = self.epoch_row(epoch, sums)
         row.update(images_seen=self.images_seen,
-                   train_macs=3 * self.forward_macs * self.images_seen,
+                   train_macs=training_macs(self.forward_macs, self.images_seen),
                    seconds=time.perf_counter() - t0,
                    seconds_total=self.seconds_before + time.perf_counter() - self.t_start)
         row.update(sums.extra)
@@ -326,7 +327,7 @@ class _Loop:
             "top1": last.get("top1"), "loss": last.get("loss"),
             "val_top1": last.get("val_top1"), "train_loss": last.get("train_loss"),
             "forward_macs": self.forward_macs, "images_seen": self.images_seen,
-            "train_macs": 3 * self.forward_macs * self.images_seen,
+            "train_macs": training_macs(self.forward_macs, self.images_seen),
             "seconds": last.get("seconds_total"),
             "device": str(self.device), **self.runtime.to_json(), "compile": self.compiled,
             "world_size": self.world, "data": data.name,

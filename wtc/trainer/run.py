@@ -18,13 +18,13 @@ import torch
 from wtc.atomic import atomic_write, make_folders
 from wtc.data import make_data_for
 from wtc.errors import CheckpointError, ConfigError, UserInputError
-from wtc.graph import SpecLike, StageGraph, as_graph, count_macs
+from wtc.graph import SpecLike, StageGraph, as_graph
 from wtc.nn import build_model
 from wtc.nn.bn import recalibrate_bn
 from wtc.nn.weights import checkpoint_file
 from wtc.trainer.config import TrainConfig, TrainResult
 from wtc.trainer.distributed import dist_info, resolve_device
-from wtc.trainer.evaluation import evaluate, torch_forward_macs
+from wtc.trainer.evaluation import evaluate, forward_macs
 from wtc.trainer.loop import fit
 from wtc.trainer.precision import has_grouped_conv, resolve_runtime
 from wtc.trainer.state import load_checkpoint, seed_everything
@@ -87,10 +87,7 @@ def train(spec: SpecLike, widths: WidthsLike = None, cfg: TrainConfig | None = N
         # the kept channels' BN statistics were measured with the removed ones upstream:
         # re-estimate them (no weight changes) before training starts
         recalibrate_bn(model, itertools.islice(iter(data.train), RECALIBRATION_BATCHES))
-    forward_macs = int(count_macs(graph, w))
-    if data.resolution != s.input.resolution:  # MACs scale with the pixel count
-        forward_macs = torch_forward_macs(
-            model, torch.zeros(1, data.channels, data.resolution, data.resolution))
+    forward = forward_macs(graph, w, model, data)
     meta = {"spec_hash": str(graph.spec_hash), "widths": _groups(w)}
     if spec_path is not None:
         meta["spec"] = str(spec_path)
@@ -103,7 +100,7 @@ def train(spec: SpecLike, widths: WidthsLike = None, cfg: TrainConfig | None = N
             _save_widths_copy(w, widths, out / "widths.json")
             if spec_path is not None:
                 atomic_write(out / "spec.yaml", lambda f: f.write(Path(spec_path).read_bytes()))
-        return fit(model, data, cfg, forward_macs=forward_macs, progress=progress,
+        return fit(model, data, cfg, forward_macs=forward, progress=progress,
                    out_dir=out, resume=resume, meta=meta)
     except UserInputError:  # a full disk, a bad image, nothing to resume: no partial run
         if created is not None and not (out / "checkpoint.pt").exists():  # type: ignore[operator]

@@ -2,8 +2,6 @@
 "41M"; target.py), uniform scaling to a MACs target (scale.py), channel rounding (re-exported
 from the spec layer). No torch here."""
 
-# (moved to wtc.atomic; re-exported for the callers that import them from here)
-from wtc.atomic import atomic_write, atomic_write_text, chmod_like_new_file, make_folders
 from wtc.spec.rounding import make_divisible
 from wtc.widths.file import (
     FORMAT,
@@ -27,9 +25,9 @@ from wtc.widths.scale import (
 from wtc.widths.target import MacsTarget, parse_targets, resolve_macs
 
 __all__ = [
-    "FORMAT", "MacsTarget", "Widths", "atomic_write", "atomic_write_text", "base_widths",
-    "check_widths", "chmod_like_new_file", "cost_record", "load_widths", "make_divisible",
-    "make_folders", "new_widths", "parse_targets", "read_widths_json", "resolve_macs",
+    "FORMAT", "MacsTarget", "Widths", "base_widths", "check_widths", "cost_record",
+    "load_widths", "make_divisible", "new_widths", "parse_targets", "read_widths_json",
+    "resolve_macs",
     "save_widths", "scale_to_macs", "steps", "summary", "uniform_widths", "widths_from_groups",
     "widths_from_json",
 ]
