@@ -143,6 +143,12 @@ def test_a_latency_plan_with_the_capacity_search_reports_its_latency_beside_unif
                      "batch_size": 32},
             "train": {"epochs": 1, "lr": 0.05}, "seeds": [0]}
     (tmp_path / "plan.yaml").write_text(json.dumps(plan))
+    from wtc.experiment import project
+
+    dry = {p.unit: p for p in project(load_plan(tmp_path / "plan.yaml"))}
+    # a training-free search costs nothing in the dry run (not a training at the base widths)
+    assert (dry["search/capacity/target"].train_macs, dry["search/capacity/target"].note) == (
+        0, "")
     out = tmp_path / "out"
     run_experiment(load_plan(tmp_path / "plan.yaml"), out, threads=1)
     write_report(out)

@@ -49,11 +49,11 @@ def search_images(plan: Plan, src: Source) -> float:
 def search_macs(plan: Plan, method: str, src: Source, epochs: int | None = None) -> int:
     """Projected training MACs of one search of `method` on `src` (`epochs`: a search-length
     curve point's, instead of the plan's)."""
-    if method == "uniform":
-        return 0
     from wtc.optimizers import get_optimizer, validate_settings
 
     cls = get_optimizer(method)
+    if not cls.needs_data:  # trains nothing (uniform, capacity)
+        return 0
     chosen = src.settings(plan.methods[method])
     if epochs is not None:
         chosen = {**chosen, "epochs": epochs}
@@ -90,8 +90,7 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
         else:
             macs = direct.get(m, 0) if src.is_target else search_macs(plan, m, src)
             ratio = direct[m] / macs if (not src.is_target and macs) else None
-        note = "" if m == "uniform" or has_estimate(m) else (
-            "lower bound (the method has no estimate)")
+        note = "" if has_estimate(m) else "lower bound (the method has no estimate)"
         return Projection(u.id, u.kind, macs, ratio, note)
     if u.kind == "train":
         macs = plan.cost_macs or plan.target_macs  # a latency target: its uniform MACs
@@ -104,9 +103,12 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
 
 
 def has_estimate(method: str) -> bool:
+    """Whether the dry run's number for `method` is its own (a method that trains nothing
+    costs nothing; one that trains without an estimate is counted as a lower bound)."""
     from wtc.optimizers import get_optimizer
 
-    return get_optimizer(method).has_estimate()
+    cls = get_optimizer(method)
+    return not cls.needs_data or cls.has_estimate()
 
 
 def _train_images(plan: Plan) -> int:
