@@ -20,7 +20,7 @@ order. No torch at import; the torch side is in `greedy.py` and `sandwich.py`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -28,6 +28,9 @@ from wtc.errors import ConfigError
 from wtc.graph import StageGraph, training_macs
 from wtc.limits import MAX_EPOCHS
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
+
+if TYPE_CHECKING:
+    from wtc.optimizers.widthgrid import WidthGrid
 
 
 class AutoSlimSettings(BaseModel):
@@ -121,7 +124,7 @@ class AutoSlim(Optimizer):
                                targets=list(ctx.targets or (ctx.target_macs,)))
 
 
-def estimate_greedy(grid: Any, target_macs: int) -> tuple[int, int]:
+def estimate_greedy(grid: WidthGrid, target_macs: int) -> tuple[int, int]:
     """(candidates scored, their summed per-image MACs) of a greedy pass down to the target,
     projected without scores: the pass is assumed to shrink the relatively widest group first
     (a balanced path; the real one follows held-out accuracy)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -24,15 +24,19 @@ from wtc.trainer import dist_info, resolve_device, seed_everything
 from wtc.trainer.progress import Progress
 from wtc.widths import scale_to_macs
 
+if TYPE_CHECKING:
+    from wtc.data import DataBundle
+    from wtc.optimizers.autoslim import AutoSlimSettings
+
 GREEDY_FILE = "greedy.json"
 
 
-def pixel_ratio(ctx: SearchContext, data: Any) -> float:
+def pixel_ratio(ctx: SearchContext, data: DataBundle) -> float:
     """MACs at the data's resolution over MACs at the spec's (convs scale with pixels)."""
     return (data.resolution / ctx.graph.spec.input.resolution) ** 2
 
 
-def train_supernet(ctx: SearchContext, s: Any, data: Any, grid: WidthGrid,
+def train_supernet(ctx: SearchContext, s: AutoSlimSettings, data: DataBundle, grid: WidthGrid,
                    hooks: SandwichHooks, net: Supernet | None = None
                    ) -> tuple[Supernet, int, list[dict]]:
     """Train (or reload a finished) supernet: (net, training MACs, per-epoch history)."""
@@ -123,7 +127,8 @@ def widths_for_target(grid: WidthGrid, traj: list[dict[str, Any]], target: float
     return groups, int(point["step"])
 
 
-def autoslim_search(ctx: SearchContext, s: Any, data: Any, targets: list[int]) -> Outcome:
+def autoslim_search(ctx: SearchContext, s: AutoSlimSettings, data: DataBundle,
+                    targets: list[int]) -> Outcome:
     """Supernet training, greedy slimming to the lowest target, widths for every target."""
     grid = WidthGrid.from_settings(ctx.graph, s)
     device = resolve_device(ctx.device)

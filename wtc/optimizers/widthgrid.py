@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 from wtc.graph import StageGraph, count_macs
 from wtc.widths import make_divisible
 from wtc.widths import steps as group_steps
+
+if TYPE_CHECKING:
+    from wtc.optimizers.autoslim import AutoSlimSettings
 
 
 @dataclass(frozen=True)
@@ -41,8 +44,8 @@ class WidthGrid:
         return cls(graph, hi, lo, grid)
 
     @classmethod
-    def from_settings(cls, graph: StageGraph, s: Any) -> WidthGrid:
-        return cls.build(graph, s.max_multiplier, s.min_multiplier, getattr(s, "steps", 10))
+    def from_settings(cls, graph: StageGraph, s: AutoSlimSettings) -> WidthGrid:
+        return cls.build(graph, s.max_multiplier, s.min_multiplier, s.steps)
 
     def macs(self, widths: dict[str, int]) -> int:
         return count_macs(self.graph, widths)
