@@ -50,6 +50,7 @@ from wtc.widthtransfer import STACKING, project_spec
 
 if TYPE_CHECKING:
     from wtc.data import DataConfig
+    from wtc.graph.costmodel import CostModel
     from wtc.trainer import TrainConfig
 
 # keys of plan.data the plan itself owns (searches, proxies and the final recipe set them)
@@ -109,7 +110,8 @@ class Plan:
     eval_data: DataConfig  # the test-set evaluation's data
     train_images: int | None  # training-set size (dry-run projections); None: unknown
     test_images: int | None
-    cost: Any = None  # a non-MACs cost model (`experiment.plan_cost`); target_macs in its unit
+    # a non-MACs cost model (`experiment.plan_cost`); target_macs is in its unit
+    cost: CostModel | None = None
     cost_macs: int | None = None  # then: MACs of the uniform widths at it (dry-run projections)
 
     @property

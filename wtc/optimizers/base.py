@@ -24,6 +24,7 @@ from wtc.widths import Widths, save_widths
 
 if TYPE_CHECKING:
     from wtc.data import DataConfig
+    from wtc.graph.costmodel import CostModel
 
 __all__ = [
     "OPTIMIZERS", "NoSettings", "Optimizer", "Outcome", "SearchContext", "SearchResult",
@@ -55,7 +56,7 @@ class SearchContext:
     targets: tuple[int, ...] = ()  # every MACs target this run serves (multi-target methods)
     # the cost model targets are counted in (`wtc.graph.costmodel`); None: MACs. With another
     # model, target_macs and targets are in its unit (seconds for latency)
-    cost: Any = None
+    cost: CostModel | None = None
     precision: str = "fp32"  # of every forward/backward (resolved by `prepare`: never auto)
     channels_last: bool = False
 

@@ -15,7 +15,7 @@ checkpoints, so an interrupted search resumes bit-exactly.
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 import torch.nn.functional as F
@@ -35,10 +35,13 @@ from wtc.optimizers.widthgrid import WidthGrid
 from wtc.trainer import dist_info, evaluate, resolve_device, seed_everything
 from wtc.widths import make_divisible, steps
 
+if TYPE_CHECKING:
+    from wtc.optimizers.dmcp import DMCPSettings
+
 TRACE_POINTS = 200  # at most this many points of the architecture phase are recorded
 
 
-def check_target(ctx: SearchContext, s: Any) -> None:
+def check_target(ctx: SearchContext, s: DMCPSettings) -> None:
     """Refuse a spec the supernet cannot run (ConfigError naming the op) and a target the
     chains cannot reach (TargetError: not between the MACs of the prefixes and of the
     supernet), before any training."""
@@ -67,8 +70,8 @@ def check_target(ctx: SearchContext, s: Any) -> None:
 class DMCPHooks(SandwichHooks):
     """SandwichHooks (weights) plus DMCP's architecture step and read-out evaluation."""
 
-    def __init__(self, grid: WidthGrid, chains: MarkovChannels, s: Any, *, target_macs: int,
-                 seed: int, world: int = 1) -> None:
+    def __init__(self, grid: WidthGrid, chains: MarkovChannels, s: DMCPSettings, *,
+                 target_macs: int, seed: int, world: int = 1) -> None:
         super().__init__(grid, samples=s.samples, distill=s.distill, seed=seed)
         self.chains, self.s, self.target, self.world = chains, s, int(target_macs), world
         self.steps = steps(grid.graph)  # the rounding step per group (divisor, group width)
@@ -196,7 +199,7 @@ def loss_target(ctx: SearchContext) -> int:
     return round(ctx.cost.linear_cost(ctx.graph, uni.groups))
 
 
-def train_dmcp(ctx: SearchContext, s: Any, data: DataBundle) -> dict[str, Any]:
+def train_dmcp(ctx: SearchContext, s: DMCPSettings, data: DataBundle) -> dict[str, Any]:
     """Train the supernet and the chains (resumable through `ctx.run_dir`); returns the record
     the optimizer reads out from: expected channels and marginals per group, expected MACs,
     history, cost."""

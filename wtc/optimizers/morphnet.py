@@ -20,7 +20,7 @@ the held-out top-1 after BN recalibration.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -28,6 +28,9 @@ from wtc.graph import StageGraph, count_macs, training_macs
 from wtc.limits import MAX_EPOCHS
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 from wtc.widths import scale_to_macs
+
+if TYPE_CHECKING:
+    from wtc.data import DataBundle
 
 
 class MorphNetSettings(BaseModel):
@@ -130,7 +133,7 @@ def details(rounds: list[dict[str, Any]], lam: float) -> dict[str, Any]:
             "alive_macs": last["alive_macs"], "val_top1": last["val_top1"], "rounds": rounds}
 
 
-def ladder(ctx: SearchContext, s: MorphNetSettings, data: Any) -> Outcome:
+def ladder(ctx: SearchContext, s: MorphNetSettings, data: DataBundle) -> Outcome:
     """Structure learning at each λ of the ladder; each rung's expanded widths trained for
     `score_epochs` and scored on the held-out split after BN recalibration; the best kept."""
     from wtc.optimizers import training as tr
@@ -160,7 +163,7 @@ def ladder(ctx: SearchContext, s: MorphNetSettings, data: Any) -> Outcome:
     return Outcome(groups=out.groups, train_macs=total, history=history, details=details)
 
 
-def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: Any,
+def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: DataBundle,
                        run_sub: str | None = None) -> Outcome:
     """The rounds: train with λ·G (`GammaHooks`), read the alive channels, expand to the
     target; each round from scratch at the previous round's widths (torch side). The final
