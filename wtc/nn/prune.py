@@ -30,15 +30,14 @@ from torch import Tensor
 from wtc.errors import CheckpointError, ConfigError
 from wtc.graph import StageGraph
 from wtc.nn.build import build_model, module_path
-from wtc.nn.slimmable import Supernet
+from wtc.nn.slimmable import SLICED, Supernet
+from wtc.spec.ops import OPS, Channels
 
 IMPORTANCE = ("l1", "bn")
-_PRODUCERS = ("conv", "linear")
-_NORMS = ("bn", "ln")
-_OUT_SLICED = {"conv": ("weight", "bias"), "linear": ("weight", "bias"),
-               "dwconv": ("weight", "bias"), "gconv": ("weight", "bias"),
-               "bn": ("weight", "bias", "running_mean", "running_var"), "ln": ("weight", "bias"),
-               "scale": ("weight",)}
+# read from the op table: the ops whose output channels are new (their weight is cut on both
+# axes; conv, linear) and the norms whose γ scores the channels of the producer before them
+_PRODUCERS = frozenset(n for n in OPS if OPS.get(n).channels is Channels.NEW)
+_NORMS = frozenset(n for n in OPS if OPS.get(n).norm)
 
 
 def init_from_trained(graph: StageGraph, widths: Mapping[str, int], state: Mapping[str, Tensor],
@@ -134,7 +133,7 @@ def _permute(graph: StageGraph, state: dict[str, Any], order: Mapping[str, Tenso
     base = {g: grp.base for g, grp in graph.groups.items()}
     for n in graph.order[1:]:
         a = graph.nx.nodes[n]
-        names = _OUT_SLICED.get(a["op"])
+        names = SLICED.get(a["op"])
         if names is None:
             continue
         prefix = module_path(graph, n)

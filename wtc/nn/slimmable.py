@@ -171,8 +171,10 @@ for _name, _fn in {"conv": _conv, "dwconv": _dwconv, "linear": _linear, "bn": _b
                    "droppath": _module, "split": _module, "shuffle": _module}.items():
     SLIM_OPS.add(_name, _fn)
 
-# how to slice each parameter or buffer of an op's module when extracting: (name, uses_in)
-_SLICED = {"conv": ("weight", "bias"), "dwconv": ("weight", "bias"),
+# the parameters and buffers of an op's module that are cut to its channels, when a subnet is
+# extracted from the supernet and when `wtc.nn.prune` starts a narrower network from trained
+# base weights (the one table of them)
+SLICED = {"conv": ("weight", "bias"), "dwconv": ("weight", "bias"),
            "linear": ("weight", "bias"),
            "bn": ("weight", "bias", "running_mean", "running_var"),
            "gconv": ("weight", "bias"), "ln": ("weight", "bias"), "scale": ("weight",)}
@@ -298,7 +300,7 @@ class Supernet(nn.Module):
             for name, value in list(s.module.named_parameters(recurse=False)) + list(
                     s.module.named_buffers(recurse=False)):
                 got = value
-                if name in _SLICED.get(s.op, ()):
+                if name in SLICED.get(s.op, ()):
                     got = _take(value, 0, sout)
                     if name == "weight" and s.op == "conv":
                         got = _take(got, 1, sin)

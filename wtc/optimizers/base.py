@@ -20,6 +20,7 @@ from wtc.errors import ConfigError
 from wtc.graph import StageGraph
 from wtc.optimizers.targets import resolve_target
 from wtc.registry import Registry
+from wtc.spec.ops import OPS, Channels
 from wtc.widths import Widths, save_widths
 
 if TYPE_CHECKING:
@@ -190,10 +191,10 @@ def multi_target_methods() -> list[str]:
 def has_grouped_conv(graph: StageGraph) -> bool:
     """Whether the network has grouped or depthwise convolutions (kept fp32 by `auto` on
     CPU: see `wtc.trainer.precision`); what `has_grouped_conv(model)` says of its module."""
-    for nid in graph.order:
+    for nid in graph.order[1:]:  # after the input node
         node = graph.node(nid)
-        if node["op"] in ("dwconv", "gconv") or (node["op"] == "conv"
-                                                 and node.get("num_groups", 1) > 1):
+        if OPS.get(node["op"]).channels is Channels.GROUPED or (
+                node["op"] == "conv" and node.get("num_groups", 1) > 1):
             return True
     return False
 
