@@ -3,7 +3,6 @@ CLI should say about it (a latency table from another machine), hand the model d
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from wtc.cli.common import err
@@ -27,17 +26,19 @@ def read_cost(value: str | None) -> CostModel | None:
     return model
 
 
-def read_targets(graph: StageGraph, labels: list[str], cost: str | None,
-                 parse_macs: Callable[[str, int], Any]) -> tuple[CostModel | None, list[Any]]:
-    """(cost model or None, the targets in its unit) from `--cost` and `--target` labels;
-    MACs targets are read as they always were (`parse_macs`)."""
+def read_targets(graph: StageGraph, labels: list[str], cost: str | None
+                 ) -> tuple[CostModel | None, list[Any]]:
+    """(cost model or None, the targets in its unit) from `--cost` and `--target-macs` labels;
+    MACs targets are read by `wtc.widths.MacsTarget`, the one parser."""
     from wtc.graph import count_macs
     from wtc.graph.costmodel import parse_target
+    from wtc.widths import MacsTarget
 
     model = read_cost(cost)
     if model is None:
         refuse_time_as_macs(labels)
-        return None, [parse_macs(t, count_macs(graph)) for t in labels]
+        base = count_macs(graph)
+        return None, [MacsTarget.parse(t, "--target-macs").macs(base) for t in labels]
     model.check(graph)
     return model, [parse_target(graph, t, model) for t in labels]
 

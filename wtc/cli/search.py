@@ -172,7 +172,7 @@ def search_cmd(
     path = resolve_spec(spec)
     graph = compile_spec(load_spec(path))
     labels = [t.strip() for t in target_macs.split(",") if t.strip()] or [target_macs]
-    model, targets = read_targets(graph, labels, cost, _macs_target)
+    model, targets = read_targets(graph, labels, cost)
     _check_output(output)
     data_cfg = _data_cfg(method, data, data_root, batch_size, val_split, val_min)
     opt, ctx, cfg = sb.prepare(graph, sb.SearchRequest(
@@ -187,13 +187,6 @@ def search_cmd(
             f"[bold]{method}[/bold] search of '{esc(graph.spec.name)}' ({esc(path)}) on "
             f"{data} (fraction {fraction:g}), target {targets_text(targets, model)}"))
     _write(graph, sb.run_prepared(opt, ctx, cfg), output, labels, targets, json_out, model)
-
-
-def _macs_target(text: str, base_macs: int) -> int:
-    """A `--target-macs` value in MACs (`wtc.widths.MacsTarget`, the one parser)."""
-    from wtc.widths import MacsTarget
-
-    return MacsTarget.parse(text, "--target-macs").macs(base_macs)
 
 
 def _start_training(threads: int | None, device: str, line: str | None) -> None:
