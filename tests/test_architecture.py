@@ -220,6 +220,18 @@ def test_process_wide_state_is_set_by_entry_points_only():
     assert not bad, "\n".join(bad)
 
 
+def test_a_graphs_cache_is_written_by_the_graph_only():
+    """What is computed from a graph once is kept through `StageGraph.derived(key, make)`; no
+    module reads or writes another object's `_cache`."""
+    bad = []
+    for m, path in MODULES.items():
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if (isinstance(node, ast.Attribute) and node.attr == "_cache"
+                    and ast.unparse(node.value) != "self"):
+                bad.append(f"{m}:{node.lineno} {ast.unparse(node)} (use graph.derived)")
+    assert not bad, "\n".join(bad)
+
+
 def test_optimizer_methods_are_called_not_looked_up():
     """The experiment, the report and the CLI call the methods `Optimizer` declares; a
     `getattr(cls, "estimate_train_macs", None)` would let a method that lacks one pass

@@ -71,8 +71,7 @@ class CostModel:
     def terms(self, graph: StageGraph) -> list[MacTerm]:
         """The conv/linear nodes in MACs form, each weighted by its cost per MAC at the base
         widths, normalised to sum to the base MACs (see the module docstring)."""
-        key = f"terms:{self.label()}"
-        if key not in graph._cache:
+        def make() -> list[MacTerm]:
             base = mac_terms(graph)
             per_node = self.node_costs(graph)
             macs = {n: m for n, (m, _) in node_costs(graph).items()}
@@ -80,8 +79,9 @@ class CostModel:
                        else 0.0 for t in base}
             scaled = sum(weights[t.node] * macs.get(t.node, 0) for t in base)
             norm = count_macs(graph) / scaled if scaled > 0 else 0.0
-            graph._cache[key] = [replace(t, coef=t.coef * weights[t.node] * norm) for t in base]
-        return graph._cache[key]
+            return [replace(t, coef=t.coef * weights[t.node] * norm) for t in base]
+
+        return graph.derived(f"terms:{self.label()}", make)
 
     def linear_cost(self, graph: StageGraph, widths: Groups = None) -> float:
         """The linearisation at `widths`, in MACs-equivalents (DMCP's loss target)."""

@@ -313,13 +313,12 @@ class LatencyCost(CostModel):
         return f"latency:{self.path}"
 
     def _plan(self, graph: StageGraph) -> list[tuple[str, Entry, tuple[tuple[str, ...], ...]]]:
-        key = f"latency-plan:{self.table.sha256 or id(self.table)}"
-        if key not in graph._cache:
+        def make() -> list[tuple[str, Entry, tuple[tuple[str, ...], ...]]]:
             self.check(graph)
-            graph._cache[key] = [(n, self.table.entries[layer_key(graph, n)],
-                                  layer_axes(graph, n))
-                                 for n in timed_nodes(graph, self.table.runtime)]
-        return graph._cache[key]
+            return [(n, self.table.entries[layer_key(graph, n)], layer_axes(graph, n))
+                    for n in timed_nodes(graph, self.table.runtime)]
+
+        return graph.derived(f"latency-plan:{self.table.sha256 or id(self.table)}", make)
 
     def check(self, graph: StageGraph) -> None:
         missing = [n for n in timed_nodes(graph, self.table.runtime)
