@@ -40,8 +40,7 @@ class DataConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
-    data: str = Field(description="a registered dataset: fashion-mnist, cifar10, "
-                                  "imagefolder, synthetic, ...")
+    data: str = Field(description="a dataset of DATASETS (`wtc search --help` lists them)")
     data_root: str | None = None
     fraction: float = Field(1.0, gt=0.0, le=1.0, description="stratified share of train images")
     classes: list[int] | None = Field(None, description="keep these classes, relabelled 0..k-1")
