@@ -7,8 +7,11 @@ import statistics
 
 import pytest
 
+from tests.helpers import ROOT
 from wtc.experiment.report import same_widths, search_val_top1
 from wtc.experiment.stats import betainc, t_two_sided, welch
+from wtc.graph import compile_spec, count_macs
+from wtc.spec import load_spec
 
 pytestmark = pytest.mark.unit
 
@@ -67,5 +70,9 @@ def test_every_training_method_declares_its_cost_estimate_and_held_out_accuracy(
         if cls.needs_data:
             assert cls.has_estimate(), name
             assert cls.held_out_top1 is not Optimizer.held_out_top1, name
-        else:
-            assert cls.estimate_train_macs is Optimizer.estimate_train_macs, name
+        elif cls.has_estimate():  # training-free with an estimate: it must say none
+            g = compile_spec(load_spec(ROOT / "specs" / "resnet20_fmnist.yaml"))
+            assert cls.estimate_train_macs(g, cls.Settings(), images=1000.0,
+                                           target_macs=count_macs(g) // 2) == 0, name
+        else:  # the dry run counts it as uniform: no training
+            assert name == "uniform", name

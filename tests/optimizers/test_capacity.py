@@ -160,3 +160,26 @@ def test_a_latency_plan_with_the_capacity_search_reports_its_latency_beside_unif
     text = (out / "report.md").read_text()
     assert "## Latency (predicted)" in text and "| capacity |" in text
     assert (out / "figures" / "top1_vs_latency.png").is_file()
+
+
+def test_a_macs_plan_with_the_capacity_search_is_refused_before_anything_runs(cli, tmp_path):
+    """Under a MACs budget capacity has nothing to trade: the plan names it (dry run and run
+    alike, exit 2, nothing written), and under a cost model it projects no training MACs."""
+    plan = {"name": "cap", "target": {"spec": str(TINY / "resnet_tiny.yaml"), "macs": "0.6x"},
+            "methods": {"capacity": {}},
+            "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 32,
+                     "batch_size": 32},
+            "train": {"epochs": 1, "lr": 0.05}, "seeds": [0]}
+    (tmp_path / "plan.yaml").write_text(json.dumps(plan))
+    for extra in (["--dry-run"], []):
+        code, _, stderr = cli("experiment", str(tmp_path / "plan.yaml"), "--out",
+                              str(tmp_path / "out"), *extra)
+        assert code == 2 and "methods.capacity" in stderr and "MACs budget" in stderr, stderr
+        assert not (tmp_path / "out").exists()
+    plan["target"]["cost"] = "params"
+    (tmp_path / "plan.yaml").write_text(json.dumps(plan))
+    code, stdout, stderr = cli("experiment", str(tmp_path / "plan.yaml"), "--out",
+                               str(tmp_path / "out"), "--dry-run", "--json")
+    assert code == 0, stderr
+    rows = {u["unit"]: u for u in json.loads(stdout)["units"]}
+    assert rows["search/capacity/target"]["train_macs"] == 0

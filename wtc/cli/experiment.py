@@ -50,8 +50,10 @@ def experiment_cmd(
     check_options(jobs=jobs, threads=threads)
     p = load_plan(plan)
     if dry_run:
+        from wtc.experiment.plan_check import check_sources
         from wtc.experiment.status import ledger_status
 
+        check_sources(p)  # what a run would refuse before any unit, a dry run refuses too
         proj = project(p)
         status = ledger_status(expand(p), out_dir)
         _print_dry_run(p, proj, summary(p, proj, status), as_json, set(status.recorded))

@@ -12,8 +12,14 @@ from wtc.errors import PlanError, UserInputError
 
 def check_sources(plan: Any) -> None:
     """PlanError naming the source when a search on it would be refused when it runs."""
-    from wtc.optimizers import validate_settings
+    from wtc.optimizers import OPTIMIZERS, validate_settings
 
+    for method in plan.methods:
+        if plan.cost is None and OPTIMIZERS.get(method).needs_cost_model:
+            raise PlanError(f"method '{method}' trades MACs against another cost and has "
+                            "nothing to do under a MACs budget: give the target a `cost:` "
+                            "(latency:TABLE or params), or drop the method",
+                            key=f"methods.{method}", file=plan.file)
     for src in (plan.target, *plan.proxies.values()):
         key = "target" if src.is_target else f"proxies.{src.name}"
         for method, settings in plan.methods.items():

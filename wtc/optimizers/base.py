@@ -85,6 +85,8 @@ class Optimizer:
     Settings: ClassVar[type[BaseModel]] = NoSettings
     needs_data: ClassVar[bool] = False
     multi_target: ClassVar[bool] = False  # one run serves several MACs targets
+    # trades MACs against another cost: refused under a MACs budget (by `check` and the plan)
+    needs_cost_model: ClassVar[bool] = False
     summary: ClassVar[str] = ""
 
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:

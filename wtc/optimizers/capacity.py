@@ -9,10 +9,12 @@ model other than MACs (under a MACs budget it would be the uniform baseline), so
 
 from __future__ import annotations
 
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from wtc.errors import ConfigError
-from wtc.graph import count_macs
+from wtc.graph import StageGraph, count_macs
 from wtc.optimizers.base import Optimizer, Outcome, SearchContext, register_optimizer
 from wtc.widths import uniform_widths
 from wtc.widths.exchange import most_macs_within
@@ -32,15 +34,22 @@ class CapacitySettings(BaseModel):
 class Capacity(Optimizer):
     name = "capacity"
     Settings = CapacitySettings
+    needs_cost_model = True
     summary = ("the most MACs a latency or parameter budget buys (needs --cost other than "
                "macs); no training")
 
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:
-        if ctx.cost is None:
+        if ctx.cost is None and self.needs_cost_model:
             raise ConfigError("method 'capacity' trades MACs against another cost; give "
                               "--cost latency:TABLE (a table from `wtc profile`) or --cost "
                               "params (under a MACs budget it would be the uniform baseline: "
                               "--method uniform)")
+
+    @staticmethod
+    def estimate_train_macs(graph: StageGraph, settings: Any, *, images: float,
+                            target_macs: int, val_images: float = 0.0) -> int | None:
+        """No training: the search reads only the cost model."""
+        return 0
 
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
         assert isinstance(settings, CapacitySettings)
