@@ -130,3 +130,22 @@ def test_several_targets_keep_their_order_and_text():
     assert resolve_macs(graph, "0.5x") == round(0.5 * wtc.count_macs(graph))
     with pytest.raises(TargetError, match="at least one"):
         parse_targets([])
+
+
+def test_as_widths_is_the_one_reading_of_a_widths_argument(tmp_path):
+    """A widths file, a Widths of this spec and a group -> channels mapping give the same
+    Widths; another spec's Widths and anything else are refused, saying what was given."""
+    from wtc.widths import as_widths, save_widths, uniform_widths
+
+    g = wtc.compile_spec(wtc.load_spec("specs/tiny/resnet_tiny.yaml"))
+    other = wtc.compile_spec(wtc.load_spec("specs/resnet20.yaml"))
+    w = uniform_widths(g, multiplier=0.5)
+    save_widths(w, tmp_path / "w.json")
+    for given in (w, dict(w.groups), tmp_path / "w.json", str(tmp_path / "w.json")):
+        assert as_widths(g, given).groups == w.groups, given
+    with pytest.raises(WidthsError, match="carry them over with `wtc transfer`"):
+        as_widths(other, w)
+    with pytest.raises(WidthsError, match="missing group"):
+        as_widths(g, {})
+    with pytest.raises(WidthsError, match="not list"):
+        as_widths(g, [1, 2])  # type: ignore[arg-type]

@@ -36,14 +36,12 @@ from typing import Any, Literal
 import torch
 
 from wtc.atomic import atomic_path
-from wtc.errors import ConfigError, ExportError, WidthsError
+from wtc.errors import ConfigError, ExportError
 from wtc.graph import SpecLike, StageGraph, as_graph
-from wtc.widths import Widths
+from wtc.widths import Widths, WidthsLike, as_widths
 
-# what export_onnx takes as widths: a Widths, a group -> channels mapping, a widths file, or
+# export_onnx's widths (`WidthsLike`): a Widths, a group -> channels mapping, a widths file, or
 # None (the checkpoint's own widths, else the spec's base widths)
-WidthsLike = Widths | Mapping[str, int] | str | Path | None
-
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -95,25 +93,16 @@ class ExportReport:
 def _resolve_widths(graph: StageGraph, widths: WidthsLike, ckpt: Mapping[str, Any] | None,
                     hashes: tuple[str, ...]) -> tuple[dict[str, int], str]:
     """Free-group channels for `graph` and where they came from."""
-    from wtc.widths import check_widths, load_widths
+    from wtc.widths import check_widths
 
     if widths is None:
         saved = ckpt.get("widths") if ckpt is not None else None
         if isinstance(saved, Mapping) and (ckpt or {}).get("spec_hash") in (None, *hashes):
             return check_widths(graph, dict(saved), "the checkpoint's widths"), "checkpoint"
         return {g: graph.groups[g].base for g in graph.free_groups}, "base"
-    if isinstance(widths, str | Path):
-        return dict(load_widths(widths, graph).groups), str(widths)
-    if isinstance(widths, Widths):
-        if widths.spec_hash != graph.spec_hash:
-            raise WidthsError(f"widths for spec '{widths.spec_name}' ({widths.spec_hash}) do not "
-                              f"fit '{graph.spec.name}' ({graph.spec_hash}); carry them over "
-                              "with `wtc transfer`")
-        return check_widths(graph, widths.groups), "widths"
-    if isinstance(widths, Mapping):
-        return check_widths(graph, widths), "mapping"
-    raise WidthsError(f"widths must be a Widths, a group -> channels mapping or a widths file, "
-                      f"not {type(widths).__name__}")
+    source = (str(widths) if isinstance(widths, str | Path) else
+              "widths" if isinstance(widths, Widths) else "mapping")
+    return dict(as_widths(graph, widths).groups), source
 
 
 def _check_output_path(path: Path) -> None:

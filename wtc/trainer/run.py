@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import itertools
 import shutil
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +27,9 @@ from wtc.trainer.evaluation import evaluate, forward_macs
 from wtc.trainer.loop import fit
 from wtc.trainer.precision import has_grouped_conv, resolve_runtime
 from wtc.trainer.state import load_checkpoint, seed_everything
-from wtc.widths import Widths, base_widths, load_widths, save_widths, widths_from_groups
+from wtc.widths import Widths, WidthsLike, as_widths, base_widths, save_widths
 
 # what `train` and `evaluate_checkpoint` accept as widths (None: the spec's base widths)
-WidthsLike = Widths | Mapping[str, int] | str | Path | None
 
 RECALIBRATION_BATCHES = 20  # training batches that re-estimate BN statistics after --init-from
 
@@ -42,14 +40,7 @@ def _resolve_model_inputs(spec: SpecLike, widths: WidthsLike
     file, Widths, a group → channels mapping, or None for the base widths)."""
     spec_path = Path(spec) if isinstance(spec, str | Path) else None
     graph = as_graph(spec)
-    if widths is None:
-        w = base_widths(graph)
-    elif isinstance(widths, str | Path):
-        w = load_widths(widths, graph)
-    elif isinstance(widths, Widths):
-        w = widths
-    else:
-        w = widths_from_groups(graph, widths)
+    w = base_widths(graph) if widths is None else as_widths(graph, widths)
     return graph, w, spec_path
 
 

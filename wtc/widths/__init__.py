@@ -6,6 +6,8 @@ from wtc.spec.rounding import make_divisible
 from wtc.widths.file import (
     FORMAT,
     Widths,
+    WidthsLike,
+    as_widths,
     check_widths,
     load_widths,
     new_widths,
@@ -25,9 +27,8 @@ from wtc.widths.scale import (
 from wtc.widths.target import MacsTarget, parse_targets, resolve_macs
 
 __all__ = [
-    "FORMAT", "MacsTarget", "Widths", "base_widths", "check_widths", "cost_record",
-    "load_widths", "make_divisible", "new_widths", "parse_targets", "read_widths_json",
-    "resolve_macs",
-    "save_widths", "scale_to_macs", "steps", "summary", "uniform_widths", "widths_from_groups",
-    "widths_from_json",
+    "FORMAT", "MacsTarget", "Widths", "WidthsLike", "as_widths", "base_widths", "check_widths",
+    "cost_record", "load_widths", "make_divisible", "new_widths", "parse_targets",
+    "read_widths_json", "resolve_macs", "save_widths", "scale_to_macs", "steps", "summary",
+    "uniform_widths", "widths_from_groups", "widths_from_json",
 ]

@@ -110,6 +110,28 @@ def widths_from_groups(graph: StageGraph, groups: Mapping[str, int], *,
     return new_widths(graph, check_widths(graph, groups), target_macs, **provenance)
 
 
+# what the public calls that build a network accept as its widths (None: the base widths)
+WidthsLike = Widths | Mapping[str, int] | str | Path | None
+
+
+def as_widths(graph: StageGraph, widths: Widths | Mapping[str, int] | str | Path) -> Widths:
+    """The one normalizer of a widths argument, checked against `graph`: a widths file (read),
+    a `Widths` of this spec, or a group → channels mapping."""
+    if isinstance(widths, str | Path):
+        return load_widths(widths, graph)
+    if isinstance(widths, Widths):
+        if widths.spec_hash != graph.spec_hash:
+            raise WidthsError(f"widths for spec '{widths.spec_name}' ({widths.spec_hash}) do not "
+                              f"fit '{graph.spec.name}' ({graph.spec_hash}); carry them over "
+                              "with `wtc transfer`")
+        check_widths(graph, widths.groups)
+        return widths
+    if isinstance(widths, Mapping):
+        return widths_from_groups(graph, widths)
+    raise WidthsError(f"widths must be a Widths, a group -> channels mapping or a widths file, "
+                      f"not {type(widths).__name__}")
+
+
 def save_widths(widths: Widths, path: str | Path) -> None:
     """Write atomically: a reader never sees half a file, a failure leaves no file."""
     atomic_write_text(path, json.dumps(widths.to_json(), indent=2) + "\n")
