@@ -40,7 +40,7 @@ def test_a_bad_declaration_fails_naming_it():
         reg.declare("x", "json.dumps")
     reg.declare("gone", "json:no_such_attr")
     reg.declare("nowhere", "wtc.no_such_module:x")
-    with pytest.raises(RegistryError, match="thing 'gone' is declared as 'json:no_such_attr'"):
+    with pytest.raises(ImportError, match="thing 'gone' is declared as 'json:no_such_attr'"):
         reg.get("gone")
-    with pytest.raises(RegistryError, match=r"'wtc\.no_such_module:x', which cannot be loaded"):
+    with pytest.raises(ImportError, match=r"'wtc\.no_such_module:x', which cannot be loaded"):
         reg.get("nowhere")

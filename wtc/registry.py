@@ -33,7 +33,8 @@ class Registry(Generic[T]):
 
     def declare(self, name: str, target: str) -> None:
         """Register `name` as the object at `target` ("package.module:attr"), imported on the
-        first `get` of it; a target that is not there fails then, naming it."""
+        first `get` of it; a target that is not there fails then with an ImportError naming
+        it (a bug, not bad input)."""
         module, sep, attr = target.partition(":")
         if not (module and sep and attr):
             raise RegistryError(f"{self.kind} '{name}': '{target}' is not 'module:attr'")
@@ -59,9 +60,9 @@ class Registry(Generic[T]):
         module, _, attr = target.partition(":")
         try:
             item: T = getattr(importlib.import_module(module), attr)
-        except (ImportError, AttributeError) as e:
-            raise RegistryError(f"{self.kind} '{name}' is declared as '{target}', which "
-                                f"cannot be loaded: {e}") from e
+        except (ImportError, AttributeError) as e:  # a bug in wtc, not the user's input
+            raise ImportError(f"{self.kind} '{name}' is declared as '{target}', which cannot "
+                              f"be loaded: {e}") from e
         self._items[name] = item
         return item
 
