@@ -192,3 +192,12 @@ def test_a_search_proxy_on_2_percent_of_fashion_mnist_decides_on_1000_held_out_i
     data = make_data(cfg, channels=1, resolution=12, num_classes=10)
     assert data.val.num_samples == 1000
     assert data.train_size == 110  # 12 per class, 1 of them held out without the floor
+
+
+def test_every_declared_dataset_loads():
+    """Each `DATASETS.declare` line names a module's `make` that is there."""
+    from wtc.data import DATASETS
+
+    assert DATASETS.names() == ["cifar10", "fashion-mnist", "imagefolder", "synthetic"]
+    for name in DATASETS:
+        assert callable(DATASETS.get(name)), name
