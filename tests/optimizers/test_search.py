@@ -399,3 +399,11 @@ def test_the_requests_epochs_are_merged_into_the_settings_once():
     _, _, same = prepare(graph_of("resnet_tiny"), SearchRequest(
         "morphnet", settings={"epochs": 5}, data=SYNTH))
     assert same.epochs == 5
+
+
+def test_a_training_setting_in_the_data_mapping_is_refused_not_dropped():
+    """`epochs` (or lr, ...) in `data` would look applied but was silently dropped: it is named,
+    before anything is read or trained."""
+    with pytest.raises(ConfigError, match=r"epochs, lr belong to the search's training"):
+        prepare(graph_of("resnet_tiny"), SearchRequest(
+            "morphnet", "0.5x", {}, {**SYNTH, "epochs": 3, "lr": 0.1}))

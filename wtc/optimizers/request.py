@@ -57,8 +57,12 @@ def _data_config(data: Any, seed: int, fraction: float | None) -> Any:
     if not isinstance(data, Mapping):
         raise ConfigError(f"data must be a dataset name, a mapping or a DataConfig, not "
                           f"{type(data).__name__}")
-    values = {k: v for k, v in data.items() if k in DataConfig.model_fields or k not in
-              _TRAIN_ONLY}
+    training = sorted(k for k in data if k in _TRAIN_ONLY)
+    if training:  # silently dropped, they would look applied
+        raise ConfigError(f"bad data settings: {', '.join(training)} belong to the search's "
+                          "training: give them in the method's settings (epochs also as "
+                          "epochs=)")
+    values = dict(data)
     values["seed"] = seed
     if fraction is not None:
         values["fraction"] = fraction
@@ -70,7 +74,8 @@ def _data_config(data: Any, seed: int, fraction: float | None) -> Any:
         raise ConfigError(f"bad data settings: {problems}") from None
 
 
-# TrainConfig keys a caller may leave in a data mapping; the optimizer's settings own them
+# TrainConfig keys that are not data: the optimizer's settings own them (named, when a data
+# mapping carries one, instead of "extra inputs are not permitted")
 _TRAIN_ONLY = frozenset({"epochs", "lr", "momentum", "nesterov", "weight_decay", "schedule",
                          "warmup_epochs", "label_smoothing", "grad_clip", "device",
                          "precision", "channels_last", "threads", "eval_every", "out"})
