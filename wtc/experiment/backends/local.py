@@ -15,8 +15,15 @@ from wtc.experiment.execute import run_unit
 
 
 def _init_worker(threads: int) -> None:
+    """Threads for the worker's process, and its one-off imports done here (torch, and the
+    torch._dynamo that constructing a torch optimizer imports: 1-2 s), so a unit's recorded
+    seconds are its own work, not the first unit of each worker paying the process's
+    start-up."""
     os.environ["OMP_NUM_THREADS"] = str(threads)
     os.environ["MKL_NUM_THREADS"] = str(threads)
+    import torch._dynamo  # noqa: F401
+
+    import wtc.trainer  # noqa: F401
 
 
 class LocalBackend:
