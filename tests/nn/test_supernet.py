@@ -133,3 +133,36 @@ def test_channel_gates_scale_a_whole_group():
         net.channel_gates = None
         net.set_widths({**net.max_widths, g: 8})
         assert torch.allclose(gated, net(x), atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["shufflenetv2_fmnist", "resnet20_fmnist"])
+def test_train_mode_step_equals_the_extracted_network(name):
+    """In train mode (batch statistics) at non-uniform widths, including odd ShuffleNet stream
+    halves (channel shuffle and split of sliced channels): same outputs, same running-statistic
+    updates and the same gradients as the extracted standalone network."""
+    graph = wtc.compile_spec(wtc.load_spec(f"specs/{name}.yaml"))
+    net = Supernet(graph, {g: graph.groups[g].base for g in graph.free_groups})
+    _scramble_bn(net)
+    s = graph.spec.input
+    x = torch.randn(4, s.channels, s.resolution, s.resolution)
+    low = {g: max(1, net.max_widths[g] // 8) for g in graph.free_groups}
+    for w in (low, _random_widths(graph, net, 2), _random_widths(graph, net, 5)):
+        net.set_widths(w)
+        net.train()
+        small = net.extract()
+        net.zero_grad()
+        a, b = net(x), small(x)
+        assert torch.allclose(a, b, rtol=1e-5, atol=1e-5)
+        (a.square().sum()).backward()
+        (b.square().sum()).backward()
+        again = net.extract()  # the supernet's running statistics after its step, sliced
+        for (k, v), (_, u) in zip(again.state_dict().items(), small.state_dict().items(),
+                                  strict=True):
+            assert torch.allclose(v.float(), u.float(), rtol=1e-5, atol=1e-6), k
+        sliced = Supernet(graph, net.max_widths, init=False)
+        for p, q in zip(sliced.parameters(), net.parameters(), strict=True):
+            p.data.copy_(q.grad if q.grad is not None else torch.zeros_like(q))
+        grads = sliced.extract(w)  # the supernet's gradients cut to the widths
+        for (k, v), (_, p) in zip(grads.named_parameters(), small.named_parameters(),
+                                  strict=True):
+            assert torch.allclose(v, p.grad, rtol=1e-4, atol=1e-5), k

@@ -8,6 +8,13 @@ its parts at their offsets in the max layout, so a consumer of a concat selects 
 channels of each part (an index, not a prefix). Setting widths only recomputes these
 selections: no parameter is reallocated.
 
+A channel shuffle followed by a split (ShuffleNetV2) is exact at every widths too, but not
+nested: the shuffle interleaves the active channels of both halves, so the chunk a split takes
+holds other producer channels at other widths (at stream half-width k, column 0 of chunk 1 is
+channel k/2 of the left half; for odd k it comes from the other half). A weight after such a
+split sees different features at different widths, so the widths of these streams share
+their weights less well than those of a residual stream do.
+
 BN: no per-width statistics are stored. Running statistics seen during supernet training are a
 mix of widths; `recalibrate_bn` (wtc.nn.bn) at the widths to evaluate resets and re-estimates
 them on a few training batches, as US-Nets and DMCP do. `extract(W)` gives the standalone
