@@ -18,7 +18,7 @@ PACKAGE = ROOT / "wtc"
 # wtc/__init__.py (lazy exports) is the top-level exception; wtc.experiment is reserved.
 LAYERS: list[tuple[str, ...]] = [
     ("wtc.errors", "wtc.registry", "wtc.options", "wtc.limits", "wtc.safe_yaml", "wtc.paths",
-     "wtc.numbers", "wtc.text", "wtc.atomic"),
+     "wtc.numbers", "wtc.text", "wtc.atomic", "wtc.lazy"),
     ("wtc.spec",),
     ("wtc.graph",),
     ("wtc.widths",),

@@ -18,11 +18,9 @@ datasets instantly.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from wtc.data.config import DATASETS, DEFAULT_ROOT, DataBundle, DataConfig
 from wtc.errors import DataError
+from wtc.lazy import lazy_exports
 from wtc.spec import Spec
 
 # public name -> the module that defines it (torch), imported on first attribute access
@@ -45,19 +43,7 @@ __all__ = [  # the lazy names resolve through __getattr__
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name in _SUBMODULES:
-        return importlib.import_module(f"wtc.data.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wtc.data' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_LAZY) + list(_SUBMODULES))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), _SUBMODULES)
 
 
 def make_data(cfg: DataConfig, *, channels: int | None = None, resolution: int | None = None,

@@ -5,8 +5,7 @@ on first use, so `wtc profile --help` lists the runtimes without importing torch
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from wtc.lazy import lazy_exports
 
 # public name -> the module that defines it
 _LAZY = {
@@ -19,14 +18,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'wtc.profile' has no attribute '{name}'")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_LAZY))
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
