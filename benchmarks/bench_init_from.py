@@ -20,7 +20,7 @@ from torch.nn import functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import wtc
-from tests.helpers import FMNIST
+from tests.helpers import FMNIST, sgd_epoch
 from wtc.data.fashion_mnist import FASHION_MNIST_DIR, load_fashion_mnist
 from wtc.graph import compile_spec
 from wtc.nn.bn import recalibrate_bn
@@ -31,16 +31,6 @@ from wtc.widths import uniform_widths
 
 def norm(t: torch.Tensor) -> torch.Tensor:
     return F.avg_pool2d((t.float().view(-1, 1, 28, 28) / 255 - 0.286) / 0.353, 2)
-
-
-def epoch(model: torch.nn.Module, xs: torch.Tensor, ys: torch.Tensor, lr: float) -> None:
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
-    model.train()
-    for i in range(0, len(xs), 50):
-        loss = F.cross_entropy(model(xs[i:i + 50]), ys[i:i + 50])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
 
 
 def accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
@@ -57,7 +47,7 @@ def main() -> None:
     graph = compile_spec(parse_spec(FMNIST))
     torch.manual_seed(0)
     base = wtc.build_model(graph)
-    epoch(base, xs, ys, 0.05)
+    sgd_epoch(base, xs, ys, 0.05)
     print(f"base widths, trained one epoch: top-1 {accuracy(base, tx, ty):.4f}")
     half = uniform_widths(graph, multiplier=0.5)
     print(f"0.5x widths ({half.macs:,} MACs of {wtc.count_macs(graph):,}):")
@@ -71,7 +61,7 @@ def main() -> None:
                                                   importance))
         recalibrate_bn(net, list(xs[:1000].split(250)))
         before = accuracy(net, tx, ty)
-        epoch(net, xs, ys, 0.05)
+        sgd_epoch(net, xs, ys, 0.05)
         name = f"--init-from, {importance}" if importance else "random init"
         print(f"| {name} | {before:.4f} | {accuracy(net, tx, ty):.4f} |", flush=True)
 

@@ -126,3 +126,19 @@ def tree(*folders: Path) -> dict[str, bytes | None]:
         for p in sorted(Path(folder).rglob("*")):
             found[str(p)] = p.read_bytes() if p.is_file() and not p.is_symlink() else None
     return found
+
+
+def sgd_epoch(model: Any, xs: Any, ys: Any, lr: float, batch: int = 50) -> None:
+    """One epoch of SGD (momentum 0.9, Nesterov) over in-memory tensors, in order: the short
+    training the init-from test and benchmark both give a network (torch imported here, so
+    helpers stays importable without it)."""
+    import torch
+    from torch.nn import functional as F
+
+    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9, nesterov=True)
+    model.train()
+    for i in range(0, len(xs), batch):
+        loss = F.cross_entropy(model(xs[i:i + batch]), ys[i:i + batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()

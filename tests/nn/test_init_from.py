@@ -11,7 +11,7 @@ from torch import nn
 from torch.nn import functional as F
 
 import wtc
-from tests.helpers import FMNIST
+from tests.helpers import FMNIST, sgd_epoch
 from wtc.errors import CheckpointError, ConfigError
 from wtc.graph import compile_spec
 from wtc.importer import import_model
@@ -119,13 +119,7 @@ def test_half_width_from_a_trained_model_beats_random_init_before_fine_tuning(tm
     graph = compile_spec(parse_spec(FMNIST))
     torch.manual_seed(0)
     model = wtc.build_model(graph)
-    opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True)
-    model.train()
-    for i in range(0, len(xs), 50):
-        loss = F.cross_entropy(model(xs[i:i + 50]), ys[i:i + 50])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    sgd_epoch(model, xs, ys, 0.05)
     trained = _accuracy(model, tx, ty)
     assert trained > 0.75
     half = uniform_widths(graph, multiplier=0.5)
