@@ -10,6 +10,7 @@ import pytest
 from tests.helpers import ROOT
 from wtc.errors import PlanError
 from wtc.experiment import expand, project, resolve_plan, run_experiment, write_report
+from wtc.experiment.curve import curve_markdown
 
 pytestmark = pytest.mark.integration
 
@@ -28,6 +29,20 @@ def test_a_curve_adds_searches_and_transfers_at_each_length():
     assert [units[f"search/morphnet/target@e{e}"].params["settings"]["epochs"]
             for e in (1, 2)] == [1, 2]
     assert units["transfer/morphnet/half@e2"].deps == ("search/morphnet/half@e2",)
+
+
+def test_a_proxy_scales_its_curve_points_as_its_own_searches():
+    """`search_epochs` multiplies a proxy's curve points like its own searches, so the point at
+    the method's epochs is the proxy's search (shared), and the table says what ran."""
+    plan = resolve_plan({**PLAN, "proxies": {"half": {"width": 0.5, "search_epochs": 3}}})
+    units = {u.id: u for u in expand(plan)}
+    assert [units[f"search/morphnet/half@e{e}"].params["settings"]["epochs"]
+            for e in (1, 2)] == [3, 6]
+    assert units["search/morphnet/half@e1"].params == units["search/morphnet/half"].params
+    points = [{"method": "morphnet", "source": "half", "epochs": 2, "run_epochs": 6,
+               "search_macs": 1e9, "held_out_top1": 0.5, "corr_longest_direct": 0.9}]
+    md = "\n".join(curve_markdown(points))
+    assert "| morphnet | half | 2 (6 run) |" in md and "`search_epochs` multiplies" in md
     macs = {p.unit: p.train_macs for p in project(plan)}
     assert macs["search/morphnet/target@e2"] > macs["search/morphnet/target@e1"] > 0
     with pytest.raises(PlanError, match="neither target nor a proxy"):

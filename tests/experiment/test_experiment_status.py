@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from tests.helpers import ROOT
-from wtc.experiment import expand, load_plan, run_experiment
+from wtc.experiment import expand, load_plan, project, resolve_plan, run_experiment
+from wtc.experiment.cost import summary
 from wtc.experiment.status import ledger_status
 
 pytestmark = pytest.mark.integration
@@ -41,3 +42,24 @@ def test_the_dry_run_splits_recorded_units_from_those_left(tmp_path, cli):
     run_experiment(plan, out, threads=1)
     assert ledger_status(expand(plan), out).to_run == []
     assert not (out / "work").exists()  # the finished trainings' checkpoints are gone
+    # a second folder resuming from this one with --reuse: every unit is copied, none runs
+    code, stdout, stderr = cli("experiment", path, "--out", tmp_path / "second", "--dry-run",
+                               "--json", "--reuse", out)
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    assert data["copied"]["units"] == len(units) and data["to_run"]["units"] == 0
+    assert {u["status"] for u in data["units"]} == {"copied"}
+    assert not (tmp_path / "second").exists()  # a dry run writes nothing
+
+
+def test_the_dry_run_counts_a_unit_computing_the_same_as_another_once(tmp_path):
+    """A curve point at the plan's own search length is the plan's search: shared, not run
+    twice, and its MACs are not counted as left to run."""
+    plan = resolve_plan({**PLAN, "methods": {"morphnet": {"epochs": 1}},
+                         "curve": {"epochs": [1, 2], "sources": ["target"]}})
+    status = ledger_status(expand(plan), tmp_path / "none")
+    assert status.shared == {"search/morphnet/target@e1": "search/morphnet/target"}
+    assert status.of("search/morphnet/target@e1") == "shared"
+    assert "search/morphnet/target@e2" in status.to_run
+    split = summary(plan, project(plan), status)
+    assert split["shared"]["units"] == 1 and split["shared"]["train_macs"] > 0

@@ -21,8 +21,8 @@ def experiment_cmd(
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="experiment folder: ledger, "
                                           "artifacts, report", show_default=False)],
     dry_run: Annotated[bool, typer.Option(
-        "--dry-run", help="print every unit with its projected training MACs and the "
-        "overhead ratios; run nothing")] = False,
+        "--dry-run", help="print every unit with its projected training MACs, the overhead "
+        "ratios and what is left to run (after the ledger and --reuse); run nothing")] = False,
     backend: Annotated[str, typer.Option("--backend", help="where units run: {backends}")
                        ] = "local",
     address: Annotated[str | None, typer.Option(
@@ -55,8 +55,8 @@ def experiment_cmd(
 
         check_sources(p)  # what a run would refuse before any unit, a dry run refuses too
         proj = project(p)
-        status = ledger_status(expand(p), out_dir)
-        _print_dry_run(p, proj, summary(p, proj, status), as_json, set(status.recorded))
+        status = ledger_status(expand(p), out_dir, reuse or ())
+        _print_dry_run(p, proj, summary(p, proj, status), as_json, status)
         return
     res = run_experiment(p, out_dir, backend=backend, jobs=jobs, threads=threads,
                          device=device, address=address, reuse=reuse or (),
@@ -103,10 +103,10 @@ def _print_run(res, out_dir: Path, report, as_json: bool) -> None:  # type: igno
 
 
 def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-def]
-                   recorded: set[str]) -> None:
+                   status) -> None:
     if as_json:
-        print_json({**summ, "units": [{**p.to_json(), "recorded": p.unit in recorded}
-                                      for p in proj]})
+        print_json({**summ, "units": [{**p.to_json(), "recorded": status.of(p.unit) == "recorded",
+                                       "status": status.of(p.unit)} for p in proj]})
         return
     t = Table(title=f"{esc(plan.name)}: {len(proj)} units (dry run; nothing ran)")
     for col in ("unit", "kind", "training MACs", "overhead ratio", "ledger", "note"):
@@ -114,12 +114,16 @@ def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-d
                      else "right", no_wrap=col != "note")
     for p in proj:
         t.add_row(p.unit, p.kind, f"{p.train_macs:.3g}" if p.train_macs else "0",
-                  f"{p.ratio:.1f}x" if p.ratio else "",
-                  "recorded" if p.unit in recorded else "to run", p.note)
+                  f"{p.ratio:.1f}x" if p.ratio else "", status.of(p.unit), p.note)
     out.print(t)
     parts = ", ".join(f"{k} {v:.3g}" for k, v in summ["train_macs"].items() if v)
     out.print(f"total {summ['total_train_macs']:.3g} training MACs ({parts})")
-    left = summ["to_run"]
+    left, free = summ["to_run"], []
+    for key, what in (("copied", "copied from --reuse"), ("shared", "shared with a unit "
+                                                           "computing the same")):
+        if summ[key]["units"]:
+            free.append(f"{summ[key]['units']} {what} ({summ[key]['train_macs']:.3g} MACs)")
     out.print(f"in the ledger: {summ['recorded']['units']} unit(s) recorded "
-              f"({summ['recorded']['train_macs']:.3g} MACs); to run: {left['units']} unit(s), "
-              f"{left['train_macs']:.3g} training MACs")
+              f"({summ['recorded']['train_macs']:.3g} MACs); "
+              + "".join(f"{f}; " for f in free)
+              + f"to run: {left['units']} unit(s), {left['train_macs']:.3g} training MACs")

@@ -133,11 +133,12 @@ def summary(plan: Plan, projections: list[Projection], status: Any = None) -> di
 
 
 def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
-    done = set(status.recorded)
-    parts: dict[str, dict[str, int]] = {"recorded": {"units": 0, "train_macs": 0},
-                                        "to_run": {"units": 0, "train_macs": 0}}
+    """Units and projected MACs by ledger status: recorded, copied from `--reuse`, shared with
+    another unit computing the same (neither of those runs), and to run."""
+    parts: dict[str, dict[str, int]] = {k: {"units": 0, "train_macs": 0}
+                                        for k in ("recorded", "copied", "shared", "to_run")}
     for p in projections:
-        part = parts["recorded" if p.unit in done else "to_run"]
+        part = parts[status.of(p.unit).replace(" ", "_")]
         part["units"] += 1
         part["train_macs"] += p.train_macs
     return parts

@@ -74,6 +74,11 @@ def curve_markdown(points: list[dict[str, Any]]) -> list[str]:
         held = "–" if p["held_out_top1"] is None else f"{100 * p['held_out_top1']:.2f}"
         corr = "–" if p["corr_longest_direct"] is None else f"{p['corr_longest_direct']:.3f}"
         source = "direct" if p["source"] == "target" else p["source"]
-        lines.append(f"| {p['method']} | {source} | {p['epochs']} | {p['search_macs']:.3g} | "
+        run = p.get("run_epochs", p["epochs"])
+        epochs = f"{p['epochs']} ({run} run)" if run != p["epochs"] else f"{p['epochs']}"
+        lines.append(f"| {p['method']} | {source} | {epochs} | {p['search_macs']:.3g} | "
                      f"{held} | {corr} |")
+    if any(p.get("run_epochs", p["epochs"]) != p["epochs"] for p in points):
+        lines += ["", "Search epochs are the method's `epochs`; a proxy's `search_epochs` "
+                  "multiplies them, as for its own searches (the epochs run in parentheses)."]
     return [*lines, ""]

@@ -25,11 +25,10 @@ from wtc.experiment.backends import check_backend, make_backend
 from wtc.experiment.display import Display
 from wtc.experiment.execute import UNIT_KINDS
 from wtc.experiment.ledger import Ledger
-from wtc.experiment.ledger_check import is_escape
 from wtc.experiment.plan import Plan
 from wtc.experiment.plan_cost import priced
+from wtc.experiment.status import reusable
 from wtc.experiment.units import Unit, check_dag, curve_points, expand, rows
-from wtc.paths import PathError
 
 
 class UnitFailed(WtcError):
@@ -92,7 +91,7 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
-    imports, reuse_warnings = _imports(reuse, out)
+    imports, reuse_warnings = reusable(reuse, out)
     created = make_folders(out)
     threads = threads or max(1, cores() // jobs)
     ledger = Ledger(out)
@@ -126,32 +125,6 @@ def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs
                 be.close()
         summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def _imports(folders: Sequence[str | Path], out: Path
-             ) -> tuple[dict[tuple[str, str], tuple[dict[str, Any], Ledger]], list[str]]:
-    """(unit, input hash) → (line, its ledger) over the `reuse` folders, first folder first,
-    and a warning per damaged line of theirs (skipped: those units run here instead); lines
-    whose artifacts are gone are left out (they could not be copied)."""
-    found: dict[tuple[str, str], tuple[dict[str, Any], Ledger]] = {}
-    warnings: list[str] = []
-    for folder in folders:
-        other = Ledger(folder)
-        if not other.path.is_file():
-            raise ConfigError(f"--reuse {folder}: no ledger.jsonl there (not an experiment "
-                              "folder)")
-        if Path(folder).resolve() == out.resolve():
-            continue
-        done = other.done()
-        escapes = [f"line {n}: {why}" for n, why in other.damaged if is_escape(why)]
-        if escapes:
-            raise PathError(f"--reuse {folder}: its ledger names files outside its folder, "
-                            f"refused ({'; '.join(escapes[:3])})")
-        warnings += [f"--reuse {w}" for w in other.warnings()]
-        for key, row in done.items():
-            if other.artifacts_present(row):  # PathError for a symlink out of the folder
-                found.setdefault(key, (row, other))
-    return found, warnings
 
 
 @contextlib.contextmanager

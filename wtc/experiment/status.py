@@ -2,39 +2,97 @@
 
 A unit is recorded when the ledger has a line with its id and its input hash, which covers its
 parameters and its upstream units' recorded outputs; a unit downstream of one still to run is
-still to run (its inputs are not known yet). The dry run prints this, so a user resuming a
-half-finished experiment sees the remaining cost, and tests use it to check that a committed
-experiment resumes with nothing to run.
+still to run (its inputs are not known yet). Two more kinds cost nothing to run: units that
+`--reuse` folders hold (copied, not run) and units computing the same as another unit of the
+plan (its content key; the driver runs one and shares it). The dry run prints this, so a user
+resuming a half-finished experiment, or a second plan built on a first, sees the remaining
+cost; tests use it to check that a committed experiment resumes with nothing to run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from wtc.errors import ConfigError
 from wtc.experiment.ledger import Ledger
+from wtc.experiment.ledger_check import is_escape
 from wtc.experiment.units import Unit
+from wtc.paths import PathError
+
+Imports = dict[tuple[str, str], tuple[dict[str, Any], Ledger]]
 
 
 @dataclass
 class LedgerStatus:
     recorded: list[str] = field(default_factory=list)
     to_run: list[str] = field(default_factory=list)
+    copied: list[str] = field(default_factory=list)  # from a --reuse folder's ledger
+    shared: dict[str, str] = field(default_factory=dict)  # unit → the unit computing the same
+
+    def of(self, unit: str) -> str:
+        """'recorded', 'copied', 'shared' or 'to run'."""
+        if unit in self.shared:
+            return "shared"
+        return next((name for name, ids in (("recorded", self.recorded),
+                                            ("copied", self.copied)) if unit in ids), "to run")
 
 
-def ledger_status(units: list[Unit], out_dir: str | Path) -> LedgerStatus:
-    """Split `units` (in dependency order) into those the ledger in `out_dir` records and
-    those a run would still execute."""
+def reusable(folders: Sequence[str | Path], out: Path) -> tuple[Imports, list[str]]:
+    """(unit, input hash) → (line, its ledger) over the `--reuse` folders, first folder first,
+    and a warning per damaged line of theirs (skipped: those units run here instead); lines
+    whose artifacts are gone are left out (they could not be copied)."""
+    found: Imports = {}
+    warnings: list[str] = []
+    for folder in folders:
+        other = Ledger(folder)
+        if not other.path.is_file():
+            raise ConfigError(f"--reuse {folder}: no ledger.jsonl there (not an experiment "
+                              "folder)")
+        if Path(folder).resolve() == out.resolve():
+            continue
+        done = other.done()
+        escapes = [f"line {n}: {why}" for n, why in other.damaged if is_escape(why)]
+        if escapes:
+            raise PathError(f"--reuse {folder}: its ledger names files outside its folder, "
+                            f"refused ({'; '.join(escapes[:3])})")
+        warnings += [f"--reuse {w}" for w in other.warnings()]
+        for key, row in done.items():
+            if other.artifacts_present(row):  # PathError for a symlink out of the folder
+                found.setdefault(key, (row, other))
+    return found, warnings
+
+
+def ledger_status(units: list[Unit], out_dir: str | Path,
+                  reuse: Sequence[str | Path] = ()) -> LedgerStatus:
+    """Split `units` (in dependency order) into those the ledger in `out_dir` records, those
+    `reuse` folders hold, those sharing another unit's computation, and those a run would
+    still execute (what the driver does, in its order of precedence)."""
     done = Ledger(out_dir).done()
-    finished: dict[str, str] = {}  # unit id → its recorded output hash
+    imports = reusable(reuse, Path(out_dir))[0] if reuse else {}
+    known: dict[str, dict[str, Any]] = {}  # unit id → its line (outputs, output hash)
+    first: dict[str, str] = {}  # content key → the first unit with it
     status = LedgerStatus()
     for u in units:
-        row = None
-        if all(d in finished for d in u.deps):
-            row = done.get((u.id, u.input_hash({d: finished[d] for d in u.deps})))
-        if row is None:
+        if not all(d in known for d in u.deps):
             status.to_run.append(u.id)
-        else:
-            finished[u.id] = row["output_hash"]
+            continue
+        ih = u.input_hash({d: known[d]["output_hash"] for d in u.deps})
+        key = u.content_key({d: known[d]["outputs"] for d in u.deps})
+        row = done.get((u.id, ih))
+        if row is not None:
             status.recorded.append(u.id)
+        elif (u.id, ih) in imports:
+            row = imports[(u.id, ih)][0]
+            status.copied.append(u.id)
+        elif key in first:
+            status.shared[u.id] = first[key]
+            row = known.get(first[key])
+        else:
+            status.to_run.append(u.id)
+        first.setdefault(key, u.id)
+        if row is not None:
+            known[u.id] = row
     return status

@@ -128,8 +128,10 @@ def expand(plan: Plan) -> list[Unit]:
 
 
 def curve_points(plan: Plan) -> list[dict[str, Any]]:
-    """The search-length curve's points: method, source, epochs, and the units giving its
-    search (cost, held-out top-1) and its widths on the target (a transfer for proxies)."""
+    """The search-length curve's points: method, source, epochs (the method's setting; on a
+    proxy its `search_epochs` scales it, as for the proxy's own searches: `run_epochs`), and
+    the units giving its search (cost, held-out top-1) and its widths on the target (a
+    transfer for proxies)."""
     if plan.model.curve is None:
         return []
     out = []
@@ -137,9 +139,11 @@ def curve_points(plan: Plan) -> list[dict[str, Any]]:
         if "epochs" not in settings:
             continue
         for name in plan.model.curve.sources:
+            src = plan.target if name == "target" else plan.proxies[name]
             for e in plan.model.curve.epochs:
                 tag = f"{name}@e{e}"
-                out.append({"method": m, "source": name, "epochs": e,
+                run = src.settings({**settings, "epochs": e})["epochs"]  # a proxy's scale
+                out.append({"method": m, "source": name, "epochs": e, "run_epochs": run,
                             "search": f"search/{m}/{tag}",
                             "widths": f"search/{m}/{tag}" if name == "target"
                             else f"transfer/{m}/{tag}"})
@@ -154,7 +158,7 @@ def curve_units(plan: Plan, runtime: dict[str, Any]) -> list[Unit]:
         labels = {"method": p["method"], "source": p["source"], "curve_epochs": p["epochs"]}
         units.append(Unit(p["search"], "search", {
             "method": p["method"],
-            "settings": {**src.settings(plan.methods[p["method"]]), "epochs": p["epochs"]},
+            "settings": {**src.settings(plan.methods[p["method"]]), "epochs": p["run_epochs"]},
             "spec": src.spec_text, "target_macs": src.target_macs, "data": src.data.as_given(),
             "seed": plan.model.search.seed, "projection": src.projection, **runtime,
         }, labels=labels))
