@@ -74,7 +74,7 @@ def split(run: Callable[[int], float], steps: int) -> dict[str, float]:
     """Share of the step's self CPU time per operator family (profiled)."""
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         run(steps)
-    total, by = 0.0, {name: 0.0 for name in (*FAMILIES, "other")}
+    total, by = 0.0, dict.fromkeys((*FAMILIES, "other"), 0.0)
     for ev in prof.key_averages():
         t = ev.self_cpu_time_total
         total += t
