@@ -74,6 +74,8 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int],
     widths = cur.get(r["widths"])
     profile = widths["outputs"]["profile"] if widths else []
     details = search["outputs"].get("details", {}) if search else {}
+    if (pick := cur.get(r.get("pick") or "")) is not None:  # a shared search: this target's
+        details = {**details, **pick["outputs"].get("details", {})}
     return {
         "row": r["id"], "method": r["method"], "source": r["source"],
         "seeds": sorted(tops), "top1": [tops[s] for s in sorted(tops)],

@@ -144,6 +144,7 @@ class SearchResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     per_target: dict[int, Widths] = field(default_factory=dict)  # multi-target methods
+    per_target_details: dict[int, dict[str, Any]] = field(default_factory=dict)  # their own
 
     @property
     def groups(self) -> dict[str, int]:

@@ -207,7 +207,8 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
     return SearchResult(widths=widths, method=opt.name, settings=settings,
                         target_macs=ctx.target_macs, train_macs=int(outcome.train_macs),
                         seconds=seconds, history=outcome.history, details=outcome.details,
-                        per_target=per_target)
+                        per_target=per_target,
+                        per_target_details=dict(outcome.per_target_details))
 
 
 def search(spec: SpecLike, method: str = "morphnet", target_macs: Any = None,
