@@ -22,7 +22,8 @@ multiplies the search fraction; `classes: k` keeps the first k classes (spec and
 `search_epochs: k` multiplies every method's `epochs` on that proxy (a proxy hundreds of times
 cheaper than the target can afford a longer search); `batch_scale: k` trains its searches on
 batches k times larger at k times the learning rate (tiny proxies run more MACs per second on
-larger batches; held-out scoring keeps its batch size).
+larger batches; held-out scoring keeps its batch size). A multi-target method's
+`share_targets: [0.25x, 0.1x]` runs one search for all those budgets (`plan_share`).
 
 `precision`/`channels_last` are inputs of every unit that trains (`auto` is resolved per
 machine by the worker, which records what it used on the unit's ledger line).
