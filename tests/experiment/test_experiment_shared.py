@@ -12,7 +12,14 @@ import yaml
 
 from tests.helpers import PLAN, RESNET_TINY, refused
 from wtc.errors import PlanError
-from wtc.experiment import collect, expand, load_plan, resolve_plan, run_experiment
+from wtc.experiment import (
+    collect,
+    expand,
+    load_plan,
+    resolve_plan,
+    run_experiment,
+    write_report,
+)
 from wtc.experiment.status import ledger_status
 from wtc.experiment.units import rows
 
@@ -120,6 +127,9 @@ def test_a_sibling_plan_reuses_the_shared_search_and_picks_the_single_target_wid
     assert mine["autoslim/direct"]["search_macs"] == searched["autoslim/direct"]["search_macs"]
     # slimming as far as its lowest target, 0.3x here: what the plain 0.3x search spent
     assert mine["autoslim/direct"]["search_macs"] == theirs["autoslim/direct"]["search_macs"]
+    report = write_report(tmp_path / "second")
+    assert {r["row"] for r in report["rows"]} == set(mine)
+    assert "autoslim/direct" in (tmp_path / "second" / "report.md").read_text()
 
 
 def test_the_dry_run_prices_the_shared_search_down_to_its_lowest_target(cli, tmp_path):
