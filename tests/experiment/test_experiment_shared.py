@@ -129,7 +129,8 @@ def test_a_sibling_plan_reuses_the_shared_search_and_picks_the_single_target_wid
     assert mine["autoslim/direct"]["search_macs"] == theirs["autoslim/direct"]["search_macs"]
     report = write_report(tmp_path / "second")
     assert {r["row"] for r in report["rows"]} == set(mine)
-    assert "autoslim/direct" in (tmp_path / "second" / "report.md").read_text()
+    text = (tmp_path / "second" / "report.md").read_text()
+    assert "| autoslim | direct |" in text and "| autoslim | half |" in text
 
 
 def test_the_dry_run_prices_the_shared_search_down_to_its_lowest_target(cli, tmp_path):
