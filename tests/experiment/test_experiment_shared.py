@@ -95,6 +95,13 @@ def test_the_cli_refuses_a_bad_share_list_with_exit_2(cli, tmp_path):
     assert not (tmp_path / "out").exists()
     refused(cli, "experiment", path, "--out", tmp_path / "out", "--dry-run",
             expect=("methods.autoslim.share_targets",))
+    # the lowest shared target below the supernet's smallest widths: refused before any unit
+    low = _write(tmp_path, "low", _plan("0.6x", share=["0.6x", "0.05x"], methods={
+        "autoslim": {**AUTOSLIM, "min_multiplier": 0.5, "share_targets": ["0.6x", "0.05x"]}}))
+    for dry in ((), ("--dry-run",)):
+        refused(cli, "experiment", low, "--out", tmp_path / "out", *dry,
+                expect=("methods.autoslim.share_targets", "lower min_multiplier"))
+        assert not (tmp_path / "out").exists()
 
 
 def test_a_sibling_plan_reuses_the_shared_search_and_picks_the_single_target_widths(tmp_path):
