@@ -74,7 +74,9 @@ def test_sibling_plans_share_the_search_unit_and_differ_in_their_picks():
 @pytest.mark.parametrize(("method", "share", "why"), [
     ("morphnet", SHARE, "serves one MACs target per run"),
     ("autoslim", ["0.5x", "0.2x"], "the plan's own target"),
-    ("autoslim", [], "non-empty list"),
+    ("autoslim", [], "list of 1 to 32"),
+    ("autoslim", [f"0.{i:02d}x" for i in range(10, 60)], "list of 1 to 32"),
+    ("autoslim", [{"a": 1}], "MACs target"),
     ("autoslim", ["0.5y"], ""),
     ("autoslim", ["0.6x", "0.0000001x"], ""),
 ])

@@ -24,6 +24,7 @@ from wtc.experiment.source import Source
 from wtc.graph import count_macs
 
 SHARE_KEY = "share_targets"
+MAX_SHARED = 32  # budgets one search may serve (each is one pick)
 
 # method → source name → the MACs targets its one search serves (largest first)
 Shared = dict[str, dict[str, tuple[int, ...]]]
@@ -57,9 +58,9 @@ def resolve_shared(methods: Mapping[str, Mapping[str, Any] | None], target: Sour
         if cost is not None:
             raise PlanError("shared targets are MACs budgets: not with a target.cost other "
                             "than macs", key=key, file=file)
-        if not isinstance(value, list | str) or not value:
-            raise PlanError("give a non-empty list of MACs targets (e.g. [0.25x, 0.1x])",
-                            key=key, file=file)
+        if not isinstance(value, list | str) or not value or len(value) > MAX_SHARED:
+            raise PlanError(f"give a list of 1 to {MAX_SHARED} MACs targets (e.g. [0.25x, "
+                            "0.1x])", key=key, file=file)
         try:
             targets = resolve_targets(target.graph, value)
             for t in targets:
