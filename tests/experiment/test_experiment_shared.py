@@ -140,6 +140,9 @@ def test_a_sibling_plan_reuses_the_shared_search_and_picks_the_single_target_wid
     assert {r["row"] for r in report["rows"]} == set(mine)
     text = (tmp_path / "second" / "report.md").read_text()
     assert "| autoslim | direct |" in text and "| autoslim | half |" in text
+    assert "served 2 MACs budgets in one run" in text and "copied with `--reuse`" in text
+    assert mine["autoslim/direct"]["search_copied"] and "search_targets" not in theirs[
+        "autoslim/direct"]
 
 
 def test_the_dry_run_prices_the_shared_search_down_to_its_lowest_target(cli, tmp_path):
