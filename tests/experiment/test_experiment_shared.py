@@ -158,3 +158,23 @@ def test_the_dry_run_prices_the_shared_search_down_to_its_lowest_target(cli, tmp
     assert shared == search_macs(_plan("0.3x"))[0]  # the same search in both plans
     assert shared > search_macs(_plan("0.6x", share=None))[0]  # slims further than 0.6x
     assert shared == search_macs(_plan("0.3x", share=None))[0]  # as far as 0.3x
+
+
+def test_a_search_length_curve_of_a_shared_method_shares_its_searches_too(tmp_path):
+    plan = load_plan(_write(tmp_path, "curve", _plan(
+        "0.3x", curve={"epochs": [1, 2], "sources": ["target", "half"]})))
+    units = {u.id: u for u in expand(plan)}
+    assert "targets" in units["search/autoslim/target@e2"].params
+    assert units["transfer/autoslim/half@e2"].deps == ("pick/autoslim/half@e2",)
+    res = run_experiment(plan, tmp_path / "out", threads=1)
+    # the point at the method's own epochs is the plan's search, run once
+    assert res.reused["search/autoslim/target@e1"] == "search/autoslim/target"
+    assert res.reused["search/autoslim/half@e1"] == "search/autoslim/half"
+    data = collect(tmp_path / "out")
+    rows_ = {r["row"]: r for r in data["rows"]}
+    points = {(p["source"], p["epochs"]): p for p in data["curve"]}
+    assert len(points) == 4 and all(p["held_out_top1"] is not None for p in points.values())
+    assert points[("target", 1)]["held_out_top1"] == rows_["autoslim/direct"]["search_val_top1"]
+    assert points[("half", 1)]["held_out_top1"] == rows_["autoslim/half"]["search_val_top1"]
+    assert points[("target", 1)]["ratios"] == rows_["autoslim/direct"]["ratios"]
+    write_report(tmp_path / "out")

@@ -163,10 +163,11 @@ def curve_points(plan: Plan) -> list[dict[str, Any]]:
             for e in plan.model.curve.epochs:
                 tag = f"{name}@e{e}"
                 run = src.settings({**settings, "epochs": e})["epochs"]  # a proxy's scale
+                pick = _pick(plan, m, name) and f"pick/{m}/{tag}"  # a shared search's
                 out.append({"method": m, "source": name, "epochs": e, "run_epochs": run,
                             "search": f"search/{m}/{tag}",
-                            "widths": f"search/{m}/{tag}" if name == "target"
-                            else f"transfer/{m}/{tag}"})
+                            "widths": (pick or f"search/{m}/{tag}") if name == "target"
+                            else f"transfer/{m}/{tag}", **({"pick": pick} if pick else {})})
     return out
 
 
@@ -176,17 +177,23 @@ def curve_units(plan: Plan, runtime: dict[str, Any]) -> list[Unit]:
     for p in curve_points(plan):
         src = plan.target if p["source"] == "target" else plan.proxies[p["source"]]
         labels = {"method": p["method"], "source": p["source"], "curve_epochs": p["epochs"]}
+        shared = plan.shared.get(p["method"], {}).get(p["source"])
+        aim = {"targets": list(shared)} if shared else {"target_macs": src.target_macs}
         units.append(Unit(p["search"], "search", {
             "method": p["method"],
             "settings": {**src.settings(plan.methods[p["method"]]), "epochs": p["run_epochs"]},
-            "spec": src.spec_text, "target_macs": src.target_macs, "data": src.data.as_given(),
+            "spec": src.spec_text, **aim, "data": src.data.as_given(),
             "seed": plan.model.search.seed, "projection": src.projection, **runtime,
         }, labels=labels))
-        if p["widths"] != p["search"]:
+        if "pick" in p:
+            units.append(Unit(p["pick"], "pick", {"method": p["method"],
+                                                  "target_macs": src.target_macs},
+                              deps=(p["search"],), labels=labels))
+        if p["widths"] not in (p["search"], p.get("pick")):
             units.append(Unit(p["widths"], "transfer", {
                 "source_spec": src.spec_text, "spec": plan.target.spec_text,
                 "stacking": src.stacking[0], "target_macs": plan.target_macs,
-            }, deps=(p["search"],), labels=labels))
+            }, deps=(p.get("pick") or p["search"],), labels=labels))
     return units
 
 
