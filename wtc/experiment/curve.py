@@ -22,6 +22,8 @@ def collect_curve(run: dict[str, Any], cur: dict[str, dict[str, Any]]) -> list[d
             continue
         search = cur.get(search.get("reused") or "") or search  # shared: the cost is its twin's
         details = search["outputs"].get("details", {})
+        if (pick := cur.get(p.get("pick") or "")) is not None:  # a shared search: this target's
+            details = {**details, **pick["outputs"].get("details", {})}
         points.append({**p, "held_out_top1": search_val_top1(p["method"], details),
                        "search_macs": search["train_macs"],
                        "ratios": [w / b for _, b, w in widths["outputs"]["profile"]]})

@@ -117,8 +117,8 @@ def _search(payload: dict[str, Any]) -> dict[str, Any]:
     cost = _cost(p)
     if p["method"] == "uniform":
         res = search(graph, "uniform", target_macs=p["target_macs"], cost=cost)
-    else:
-        res = search(graph, p["method"], target_macs=p["target_macs"],
+    else:  # a shared search (`share_targets`) serves every one of its `targets` in one run
+        res = search(graph, p["method"], target_macs=p.get("targets", p.get("target_macs")),
                      settings=p["settings"], data=p["data"], seed=p["seed"],
                      threads=_threads(payload), device=payload.get("device", "cpu"),
                      progress="none", cost=cost, **_runtime(p))
@@ -126,12 +126,38 @@ def _search(payload: dict[str, Any]) -> dict[str, Any]:
                "groups": dict(res.groups), "macs": res.macs, "target_macs": res.target_macs,
                "profile": profile(graph, res.groups), "details": clean(res.details),
                "history": clean(res.history)}
+    if "targets" in p:
+        outputs = _shared_outputs(graph, res, outputs)
     if cost is not None:
         outputs["cost_model"] = res.widths.provenance["cost_model"]
     used = res.widths.provenance.get("runtime")
     return {"outputs": outputs, "train_macs": res.train_macs,
             "timing": {"search_seconds": round(res.seconds, 3)},
             **({"runtime": used} if used else {})}
+
+
+def _shared_outputs(graph: StageGraph, res: Any, outputs: dict[str, Any]) -> dict[str, Any]:
+    """A shared search's outputs: what all its targets share (details, history) and, per
+    target, the widths and the details of its own (AutoSlim: the trajectory step). No
+    top-level widths: only a `pick` unit hands widths on."""
+    own = {k for d in res.per_target_details.values() for k in d}
+    targets = {str(t): {"groups": dict(w.groups), "macs": int(w.macs or 0), "target_macs": t,
+                        "profile": profile(graph, w.groups),
+                        "details": clean(res.per_target_details.get(t, {}))}
+               for t, w in res.per_target.items()}
+    return {"spec": outputs["spec"], "targets": targets, "history": outputs["history"],
+            "details": {k: v for k, v in outputs["details"].items() if k not in own}}
+
+
+def _pick(payload: dict[str, Any]) -> dict[str, Any]:
+    """The plan's own target out of a shared search's outputs (no training)."""
+    p = payload["params"]
+    (upstream,) = payload["inputs"].values()
+    mine = upstream["targets"].get(str(p["target_macs"]))
+    if mine is None:  # the plan checks its target is among the shared ones: a bug if here
+        raise ValueError(f"the shared search served {sorted(upstream['targets'])}, not "
+                         f"{p['target_macs']}")
+    return {"outputs": {"spec": upstream["spec"], **mine}, "train_macs": 0}
 
 
 def _cost(params: dict[str, Any]) -> Any:
@@ -224,6 +250,7 @@ def weights_hash(state: dict[str, Any]) -> str:
 # interrupted or partial run then holds complete rows (widths → trainings → evaluations)
 UNIT_KINDS: Registry[UnitKind] = Registry("unit kind")
 for _kind in (UnitKind("search", _search, priority=3),
+              UnitKind("pick", _pick, priority=2),
               UnitKind("transfer", _transfer, consumes=("groups",), priority=2),
               UnitKind("train", _train, consumes=("groups",), priority=1, keeps_work=True),
               UnitKind("eval", _eval, priority=0),

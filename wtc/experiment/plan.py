@@ -22,7 +22,8 @@ multiplies the search fraction; `classes: k` keeps the first k classes (spec and
 `search_epochs: k` multiplies every method's `epochs` on that proxy (a proxy hundreds of times
 cheaper than the target can afford a longer search); `batch_scale: k` trains its searches on
 batches k times larger at k times the learning rate (tiny proxies run more MACs per second on
-larger batches; held-out scoring keeps its batch size).
+larger batches; held-out scoring keeps its batch size). A multi-target method's
+`share_targets: [0.25x, 0.1x]` runs one search for all those budgets (`plan_share`).
 
 `precision`/`channels_last` are inputs of every unit that trains (`auto` is resolved per
 machine by the worker, which records what it used on the unit's ledger line).
@@ -33,7 +34,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -43,6 +44,7 @@ from wtc.errors import PlanError, UserInputError
 from wtc.experiment.plan_cost import fits, macs_at, plan_dump, read_plan_cost, target_macs_of
 from wtc.experiment.plan_fields import Name, Seed, Strict, Title, image_counts
 from wtc.experiment.plan_sections import CurveSection, ProxySection, SearchSection, TargetSection
+from wtc.experiment.plan_share import Shared, resolve_shared, without_share
 from wtc.experiment.source import LEGACY_RUNTIME, Source, legacy_free
 from wtc.graph import compile_spec, count_macs
 from wtc.spec import Spec, load_spec
@@ -113,6 +115,8 @@ class Plan:
     # a non-MACs cost model (`experiment.plan_cost`); target_macs is in its unit
     cost: CostModel | None = None
     cost_macs: int | None = None  # then: MACs of the uniform widths at it (dry-run projections)
+    # `share_targets` (`experiment.plan_share`): method → source → targets its one search serves
+    shared: Shared = field(default_factory=dict)
 
     @property
     def name(self) -> str:
@@ -217,6 +221,7 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     for name, proxy in model.proxies.items():
         proxies[name] = _proxy(name, proxy, spec, share, search_data, model, rules, file)
     train = _recipe(model, file)
+    shared = resolve_shared(model.methods, target, proxies, cost, file)
     if model.curve is not None:
         bad = [s for s in model.curve.sources if s != "target" and s not in proxies]
         if bad:
@@ -225,7 +230,7 @@ def resolve_plan(data: Mapping[str, Any] | PlanModel, *, base_dir: str | Path | 
     return Plan(model=model, file=file, target=target, proxies=proxies, methods=methods,
                 target_macs=target_macs, base_macs=base_macs, train=train, eval_data=eval_data,
                 train_images=train_images, test_images=test_images, cost=cost,
-                cost_macs=cost_macs)
+                cost_macs=cost_macs, shared=shared)
 
 
 def _validate(data: Mapping[str, Any], file: str | None) -> PlanModel:
@@ -265,7 +270,7 @@ def _methods(model: PlanModel, file: str | None) -> dict[str, dict[str, Any]]:
         if name == "uniform":  # always included, never searched
             continue
         try:
-            out[name] = validate_settings(name, settings or {}).model_dump(mode="json")
+            out[name] = validate_settings(name, without_share(settings)).model_dump(mode="json")
         except UserInputError as e:
             raise PlanError(str(e), key=key, file=file) from None
     return out

@@ -27,3 +27,26 @@ def check_sources(plan: Any) -> None:
                 validate_settings(method, src.settings(settings))
             except UserInputError as e:
                 raise PlanError(f"searches on it: {e}", key=key, file=plan.file) from None
+    check_shared(plan)
+
+
+def check_shared(plan: Any) -> None:
+    """A shared search (`share_targets`) slims down to its lowest target, which the plan's own
+    target may be well above: its method's own checks (AutoSlim: the supernet's smallest
+    widths reach it) run here, before any unit, not in the search unit after others ran."""
+    from wtc.optimizers.request import SearchRequest, prepare
+
+    for method, per_source in plan.shared.items():
+        key = f"methods.{method}.share_targets"
+        for src in plan.sources:
+            if src.name not in per_source:
+                continue
+            request = SearchRequest(method, list(per_source[src.name]),
+                                    settings=src.settings(plan.methods[method]), data=src.data,
+                                    seed=plan.model.search.seed)
+            try:
+                prepare(src.graph, request)
+            except UserInputError as e:
+                where = "" if src.is_target else f" on proxy '{src.name}'"
+                raise PlanError(f"the shared search{where}: {e}", key=key,
+                                file=plan.file) from None

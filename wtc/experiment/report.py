@@ -74,6 +74,11 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int],
     widths = cur.get(r["widths"])
     profile = widths["outputs"]["profile"] if widths else []
     details = search["outputs"].get("details", {}) if search else {}
+    shared = {}
+    if (pick := cur.get(r.get("pick") or "")) is not None:  # a shared search: this target's
+        details = {**details, **pick["outputs"].get("details", {})}
+        shared = {"search_targets": len((search or {}).get("outputs", {}).get("targets", {})),
+                  "search_copied": bool((search or {}).get("imported"))}
     return {
         "row": r["id"], "method": r["method"], "source": r["source"],
         "seeds": sorted(tops), "top1": [tops[s] for s in sorted(tops)],
@@ -91,6 +96,7 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int],
         "ratios": [w / b for _, b, w in profile],
         "widths": [w for _, _, w in profile],
         **row_cost(widths),  # only for a plan priced by a non-MACs cost
+        **shared,  # only for a search shared across budgets (`share_targets`)
     }
 
 
@@ -150,6 +156,20 @@ def _num(v: float | None, fmt: str) -> str:
     return "–" if v is None else format(v, fmt)
 
 
+def _shared_note(rows: list[dict[str, Any]]) -> list[str]:
+    """What the search columns of rows whose search served several budgets mean."""
+    shared = [r for r in rows if r.get("search_targets")]
+    if not shared:
+        return []
+    copied = sorted({r["row"] for r in shared if r.get("search_copied")})
+    names = ", ".join(r["row"] for r in shared)
+    budgets = max(r["search_targets"] for r in shared)
+    tail = f"; copied with `--reuse` for {', '.join(copied)}" if copied else ""
+    return [f"Shared searches (`share_targets`): the searches of {names} each served {budgets} "
+            "MACs budgets in one run (slimming to the lowest); their search MACs and seconds "
+            f"are that run's, paid once for every plan listing the same budgets{tail}.", ""]
+
+
 def markdown(data: dict[str, Any]) -> str:
     t = data.get("target") or {}
     lines = [f"# Experiment `{data['plan']}`", "",
@@ -185,6 +205,7 @@ def markdown(data: dict[str, Any]) -> str:
                   "min(3 × chance, (1 + chance) / 2), chance being 1 / the classes it searched "
                   "on. Its widths carry little information, so its MACs and wall-time "
                   "reductions are not savings of a search that worked.", ""]
+    lines += _shared_note(data["rows"])
     for group in data.get("same_widths", []):
         lines.append(f"Identical widths, so identical trainings: {', '.join(group)}.")
     if data.get("same_widths"):

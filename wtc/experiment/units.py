@@ -3,6 +3,8 @@
     search/uniform/target                       the baseline (no training)
     search/METHOD/target                        direct search on the target
     search/METHOD/PROXY                         search on a proxy
+    pick/METHOD/SOURCE                          the plan's target from a search serving several
+                                                (`share_targets`; no training)
     transfer/METHOD/PROXY[/RULE]                proxy widths → target (RULE for depth proxies)
     train/ROW/seedS                             final training of one row's widths, one seed
     eval/ROW/seedS                              test-set top-1 of that training (only here)
@@ -60,24 +62,34 @@ class Row:
     rule: str | None
     search: str  # the search unit whose cost the row pays
     widths: str  # the unit whose output are the target's widths
+    pick: str | None = None  # the pick unit of a shared search (its details for this target)
 
     def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
+        out = dict(self.__dict__)
+        if out["pick"] is None:  # rows of plans without shared searches: as they always were
+            out.pop("pick")
+        return out
 
 
 def rows(plan: Plan) -> list[Row]:
     out = [Row("uniform", "uniform", "uniform", None, None, "search/uniform/target",
                "search/uniform/target")]
     for m in plan.methods:
+        pick = _pick(plan, m, "target")
         out.append(Row(f"{m}/direct", m, "direct", None, None, f"search/{m}/target",
-                       f"search/{m}/target"))
+                       pick or f"search/{m}/target", pick))
         for name, src in plan.proxies.items():
             for rule in src.stacking:
                 tail = f"{name}/{rule}" if len(src.stacking) > 1 or _deeper(plan, src) else name
                 out.append(Row(f"{m}/{tail}", m, tail, name,
                                rule if tail != name else None, f"search/{m}/{name}",
-                               f"transfer/{m}/{tail}"))
+                               f"transfer/{m}/{tail}", _pick(plan, m, name)))
     return out
+
+
+def _pick(plan: Plan, method: str, source: str) -> str | None:
+    """The pick unit of `method`'s search on `source` when that search is shared."""
+    return f"pick/{method}/{source}" if source in plan.shared.get(method, {}) else None
 
 
 def _deeper(plan: Plan, src: Source) -> bool:
@@ -98,12 +110,20 @@ def expand(plan: Plan) -> list[Unit]:
                       labels={"method": "uniform", "source": "target"}))
     for m, settings in plan.methods.items():
         for src in plan.sources:
-            units.append(Unit(f"search/{m}/{src.name}", "search", {
+            shared = plan.shared.get(m, {}).get(src.name)
+            # a shared search names its targets, not the plan's: sibling plans share the unit
+            aim = {"targets": list(shared)} if shared else {"target_macs": src.target_macs}
+            search_id, labels = f"search/{m}/{src.name}", {"method": m, "source": src.name}
+            units.append(Unit(search_id, "search", {
                 "method": m, "settings": src.settings(settings), "spec": src.spec_text,
-                "target_macs": src.target_macs, "data": src.data.as_given(),
+                **aim, "data": src.data.as_given(),
                 "seed": plan.model.search.seed, "projection": src.projection, **runtime,
                 **(cost if src.is_target else {}),
-            }, labels={"method": m, "source": src.name}))
+            }, labels=labels))
+            if shared:
+                units.append(Unit(f"pick/{m}/{src.name}", "pick",
+                                  {"method": m, "target_macs": src.target_macs},
+                                  deps=(search_id,), labels=labels))
     units += curve_units(plan, runtime)
     all_rows = rows(plan)
     for row in all_rows:
@@ -113,7 +133,7 @@ def expand(plan: Plan) -> list[Unit]:
         units.append(Unit(row.widths, "transfer", {
             "source_spec": src.spec_text, "spec": target_text, "stacking": row.rule or "last",
             "target_macs": plan.target_macs, **cost,
-        }, deps=(row.search,), labels={"method": row.method, "source": row.source}))
+        }, deps=(row.pick or row.search,), labels={"method": row.method, "source": row.source}))
     for row in all_rows:
         for seed in plan.seeds:
             train_id = f"train/{row.id}/seed{seed}"
@@ -143,10 +163,11 @@ def curve_points(plan: Plan) -> list[dict[str, Any]]:
             for e in plan.model.curve.epochs:
                 tag = f"{name}@e{e}"
                 run = src.settings({**settings, "epochs": e})["epochs"]  # a proxy's scale
+                pick = _pick(plan, m, name) and f"pick/{m}/{tag}"  # a shared search's
                 out.append({"method": m, "source": name, "epochs": e, "run_epochs": run,
                             "search": f"search/{m}/{tag}",
-                            "widths": f"search/{m}/{tag}" if name == "target"
-                            else f"transfer/{m}/{tag}"})
+                            "widths": (pick or f"search/{m}/{tag}") if name == "target"
+                            else f"transfer/{m}/{tag}", **({"pick": pick} if pick else {})})
     return out
 
 
@@ -156,17 +177,23 @@ def curve_units(plan: Plan, runtime: dict[str, Any]) -> list[Unit]:
     for p in curve_points(plan):
         src = plan.target if p["source"] == "target" else plan.proxies[p["source"]]
         labels = {"method": p["method"], "source": p["source"], "curve_epochs": p["epochs"]}
+        shared = plan.shared.get(p["method"], {}).get(p["source"])
+        aim = {"targets": list(shared)} if shared else {"target_macs": src.target_macs}
         units.append(Unit(p["search"], "search", {
             "method": p["method"],
             "settings": {**src.settings(plan.methods[p["method"]]), "epochs": p["run_epochs"]},
-            "spec": src.spec_text, "target_macs": src.target_macs, "data": src.data.as_given(),
+            "spec": src.spec_text, **aim, "data": src.data.as_given(),
             "seed": plan.model.search.seed, "projection": src.projection, **runtime,
         }, labels=labels))
-        if p["widths"] != p["search"]:
+        if "pick" in p:
+            units.append(Unit(p["pick"], "pick", {"method": p["method"],
+                                                  "target_macs": src.target_macs},
+                              deps=(p["search"],), labels=labels))
+        if p["widths"] not in (p["search"], p.get("pick")):
             units.append(Unit(p["widths"], "transfer", {
                 "source_spec": src.spec_text, "spec": plan.target.spec_text,
                 "stacking": src.stacking[0], "target_macs": plan.target_macs,
-            }, deps=(p["search"],), labels=labels))
+            }, deps=(p.get("pick") or p["search"],), labels=labels))
     return units
 
 

@@ -76,6 +76,8 @@ class Outcome:
     history: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)  # goes into the provenance
     per_target: dict[int, dict[str, int]] = field(default_factory=dict)  # target → channels
+    # target → what differs per target in `details` (AutoSlim: its trajectory step)
+    per_target_details: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 class Optimizer:
@@ -142,6 +144,7 @@ class SearchResult:
     history: list[dict[str, Any]] = field(default_factory=list)
     details: dict[str, Any] = field(default_factory=dict)
     per_target: dict[int, Widths] = field(default_factory=dict)  # multi-target methods
+    per_target_details: dict[int, dict[str, Any]] = field(default_factory=dict)  # their own
 
     @property
     def groups(self) -> dict[str, int]:

@@ -161,4 +161,6 @@ def autoslim_search(ctx: SearchContext, s: AutoSlimSettings, data: DataBundle,
         "trajectory_step": main["trajectory_step"],
     }
     return Outcome(groups=main["groups"], train_macs=train_macs + greedy_macs, history=history,
-                   details=details, per_target={t: v["groups"] for t, v in per_target.items()})
+                   details=details, per_target={t: v["groups"] for t, v in per_target.items()},
+                   per_target_details={t: {"trajectory_step": v["trajectory_step"]}
+                                       for t, v in per_target.items()})

@@ -194,19 +194,21 @@ def run_prepared(opt: Optimizer, ctx: SearchContext, cfg: BaseModel) -> SearchRe
     def wrap(groups: dict[str, int], target: int) -> Widths:
         extra = {} if ctx.cost is None else {
             "cost_model": cost_record(graph, ctx.cost, groups, target)}
+        extra.update(outcome.per_target_details.get(target, {}))
         return widths_from_groups(
             graph, groups, target_macs=target if ctx.cost is None else None, method=opt.name,
             settings=settings, seed=ctx.seed, data=data,
             cost={"train_macs": int(outcome.train_macs), "seconds": round(seconds, 3)},
-            **({"runtime": ctx.runtime} if ctx.data is not None else {}), **outcome.details,
-            **extra)
+            **({"runtime": ctx.runtime} if ctx.data is not None else {}),
+            **{**outcome.details, **extra})
 
     per_target = {t: wrap(g, t) for t, g in outcome.per_target.items()}
     widths = per_target.get(ctx.target_macs) or wrap(outcome.groups, ctx.target_macs)
     return SearchResult(widths=widths, method=opt.name, settings=settings,
                         target_macs=ctx.target_macs, train_macs=int(outcome.train_macs),
                         seconds=seconds, history=outcome.history, details=outcome.details,
-                        per_target=per_target)
+                        per_target=per_target,
+                        per_target_details=dict(outcome.per_target_details))
 
 
 def search(spec: SpecLike, method: str = "morphnet", target_macs: Any = None,
