@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
 # Run the screen plans of examples/screen/ in order, each into examples/results/NAME (they resume
 # from their ledgers, so rerunning this continues where it stopped): scripts/run_screen.sh [NAME...]
-# The code runs from a frozen snapshot of HEAD (scripts/run_frozen.sh).
+# Each plan runs from a frozen snapshot of HEAD (scripts/run_frozen.sh), with `--reuse` of every
+# sibling cell (same architecture) that already has a ledger, so a shared AutoSlim search
+# (`share_targets`) runs once per architecture and the other cells copy it.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 order=${*:-screen_shufflenetv2_0.05x screen_mobilenetv2_0.1x screen_resnet56_0.1x \
-  screen_resnet20_0.25x screen_shufflenetv2_0.25x screen_vgg11_0.05x screen_mobilenetv2_0.05x}
-plans=()
-for name in $order; do plans+=("examples/screen/$name.yaml"); done
-exec scripts/run_frozen.sh "${plans[@]}"
+  screen_resnet20_0.25x screen_shufflenetv2_0.25x screen_vgg11_0.05x screen_mobilenetv2_0.05x \
+  screen_resnet56_0.05x screen_mobilenetv2_0.25x screen_resnet56_0.25x screen_vgg11_0.25x \
+  screen_mobilenetv2_0.02x screen_resnet56_0.02x screen_resnet20_0.02x screen_shufflenetv2_0.02x \
+  screen_vgg11_0.02x}
+for name in $order; do
+  arch=${name%_*}
+  reuse=""
+  for sib in examples/results/"$arch"_*; do
+    [ "$sib" != "examples/results/$name" ] && [ -f "$sib/ledger.jsonl" ] && reuse+=" --reuse $PWD/$sib"
+  done
+  WTC_ARGS="${WTC_ARGS:-}$reuse" scripts/run_frozen.sh "examples/screen/$name.yaml"
+done
