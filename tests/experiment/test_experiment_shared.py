@@ -178,3 +178,15 @@ def test_a_search_length_curve_of_a_shared_method_shares_its_searches_too(tmp_pa
     assert points[("half", 1)]["held_out_top1"] == rows_["autoslim/half"]["search_val_top1"]
     assert points[("target", 1)]["ratios"] == rows_["autoslim/direct"]["ratios"]
     write_report(tmp_path / "out")
+
+
+def test_a_plain_search_that_cannot_reach_its_target_is_refused_before_any_unit(cli, tmp_path):
+    """The method's own checks run for every search of a plan, not only shared ones: AutoSlim's
+    supernet whose smallest widths are above the target (the committed MobileNetV2 0.02x
+    screen cell had one) fails the dry run and the run, naming the method, writing nothing."""
+    low = _write(tmp_path, "low", _plan("0.05x", share=None, methods={
+        "autoslim": {**AUTOSLIM, "min_multiplier": 0.5}}))
+    for dry in ((), ("--dry-run",)):
+        refused(cli, "experiment", low, "--out", tmp_path / "out", *dry,
+                expect=("methods.autoslim", "the direct search", "lower min_multiplier"))
+        assert not (tmp_path / "out").exists()

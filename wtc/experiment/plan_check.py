@@ -27,7 +27,31 @@ def check_sources(plan: Any) -> None:
                 validate_settings(method, src.settings(settings))
             except UserInputError as e:
                 raise PlanError(f"searches on it: {e}", key=key, file=plan.file) from None
+    check_searches(plan)
     check_shared(plan)
+
+
+def check_searches(plan: Any) -> None:
+    """Each method's own checks of its search on each source (AutoSlim: the supernet's
+    smallest widths reach the target), before any unit runs, not in the search unit after
+    others ran. MACs plans only (a cost model's target is checked by its unit); a shared
+    search is checked at its lowest target by `check_shared`."""
+    from wtc.optimizers.request import SearchRequest, prepare
+
+    if plan.cost is not None:
+        return
+    for method, settings in plan.methods.items():
+        for src in plan.sources:
+            if src.name in plan.shared.get(method, {}):
+                continue
+            request = SearchRequest(method, src.target_macs, settings=src.settings(settings),
+                                    data=src.data, seed=plan.model.search.seed)
+            try:
+                prepare(src.graph, request)
+            except UserInputError as e:
+                where = "the direct search" if src.is_target else f"the search on '{src.name}'"
+                raise PlanError(f"{where}: {e}", key=f"methods.{method}",
+                                file=plan.file) from None
 
 
 def check_shared(plan: Any) -> None:
