@@ -63,3 +63,35 @@ def test_the_dry_run_counts_a_unit_computing_the_same_as_another_once(tmp_path):
     assert "search/morphnet/target@e2" in status.to_run
     split = summary(plan, project(plan), status)
     assert split["shared"]["units"] == 1 and split["shared"]["train_macs"] > 0
+
+
+def test_a_report_half_way_through_a_changed_plan_shows_no_superseded_line(tmp_path):
+    """A plan changed after a finished run: until the changed units have run again, the report
+    shows them as missing, not with the lines of the plan before the change (the run line names
+    the input hashes it took from the ledger)."""
+    from wtc.experiment import collect
+
+    out = tmp_path / "out"
+    run_experiment(resolve_plan(PLAN), out, threads=1)
+    before = {r["row"]: r for r in collect(out)["rows"]}
+    assert before["morphnet/direct"]["top1_mean"] is not None
+    changed = resolve_plan({**PLAN, "methods": {"morphnet": {"epochs": 2}}})
+    res = run_experiment(changed, out, threads=1, max_units=1)  # killed after the new search
+    assert res.ran == ["search/morphnet/target"]
+    now = collect(out)
+    rows = {r["row"]: r for r in now["rows"]}
+    assert rows["uniform"]["top1"] == before["uniform"]["top1"]  # recorded and unchanged
+    assert rows["morphnet/direct"]["top1_mean"] is None  # its old training is not its row's
+    assert "eval/morphnet/direct/seed0" in now["missing"] and not now["complete"]
+    run_experiment(changed, out, threads=1)
+    assert collect(out)["complete"]
+
+
+@pytest.mark.parametrize("recorded", [["search/a"], {"search/a": 3}, "x"])
+def test_a_run_line_with_a_bad_recorded_map_is_a_damaged_line(recorded):
+    from wtc.experiment.ledger_check import line_problem
+
+    run = {"type": "run", "units": ["search/a"]}
+    assert line_problem(run) is None
+    assert line_problem({**run, "recorded": {"search/a": "0123abcd"}}) is None
+    assert "'recorded'" in line_problem({**run, "recorded": recorded})

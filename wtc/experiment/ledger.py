@@ -81,12 +81,32 @@ class Ledger:
         return {(r["unit"], r["input_hash"]): r for r in self.units()}
 
     def current(self) -> dict[str, dict[str, Any]]:
-        """The latest line of every unit of the latest run (the ledger alone says which)."""
-        runs = self.runs()
-        latest = {r["unit"]: r for r in self.units()}
+        """The line of every unit of the latest run (the ledger alone says which): one written
+        since that run started, else the one it found recorded (its run line names their input
+        hashes), so a plan changed half way does not show a superseded unit's line before its
+        new one exists. Run lines of older versions name none: the latest line per unit."""
+        runs: list[dict[str, Any]] = []
+        latest: dict[str, dict[str, Any]] = {}
+        since: dict[str, dict[str, Any]] = {}  # unit lines after the latest run line
+        done: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in self.lines():
+            if r.get("type") == "run":
+                runs.append(r)
+                since = {}
+            elif r.get("type") == "unit":
+                latest[r["unit"]] = since[r["unit"]] = done[(r["unit"], r["input_hash"])] = r
         if not runs:
             return latest
-        return {u: latest[u] for u in runs[-1]["units"] if u in latest}
+        run = runs[-1]
+        recorded = run.get("recorded")
+        if recorded is None:
+            return {u: latest[u] for u in run["units"] if u in latest}
+        out = {}
+        for u in run["units"]:
+            row = since.get(u) or (done.get((u, recorded[u])) if u in recorded else None)
+            if row is not None:
+                out[u] = row
+        return out
 
     # ------------------------------------------------------------------ writing
 

@@ -84,6 +84,10 @@ def _run_problem(row: dict[str, Any]) -> str | None:
     units = row.get("units")
     if not isinstance(units, list) or not all(isinstance(u, str) for u in units):
         return "no 'units' list of strings"
+    recorded = row.get("recorded", {})
+    if not isinstance(recorded, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in recorded.items()):
+        return "'recorded' is not an object of unit → input hash"
     if "rows" not in row:
         return None  # a run of explicit units (no plan): nothing else is read
     seeds, rows, methods = row.get("seeds"), row.get("rows"), row.get("methods", {})

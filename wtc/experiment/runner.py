@@ -27,7 +27,7 @@ from wtc.experiment.execute import UNIT_KINDS
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.plan import Plan
 from wtc.experiment.plan_cost import priced
-from wtc.experiment.status import reusable
+from wtc.experiment.status import ledger_status, reusable
 from wtc.experiment.units import Unit, check_dag, curve_points, expand, rows
 
 
@@ -112,7 +112,8 @@ def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs
     out = ledger.dir
     with _lock(out):
         damaged = ledger.warnings() + reuse_warnings  # before a write cuts off a torn tail
-        ledger.start_run(**_run_info(plan, todo, backend, jobs, threads))
+        recorded = ledger_status(todo, out).hashes  # what this run takes from the ledger
+        ledger.start_run(**_run_info(plan, todo, backend, jobs, threads), recorded=recorded)
         gpus = 1.0 if device == "cuda" else 0.0
         be = make_backend(backend, jobs=jobs, threads=threads, address=address, gpus=gpus)
         summary = RunSummary(out_dir=out, warnings=damaged)
