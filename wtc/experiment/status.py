@@ -27,18 +27,23 @@ Imports = dict[tuple[str, str], tuple[dict[str, Any], Ledger]]
 
 @dataclass
 class LedgerStatus:
-    recorded: list[str] = field(default_factory=list)
+    hashes: dict[str, str] = field(default_factory=dict)  # recorded unit → its input hash
     to_run: list[str] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)  # from a --reuse folder's ledger
     shared: dict[str, str] = field(default_factory=dict)  # unit → the unit computing the same
-    hashes: dict[str, str] = field(default_factory=dict)  # recorded unit → its input hash
+
+    @property
+    def recorded(self) -> list[str]:
+        """The units the ledger records, in dependency order."""
+        return list(self.hashes)
 
     def of(self, unit: str) -> str:
         """'recorded', 'copied', 'shared' or 'to run'."""
         if unit in self.shared:
             return "shared"
-        return next((name for name, ids in (("recorded", self.recorded),
-                                            ("copied", self.copied)) if unit in ids), "to run")
+        if unit in self.hashes:
+            return "recorded"
+        return "copied" if unit in self.copied else "to run"
 
 
 def reusable(folders: Sequence[str | Path], out: Path) -> tuple[Imports, list[str]]:
@@ -66,38 +71,18 @@ def reusable(folders: Sequence[str | Path], out: Path) -> tuple[Imports, list[st
     return found, warnings
 
 
-def _upstream_first(units: list[Unit]) -> list[Unit]:
-    """`units` in their given order, except that each comes after the units it depends on."""
-    ids = {u.id for u in units}
-    placed: set[str] = set()
-    out: list[Unit] = []
-    pending = list(units)
-    while pending:
-        rest = []
-        for u in pending:
-            if all(d in placed or d not in ids for d in u.deps):
-                out.append(u)
-                placed.add(u.id)
-            else:
-                rest.append(u)
-        if len(rest) == len(pending):  # a cycle (refused elsewhere): leave the rest as given
-            return out + rest
-        pending = rest
-    return out
-
-
 def ledger_status(units: list[Unit], out_dir: str | Path,
                   reuse: Sequence[str | Path] = ()) -> LedgerStatus:
-    """Split `units` (any order: read upstream first) into those the ledger in `out_dir`
-    records, those `reuse` folders hold, those sharing another unit's computation, and those a
-    run would still execute (what the driver does, in its order of precedence); the input hash
-    of each recorded unit (what a run's line names as taken from the ledger)."""
+    """Split `units` (in dependency order, as `check_dag` holds them) into those the ledger in
+    `out_dir` records, those `reuse` folders hold, those sharing another unit's computation,
+    and those a run would still execute (what the driver does, in its order of precedence);
+    the input hash of each recorded unit (what a run's line names as taken from the ledger)."""
     done = Ledger(out_dir).done()
     imports = reusable(reuse, Path(out_dir))[0] if reuse else {}
     known: dict[str, dict[str, Any]] = {}  # unit id → its line (outputs, output hash)
     first: dict[str, str] = {}  # content key → the first unit with it
     status = LedgerStatus()
-    for u in _upstream_first(units):
+    for u in units:
         if not all(d in known for d in u.deps):
             status.to_run.append(u.id)
             continue
@@ -105,7 +90,6 @@ def ledger_status(units: list[Unit], out_dir: str | Path,
         key = u.content_key({d: known[d]["outputs"] for d in u.deps})
         row = done.get((u.id, ih))
         if row is not None:
-            status.recorded.append(u.id)
             status.hashes[u.id] = ih
         elif (u.id, ih) in imports:
             row = imports[(u.id, ih)][0]
