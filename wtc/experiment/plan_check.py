@@ -28,49 +28,31 @@ def check_sources(plan: Any) -> None:
             except UserInputError as e:
                 raise PlanError(f"searches on it: {e}", key=key, file=plan.file) from None
     check_searches(plan)
-    check_shared(plan)
 
 
 def check_searches(plan: Any) -> None:
-    """Each method's own checks of its search on each source (AutoSlim: the supernet's
+    """Each method's own checks of every search on each source (AutoSlim: the supernet's
     smallest widths reach the target), before any unit runs, not in the search unit after
-    others ran. MACs plans only (a cost model's target is checked by its unit); a shared
-    search is checked at its lowest target by `check_shared`."""
+    others ran: at the source's target, or for a shared search (`share_targets`) at every
+    target it serves, the lowest of which the plan's own target may be well above. A cost
+    model's target is checked by its unit (plans with one share nothing)."""
     from wtc.optimizers.request import SearchRequest, prepare
 
-    if plan.cost is not None:
-        return
     for method, settings in plan.methods.items():
+        shared = plan.shared.get(method, {})
         for src in plan.sources:
-            if src.name in plan.shared.get(method, {}):
+            if src.name in shared:
+                targets, key = list(shared[src.name]), f"methods.{method}.share_targets"
+                where = "the shared search" + ("" if src.is_target
+                                               else f" on proxy '{src.name}'")
+            elif plan.cost is None:
+                targets, key = src.target_macs, f"methods.{method}"
+                where = "the direct search" if src.is_target else f"the search on '{src.name}'"
+            else:
                 continue
-            request = SearchRequest(method, src.target_macs, settings=src.settings(settings),
+            request = SearchRequest(method, targets, settings=src.settings(settings),
                                     data=src.data, seed=plan.model.search.seed)
             try:
                 prepare(src.graph, request)
             except UserInputError as e:
-                where = "the direct search" if src.is_target else f"the search on '{src.name}'"
-                raise PlanError(f"{where}: {e}", key=f"methods.{method}",
-                                file=plan.file) from None
-
-
-def check_shared(plan: Any) -> None:
-    """A shared search (`share_targets`) slims down to its lowest target, which the plan's own
-    target may be well above: its method's own checks (AutoSlim: the supernet's smallest
-    widths reach it) run here, before any unit, not in the search unit after others ran."""
-    from wtc.optimizers.request import SearchRequest, prepare
-
-    for method, per_source in plan.shared.items():
-        key = f"methods.{method}.share_targets"
-        for src in plan.sources:
-            if src.name not in per_source:
-                continue
-            request = SearchRequest(method, list(per_source[src.name]),
-                                    settings=src.settings(plan.methods[method]), data=src.data,
-                                    seed=plan.model.search.seed)
-            try:
-                prepare(src.graph, request)
-            except UserInputError as e:
-                where = "" if src.is_target else f" on proxy '{src.name}'"
-                raise PlanError(f"the shared search{where}: {e}", key=key,
-                                file=plan.file) from None
+                raise PlanError(f"{where}: {e}", key=key, file=plan.file) from None
