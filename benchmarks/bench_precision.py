@@ -45,10 +45,15 @@ RUNTIMES = [Runtime("fp32", False), Runtime("fp32", True), Runtime("bf16", False
             Runtime("bf16", True)]
 
 
+def uniform_at(graph, share: float):  # type: ignore[no-untyped-def]
+    """Uniform widths at `share` of the graph's MACs (None: its base widths)."""
+    return (wtc.uniform_widths(graph, target_macs=round(share * wtc.count_macs(graph)))
+            if share != 1.0 else None)
+
+
 def build(spec: str, share: float, runtime: Runtime) -> tuple[nn.Module, torch.Tensor, int]:
     graph = wtc.compile_spec(wtc.load_spec(spec))
-    widths = (wtc.uniform_widths(graph, target_macs=round(share * wtc.count_macs(graph)))
-              if share != 1.0 else None)
+    widths = uniform_at(graph, share)
     torch.manual_seed(0)
     model = wtc.build_model(graph, widths).train()
     if runtime.channels_last:

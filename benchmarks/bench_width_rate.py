@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
-from torch import nn
+from bench_precision import build, step_seconds, uniform_at
 
 import wtc
 from wtc.trainer import resolve_runtime
@@ -38,35 +37,19 @@ FAMILIES = {"convolution": ("convolution",), "batch norm": ("batch_norm",)}
 
 
 def make_step(graph, share: float, batch: int) -> tuple[Callable[[int], float], int, str]:
-    """A closure running `steps` SGD steps → seconds; the training MACs of one step; the
-    runtime used."""
-    widths = (wtc.uniform_widths(graph, target_macs=round(share * wtc.count_macs(graph)))
-              if share != 1.0 else None)
-    torch.manual_seed(0)
-    model = wtc.build_model(graph, widths).train()
+    """A closure running `steps` SGD steps (bench_precision's) → seconds; the training MACs
+    of one step; the runtime used."""
     rt = resolve_runtime("auto", "auto", CPU)
-    if rt.channels_last:
-        model.to(memory_format=torch.channels_last)
-    s = graph.spec
-    x = rt.prepare_input(torch.rand(batch, s.input.channels, s.input.resolution,
-                                    s.input.resolution))
-    y = torch.randint(0, s.classes, (batch,))
+    model, shape, classes = build(str(SPEC), share, rt)
+    x, y = torch.rand(batch, *shape), torch.randint(0, classes, (batch,))
     params = list(model.parameters())
     opt = torch.optim.SGD(params, lr=0.01, momentum=0.9, **fused_sgd(params, CPU))
-    loss_fn = nn.CrossEntropyLoss()
 
     def run(steps: int) -> float:
-        t = time.perf_counter()
-        for _ in range(steps):
-            opt.zero_grad(set_to_none=True)
-            with rt.autocast(CPU):
-                loss = loss_fn(model(x), y)
-            loss.backward()
-            opt.step()
-        return time.perf_counter() - t
+        return step_seconds(model, opt, x, y, rt, steps) * steps
 
     run(1)  # warm-up (oneDNN primitives)
-    macs = 3 * wtc.count_macs(graph, widths) * batch
+    macs = 3 * wtc.count_macs(graph, uniform_at(graph, share)) * batch
     return run, macs, f"{rt.precision}{' + CL' if rt.channels_last else ''}"
 
 
