@@ -142,3 +142,19 @@ def sgd_epoch(model: Any, xs: Any, ys: Any, lr: float, batch: int = 50) -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
+
+
+def without_fashion_mnist(tmp_path: Path, monkeypatch: Any) -> Path:
+    """No installed Fashion-MNIST and no network (torchvision's download fails): returns a
+    data root that exists but holds no data."""
+    import torchvision.datasets
+
+    import wtc.data.fashion_mnist as wd
+
+    def no_network(*a: Any, **k: Any) -> None:
+        raise RuntimeError("no network")
+
+    monkeypatch.setattr(wd, "FASHION_MNIST_DIR", tmp_path / "absent")
+    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", no_network)
+    (tmp_path / "empty").mkdir()
+    return tmp_path / "empty"

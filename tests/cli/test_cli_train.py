@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from tests.helpers import ROOT
+from tests.helpers import ROOT, without_fashion_mnist
 
 SPEC = ROOT / "specs" / "tiny" / "resnet_tiny.yaml"
 OTHER = ROOT / "specs" / "tiny" / "plain_tiny.yaml"
@@ -87,17 +87,8 @@ def test_missing_dataset_root(tmp_path):
 
 
 def test_fashion_mnist_absent(tmp_path, monkeypatch):
-    import torchvision.datasets
-
-    import wtc.data.fashion_mnist as wd
-
-    def no_network(*a, **k):
-        raise RuntimeError("no network")
-
-    monkeypatch.setattr(wd, "FASHION_MNIST_DIR", tmp_path / "absent")
-    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", no_network)
-    (tmp_path / "empty").mkdir()  # a root that exists but holds no data: download, then fail
-    res = run("train", SPEC, "--data", "fashion-mnist", "--data-root", tmp_path / "empty",
+    empty = without_fashion_mnist(tmp_path, monkeypatch)  # a root with no data: download fails
+    res = run("train", SPEC, "--data", "fashion-mnist", "--data-root", empty,
               "--out", tmp_path / "run")
     assert_clean_failure(res, "apt-get install dataset-fashion-mnist")
     assert not (tmp_path / "run").exists()

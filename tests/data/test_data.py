@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from tests.helpers import without_fashion_mnist
 from wtc.data import (
     FASHION_MNIST_DIR,
     DataConfig,
@@ -133,18 +134,9 @@ def test_data_errors(tmp_path):
 
 
 def test_fashion_mnist_missing_says_how_to_get_it(tmp_path, monkeypatch):
-    import torchvision.datasets
-
-    import wtc.data.fashion_mnist as wd
-
-    def no_network(*a, **k):
-        raise RuntimeError("no network")
-
-    monkeypatch.setattr(wd, "FASHION_MNIST_DIR", tmp_path / "absent")
-    monkeypatch.setattr(torchvision.datasets, "FashionMNIST", no_network)
-    (tmp_path / "empty").mkdir()  # a root that exists but holds no data: download, then fail
+    empty = without_fashion_mnist(tmp_path, monkeypatch)  # a root with no data: download fails
     with pytest.raises(DataError, match="apt-get install dataset-fashion-mnist"):
-        make_data(DataConfig(data="fashion-mnist", data_root=str(tmp_path / "empty")))
+        make_data(DataConfig(data="fashion-mnist", data_root=str(empty)))
     with pytest.raises(DataError, match="no such folder"):  # never the installed copy instead
         make_data(DataConfig(data="fashion-mnist", data_root=str(tmp_path / "nowhere")))
 
