@@ -72,7 +72,7 @@ def test_sibling_plans_share_the_search_unit_and_differ_in_their_picks():
 
 
 @pytest.mark.parametrize(("method", "share", "why"), [
-    ("morphnet", SHARE, "serves one MACs target per run"),
+    ("dmcp", SHARE, "serves one MACs target per run"),
     ("autoslim", ["0.5x", "0.2x"], "the plan's own target"),
     ("autoslim", [], "list of 1 to 32"),
     ("autoslim", [f"0.{i:02d}x" for i in range(10, 60)], "list of 1 to 32"),
@@ -140,7 +140,8 @@ def test_a_sibling_plan_reuses_the_shared_search_and_picks_the_single_target_wid
     assert {r["row"] for r in report["rows"]} == set(mine)
     text = (tmp_path / "second" / "report.md").read_text()
     assert "| autoslim | direct |" in text and "| autoslim | half |" in text
-    assert "served 2 MACs budgets in one run" in text and "copied with `--reuse`" in text
+    assert "served 2 MACs budgets in one run (autoslim: one supernet" in text
+    assert "copied with `--reuse`" in text
     assert mine["autoslim/direct"]["search_copied"] and "search_targets" not in theirs[
         "autoslim/direct"]
 
@@ -190,3 +191,48 @@ def test_a_plain_search_that_cannot_reach_its_target_is_refused_before_any_unit(
         refused(cli, "experiment", low, "--out", tmp_path / "out", *dry,
                 expect=("methods.autoslim", "the direct search", "lower min_multiplier"))
         assert not (tmp_path / "out").exists()
+
+
+MORPHNET = {"epochs": 1, "ladder": 2, "score_epochs": 1}
+
+
+def test_morphnet_shares_its_structure_learning_across_sibling_plans(cli, tmp_path):
+    """MorphNet (one round) serves several budgets too: the sibling plan copies the search and
+    its rows get exactly the plain single-target plan's widths and held-out top-1; the dry run
+    prices the structure learning once and each budget's scoring."""
+    def plan(macs, share=SHARE):
+        extra = {"share_targets": share} if share else {}
+        return _plan(macs, methods={"morphnet": {**MORPHNET, **extra}})
+
+    first, second, plain = (_write(tmp_path, n, p) for n, p in (
+        ("first", plan("0.6x")), ("second", plan("0.3x")), ("plain", plan("0.3x", None))))
+    run_experiment(load_plan(first), tmp_path / "first", threads=1)
+    res = run_experiment(load_plan(second), tmp_path / "second", threads=1,
+                         reuse=[tmp_path / "first"])
+    assert {"search/morphnet/target", "search/morphnet/half"} <= set(res.imported)
+    run_experiment(load_plan(plain), tmp_path / "plain", threads=1)
+    mine = {r["row"]: r for r in collect(tmp_path / "second")["rows"]}
+    theirs = {r["row"]: r for r in collect(tmp_path / "plain")["rows"]}
+    for row in ("morphnet/direct", "morphnet/half"):
+        assert mine[row]["widths"] == theirs[row]["widths"], row
+        assert mine[row]["search_val_top1"] == theirs[row]["search_val_top1"] is not None
+    # one structure learning for both budgets, two scorings: more than one plain search costs
+    assert mine["morphnet/direct"]["search_macs"] > theirs["morphnet/direct"]["search_macs"]
+    write_report(tmp_path / "second")
+    text = (tmp_path / "second" / "report.md").read_text()
+    assert "morphnet: each λ rung's structure learned once" in text
+
+    def priced(p):
+        code, out, err = cli("experiment", _write(tmp_path, "p", p), "--out", tmp_path / "o",
+                             "--dry-run", "--json")
+        assert code == 0, err
+        return {u["unit"]: u["train_macs"] for u in json.loads(out)["units"]}
+
+    shared, high, low = priced(plan("0.6x")), priced(plan("0.6x", None)), priced(plan("0.3x", None))
+    one = "search/morphnet/target"
+    assert max(high[one], low[one]) < shared[one] < high[one] + low[one]
+    # a later round learns at its own target's widths: refused before any unit
+    rounds = _write(tmp_path, "rounds", _plan("0.6x", methods={
+        "morphnet": {**MORPHNET, "rounds": 2, "share_targets": SHARE}}))
+    refused(cli, "experiment", rounds, "--out", tmp_path / "r", expect=("rounds > 1",))
+    assert not (tmp_path / "r").exists()

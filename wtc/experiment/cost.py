@@ -62,10 +62,13 @@ def search_macs(plan: Plan, method: str, src: Source, epochs: int | None = None)
     split = src.data.val_split
     target = plan.cost_macs if src.is_target and plan.cost_macs else src.target_macs
     shared = plan.shared.get(method, {}).get(src.name)
-    if shared:  # one search down to the lowest shared target serves them all
-        target = min(shared)
-    estimate = cls.estimate_train_macs(src.graph, settings, images=images, target_macs=target,
-                                       val_images=images * split / (1.0 - split))
+    val_images = images * split / (1.0 - split)
+    if shared:  # one search serves them all
+        estimate = cls.estimate_shared_train_macs(src.graph, settings, images=images,
+                                                  targets=shared, val_images=val_images)
+    else:
+        estimate = cls.estimate_train_macs(src.graph, settings, images=images,
+                                           target_macs=target, val_images=val_images)
     if estimate is not None:
         return int(estimate)
     epochs = int(getattr(settings, "epochs", 1) or 1)

@@ -20,7 +20,7 @@ from wtc.experiment.curve import collect_curve, curve_markdown, plot_curve
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.report_cost import cost_section, plot_top1_vs_cost, row_cost
 from wtc.experiment.stats import pearson, welch
-from wtc.optimizers.base import near_chance, search_val_top1
+from wtc.optimizers.base import OPTIMIZERS, near_chance, search_val_top1
 from wtc.plot import figure
 
 FIGURES = "figures"
@@ -165,9 +165,11 @@ def _shared_note(rows: list[dict[str, Any]]) -> list[str]:
     names = ", ".join(r["row"] for r in shared)
     budgets = max(r["search_targets"] for r in shared)
     tail = f"; copied with `--reuse` for {', '.join(copied)}" if copied else ""
+    how = "; ".join(f"{m}: {OPTIMIZERS.get(m).shared_run}" for m in
+                    sorted({r["method"] for r in shared}) if m in OPTIMIZERS)
     return [f"Shared searches (`share_targets`): the searches of {names} each served {budgets} "
-            "MACs budgets in one run (slimming to the lowest); their search MACs and seconds "
-            f"are that run's, paid once for every plan listing the same budgets{tail}.", ""]
+            f"MACs budgets in one run ({how}); their search MACs and seconds are that run's, "
+            f"paid once for every plan listing the same budgets{tail}.", ""]
 
 
 def markdown(data: dict[str, Any]) -> str:

@@ -67,6 +67,7 @@ class AutoSlim(Optimizer):
     Settings = AutoSlimSettings
     needs_data = True
     multi_target = True
+    shared_run = "one supernet, slimmed down to the lowest budget"
     summary = "slimmable supernet (sandwich rule, in-place distillation), then greedy slimming"
 
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:

@@ -87,6 +87,7 @@ class Optimizer:
     Settings: ClassVar[type[BaseModel]] = NoSettings
     needs_data: ClassVar[bool] = False
     multi_target: ClassVar[bool] = False  # one run serves several MACs targets
+    shared_run: ClassVar[str] = ""  # what such a run computes once (the report says it)
     # trades MACs against another cost: refused under a MACs budget (by `check` and the plan)
     needs_cost_model: ClassVar[bool] = False
     summary: ClassVar[str] = ""
@@ -104,6 +105,15 @@ class Optimizer:
         method has no estimate, and the dry run counts one training at the base widths for
         the method's `epochs` (a lower bound)."""
         return None
+
+    @classmethod
+    def estimate_shared_train_macs(cls, graph: StageGraph, settings: Any, *, images: float,
+                                   targets: tuple[int, ...], val_images: float = 0.0
+                                   ) -> int | None:
+        """Projected training MACs of one run serving all of `targets` (`share_targets`). By
+        default a run down to the lowest (AutoSlim: its greedy pass passes the others)."""
+        return cls.estimate_train_macs(graph, settings, images=images,
+                                       target_macs=min(targets), val_images=val_images)
 
     @staticmethod
     def held_out_top1(details: Mapping[str, Any]) -> float | None:

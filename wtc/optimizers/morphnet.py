@@ -20,6 +20,7 @@ the held-out top-1 after BN recalibration.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -61,6 +62,8 @@ class MorphNet(Optimizer):
     name = "morphnet"
     Settings = MorphNetSettings
     needs_data = True
+    multi_target = True
+    shared_run = "each λ rung's structure learned once, then expanded and scored per budget"
     summary = "MACs-weighted L1 on BN gammas per width group, then uniform expansion"
 
     def check(self, ctx: SearchContext, settings: BaseModel) -> None:
@@ -72,15 +75,28 @@ class MorphNet(Optimizer):
         if settings.ladder > 1 and not ctx.data.val_split:
             raise ConfigError("morphnet's λ ladder scores each rung on a held-out split of the "
                               "training set: give val_split (e.g. 0.1) in the data settings")
+        if settings.rounds > 1 and len(ctx.targets) > 1:
+            raise ConfigError("morphnet with rounds > 1 learns each later round at its "
+                              "target's widths, so one run serves one target: give one target "
+                              "or rounds: 1")
 
     def run(self, ctx: SearchContext, settings: BaseModel) -> Outcome:
         from wtc.optimizers.training import load_data
 
         assert isinstance(settings, MorphNetSettings)
         data = load_data(ctx)
+        targets = tuple(ctx.targets or (ctx.target_macs,))
         if settings.ladder == 1:
-            return structure_learning(ctx, settings, data)
-        return ladder(ctx, settings, data)
+            per_target = structure_learning(ctx, settings, data, targets=targets)
+        else:
+            per_target = ladder(ctx, settings, data, targets)
+        main = per_target[ctx.target_macs]
+        if len(targets) == 1:  # the one-target record, as every committed search has it
+            return main
+        return Outcome(groups=main.groups, train_macs=main.train_macs, history=main.history,
+                       details=main.details,
+                       per_target={t: o.groups for t, o in per_target.items()},
+                       per_target_details={t: o.details for t, o in per_target.items()})
 
     @staticmethod
     def lam(ctx: SearchContext, s: MorphNetSettings) -> float:
@@ -111,6 +127,18 @@ class MorphNet(Optimizer):
         score = training_macs(target_macs, images) * s.score_epochs + target_macs * val_images
         return int(s.ladder * (learn + score))
 
+    @classmethod
+    def estimate_shared_train_macs(cls, graph: StageGraph, settings: Any, *, images: float,
+                                   targets: tuple[int, ...], val_images: float = 0.0) -> int:
+        """One run for several targets (one round): each rung's structure learning once, and
+        its scoring training once per target."""
+        s = settings
+        learn = training_macs(count_macs(graph), images) * s.epochs
+        if s.ladder == 1:
+            return int(learn)
+        score = sum(training_macs(t, images) * s.score_epochs + t * val_images for t in targets)
+        return int(s.ladder * learn + s.ladder * score)
+
 
 def expand(ctx: SearchContext, alive: dict[str, int], current: dict[str, int]
            ) -> tuple[dict[str, int], float, dict[str, float]]:
@@ -133,45 +161,61 @@ def details(rounds: list[dict[str, Any]], lam: float) -> dict[str, Any]:
             "alive_macs": last["alive_macs"], "val_top1": last["val_top1"], "rounds": rounds}
 
 
-def ladder(ctx: SearchContext, s: MorphNetSettings, data: DataBundle) -> Outcome:
-    """Structure learning at each λ of the ladder; each rung's expanded widths trained for
-    `score_epochs` and scored on the held-out split after BN recalibration; the best kept."""
+def ladder(ctx: SearchContext, s: MorphNetSettings, data: DataBundle,
+           targets: tuple[int, ...]) -> dict[int, Outcome]:
+    """Structure learning at each λ of the ladder (once per rung, whatever the targets); each
+    rung's widths expanded to every target, trained for `score_epochs` and scored on the
+    held-out split after BN recalibration; per target, its best rung kept."""
     from wtc.optimizers import training as tr
 
-    rungs: list[dict[str, Any]] = []
-    best: tuple[float, int, Outcome] | None = None
+    cfg = tr.train_config(ctx, s.score_epochs, lr=s.score_lr, momentum=s.momentum,
+                          weight_decay=s.weight_decay, schedule="cosine")
+    rungs: dict[int, list[dict[str, Any]]] = {t: [] for t in targets}
+    best: dict[int, tuple[float, int, Outcome]] = {}
     total = 0
     history: list[dict[str, Any]] = []
     for i, lam in enumerate(MorphNet.lams(ctx, s)):
-        out = structure_learning(ctx, s.model_copy(update={"lam": lam}), data,
-                                 run_sub=f"rung{i}")
-        cfg = tr.train_config(ctx, s.score_epochs, lr=s.score_lr, momentum=s.momentum,
-                              weight_decay=s.weight_decay, schedule="cosine")
-        score = tr.score_widths(ctx, out.groups, data, cfg, seed=ctx.seed + 7,
-                                recal_batches=s.recal_batches)
-        cost = out.train_macs + score["train_macs"]
-        total += cost
-        history.extend({"rung": i, **row} for row in out.history)
-        rungs.append({"rung": i, "lambda": lam, "widths": out.groups,
-                      "alive_macs": out.details["alive_macs"], "val_top1": score["top1"],
-                      "search_val_top1": out.details.get("val_top1"), "train_macs": cost})
-        if best is None or score["top1"] > best[0]:
-            best = (score["top1"], i, out)
-    assert best is not None
-    top1, i, out = best
-    details = {**out.details, "val_top1": top1, "rung": i, "ladder": rungs}
-    return Outcome(groups=out.groups, train_macs=total, history=history, details=details)
+        learned = structure_learning(ctx, s.model_copy(update={"lam": lam}), data,
+                                     run_sub=f"rung{i}", targets=targets)
+        total += learned[targets[0]].train_macs  # learned once: the same for every target
+        history.extend({"rung": i, **row} for row in learned[targets[0]].history)
+        scores: dict[tuple[int, ...], dict[str, Any]] = {}  # two targets, the same widths
+        for t in targets:
+            out = learned[t]
+            key = tuple(out.groups[g] for g in sorted(out.groups))
+            if key not in scores:
+                scores[key] = tr.score_widths(ctx, out.groups, data, cfg, seed=ctx.seed + 7,
+                                              recal_batches=s.recal_batches)
+                total += scores[key]["train_macs"]
+            score = scores[key]
+            cost = out.train_macs + score["train_macs"]
+            rungs[t].append({"rung": i, "lambda": lam, "widths": out.groups,
+                             "alive_macs": out.details["alive_macs"], "val_top1": score["top1"],
+                             "search_val_top1": out.details.get("val_top1"),
+                             "train_macs": cost})
+            if t not in best or score["top1"] > best[t][0]:
+                best[t] = (score["top1"], i, out)
+    result = {}
+    for t in targets:
+        top1, i, out = best[t]
+        details = {**out.details, "val_top1": top1, "rung": i, "ladder": rungs[t]}
+        result[t] = Outcome(groups=out.groups, train_macs=total, history=history,
+                            details=details)
+    return result
 
 
 def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: DataBundle,
-                       run_sub: str | None = None) -> Outcome:
+                       run_sub: str | None = None, targets: tuple[int, ...] | None = None
+                       ) -> dict[int, Outcome]:
     """The rounds: train with λ·G (`GammaHooks`), read the alive channels, expand to the
     target; each round from scratch at the previous round's widths (torch side). The final
     model's held-out top-1 after BN recalibration is reported as `val_top1` (the test set is
-    never read)."""
+    never read). With several `targets` (one round: `MorphNet.check`), the structure is learned
+    once and only the last expansion differs per target: {target: outcome}."""
     from wtc.optimizers import training as tr
     from wtc.optimizers.gamma import GammaHooks, GammaRegularizer, alive_macs
 
+    targets = targets or (ctx.target_macs,)
     graph = ctx.graph
     cfg = tr.train_config(ctx, s.epochs, lr=s.lr, momentum=s.momentum,
                           weight_decay=s.weight_decay, schedule="constant")
@@ -201,10 +245,23 @@ def structure_learning(ctx: SearchContext, s: MorphNetSettings, data: DataBundle
         train_macs += fwd * (held["images"] + tr.monitor_images(data, len(res.history)))
         history.extend({"round": r, **row} for row in res.history)
         alive = reg.alive()
-        groups, alpha, _ = expand(ctx, alive, current)
-        rounds.append({"round": r, "alive": alive, "alpha": alpha,
-                       "alive_macs": alive_macs(graph, alive, current),
-                       "val_top1": held["top1"], "widths": groups})
-        current = groups
-    return Outcome(groups=current, train_macs=train_macs, history=history,
-                   details=details(rounds, lam))
+        learned = {"alive": alive, "alive_macs": alive_macs(graph, alive, current),
+                   "val_top1": held["top1"]}
+        if r < s.rounds - 1:  # an inner round (one target): expand and learn again
+            groups, alpha, _ = expand(ctx, alive, current)
+            rounds.append(_round(r, learned, alpha, groups))
+            current = groups
+    out = {}
+    for t in targets:
+        groups, alpha, _ = expand(replace(ctx, target_macs=t), alive, current)
+        out[t] = Outcome(groups=groups, train_macs=train_macs, history=history,
+                         details=details([*rounds, _round(r, learned, alpha, groups)], lam))
+    return out
+
+
+def _round(r: int, learned: dict[str, Any], alpha: float, groups: dict[str, int]
+           ) -> dict[str, Any]:
+    """One round's record (its keys in the order every ledger has them)."""
+    return {"round": r, "alive": learned["alive"], "alpha": alpha,
+            "alive_macs": learned["alive_macs"], "val_top1": learned["val_top1"],
+            "widths": groups}
