@@ -39,6 +39,15 @@ def test_the_dry_run_splits_recorded_units_from_those_left(tmp_path, cli):
     assert data["recorded"]["units"] == 2 and data["to_run"]["units"] == len(units) - 2
     assert data["to_run"]["train_macs"] > 0
     assert {u["unit"] for u in data["units"] if u["recorded"]} == set(status.recorded)
+    # the time the recorded units took is what their lines say; no training recorded yet, so
+    # no rate to price the trainings left at
+    lines = [json.loads(x) for x in (out / "ledger.jsonl").read_text().splitlines()]
+    took = sum(x["seconds"] for x in lines if x.get("type") == "unit")
+    assert data["recorded"]["seconds"] == pytest.approx(took, abs=0.1)
+    assert data["to_run"]["seconds_estimate"] is None
+    code, text, _ = cli("experiment", path, "--out", out, "--dry-run")
+    assert "of unit time); to run:" in " ".join(text.split())
+    assert "no recorded unit of their kinds" in " ".join(text.split())
     run_experiment(plan, out, threads=1)
     assert ledger_status(expand(plan), out).to_run == []
     assert not (out / "work").exists()  # the finished trainings' checkpoints are gone
@@ -50,6 +59,25 @@ def test_the_dry_run_splits_recorded_units_from_those_left(tmp_path, cli):
     assert data["copied"]["units"] == len(units) and data["to_run"]["units"] == 0
     assert {u["status"] for u in data["units"]} == {"copied"}
     assert not (tmp_path / "second").exists()  # a dry run writes nothing
+
+
+def test_the_units_left_are_priced_at_the_rate_the_recorded_ones_of_their_kind_ran():
+    from wtc.experiment.cost import Projection, _split
+    from wtc.experiment.status import LedgerStatus
+
+    proj = [Projection("search/a", "search", 100), Projection("train/a", "train", 40),
+            Projection("search/b", "search", 300), Projection("train/b", "train", 80),
+            Projection("eval/b", "eval", 0)]
+    status = LedgerStatus(hashes={"search/a": "1"}, copied=["train/a"],
+                          to_run=["search/b", "train/b", "eval/b"],
+                          measured={"search/a": (200, 10.0), "train/a": (40, 4.0)})
+    parts = _split(proj, status)
+    assert (parts["recorded"]["seconds"], parts["copied"]["seconds"]) == (10.0, 4.0)
+    # searches ran at 20 MACs/s, trainings at 10: 300 / 20 + 80 / 10 (evaluations cost nothing)
+    assert parts["to_run"]["seconds_estimate"] == 23.0
+    no_training = LedgerStatus(hashes={"search/a": "1"}, to_run=["train/a"],
+                               measured={"search/a": (200, 10.0)})
+    assert _split(proj[:2], no_training)["to_run"]["seconds_estimate"] is None
 
 
 def test_the_dry_run_counts_a_unit_computing_the_same_as_another_once(tmp_path):

@@ -122,8 +122,22 @@ def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-d
     for key, what in (("copied", "copied from --reuse"), ("shared", "shared with a unit "
                                                            "computing the same")):
         if summ[key]["units"]:
-            free.append(f"{summ[key]['units']} {what} ({summ[key]['train_macs']:.3g} MACs)")
+            took = f", {_hours(summ[key]['seconds'])} when run" if key == "copied" else ""
+            free.append(f"{summ[key]['units']} {what} ({summ[key]['train_macs']:.3g} "
+                        f"MACs{took})")
+    took = (f", {_hours(summ['recorded']['seconds'])} of unit time"
+            if summ["recorded"]["units"] else "")
+    estimate = left["seconds_estimate"]
+    guess = ("" if not left["units"] or not left["train_macs"] else
+             f" (about {_hours(estimate)} of unit time at the rate the recorded units ran; "
+             "divide by --jobs for wall time)" if estimate is not None else
+             " (no recorded unit of their kinds to estimate their time from)")
     out.print(f"in the ledger: {summ['recorded']['units']} unit(s) recorded "
-              f"({summ['recorded']['train_macs']:.3g} MACs); "
+              f"({summ['recorded']['train_macs']:.3g} MACs{took}); "
               + "".join(f"{f}; " for f in free)
-              + f"to run: {left['units']} unit(s), {left['train_macs']:.3g} training MACs")
+              + f"to run: {left['units']} unit(s), {left['train_macs']:.3g} training MACs"
+              + guess)
+
+
+def _hours(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 360 else f"{seconds:.0f} s"

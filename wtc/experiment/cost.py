@@ -140,11 +140,31 @@ def summary(plan: Plan, projections: list[Projection], status: Any = None) -> di
 
 def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
     """Units and projected MACs by ledger status: recorded, copied from `--reuse`, shared with
-    another unit computing the same (neither of those runs), and to run."""
-    parts: dict[str, dict[str, int]] = {k: {"units": 0, "train_macs": 0}
+    another unit computing the same (neither of those runs), and to run; the seconds the
+    recorded and copied units took, and the units to run at the rate (training MACs per
+    second, per unit kind) the recorded and copied ones ran at: an estimate, None for a kind
+    none of them measured."""
+    parts: dict[str, dict[str, Any]] = {k: {"units": 0, "train_macs": 0}
                                         for k in ("recorded", "copied", "shared", "to_run")}
+    rate: dict[str, list[float]] = {}  # kind → [MACs, seconds] measured
     for p in projections:
-        part = parts[status.of(p.unit).replace(" ", "_")]
+        state = status.of(p.unit).replace(" ", "_")
+        part = parts[state]
         part["units"] += 1
         part["train_macs"] += p.train_macs
+        if p.unit in status.measured:
+            macs, seconds = status.measured[p.unit]
+            part["seconds"] = part.get("seconds", 0.0) + seconds
+            if macs and seconds:
+                got = rate.setdefault(p.kind, [0.0, 0.0])
+                got[0] += macs
+                got[1] += seconds
+    left: float | None = 0.0
+    for p in projections:
+        if status.of(p.unit) == "to run" and p.train_macs:
+            macs, seconds = rate.get(p.kind, (0.0, 0.0))
+            left = None if left is None or not macs else left + p.train_macs * seconds / macs
+    parts["to_run"]["seconds_estimate"] = None if left is None else round(left, 1)
+    for k in ("recorded", "copied"):
+        parts[k]["seconds"] = round(parts[k].get("seconds", 0.0), 1)
     return parts

@@ -31,6 +31,8 @@ class LedgerStatus:
     to_run: list[str] = field(default_factory=list)
     copied: list[str] = field(default_factory=list)  # from a --reuse folder's ledger
     shared: dict[str, str] = field(default_factory=dict)  # unit → the unit computing the same
+    # recorded or copied unit → (its recorded training MACs, seconds): what it measurably cost
+    measured: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     @property
     def recorded(self) -> list[str]:
@@ -102,4 +104,7 @@ def ledger_status(units: list[Unit], out_dir: str | Path,
         first.setdefault(key, u.id)
         if row is not None:
             known[u.id] = row
+            if u.id not in status.shared:
+                status.measured[u.id] = (int(row.get("train_macs") or 0),
+                                         float(row.get("seconds") or 0.0))
     return status
