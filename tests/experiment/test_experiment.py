@@ -370,6 +370,15 @@ def test_a_proxy_can_search_longer_than_the_target():
     cost = {p.unit: p.train_macs for p in project(plan)}
     ratio = cost["search/morphnet/half_long"] / cost["search/morphnet/half"]
     assert 2.0 < ratio <= 3.0  # the λ ladder's scoring epochs are not scaled
+    # the dry run says what each search trains on, so a proxy short of image-passes shows
+    notes = {p.unit: p.note for p in project(resolve_plan({**PLAN, "proxies": {
+        "half_long": {"width": 0.5, "search_epochs": 3},
+        "tenth": {"fraction": 0.1, "search_epochs": 10}}}))}
+    images = 160 * 0.8  # the plan's synthetic training set, less the 20% held out
+    assert notes["search/morphnet/target"] == f"{images:,.0f} images x 1 epochs"
+    assert notes["search/morphnet/half_long"] == f"{images:,.0f} images x 3 epochs"
+    assert notes["search/morphnet/tenth"] == f"{images * 0.1:,.0f} images x 10 epochs"
+    assert notes["search/uniform/target"] == ""
     with pytest.raises(PlanError, match="search_epochs"):
         resolve_plan({**PLAN, "proxies": {"bad": {"width": 0.5, "search_epochs": 0}}})
 

@@ -49,15 +49,12 @@ def search_images(plan: Plan, src: Source) -> float:
 def search_macs(plan: Plan, method: str, src: Source, epochs: int | None = None) -> int:
     """Projected training MACs of one search of `method` on `src` (`epochs`: a search-length
     curve point's, instead of the plan's)."""
-    from wtc.optimizers import get_optimizer, validate_settings
+    from wtc.optimizers import get_optimizer
 
     cls = get_optimizer(method)
     if not cls.needs_data:  # trains nothing (uniform, capacity)
         return 0
-    chosen = src.settings(plan.methods[method])
-    if epochs is not None:
-        chosen = {**chosen, "epochs": epochs}
-    settings = validate_settings(method, chosen)
+    settings = _settings(plan, method, src, epochs)
     images = search_images(plan, src)
     split = src.data.val_split
     target = plan.cost_macs if src.is_target and plan.cost_macs else src.target_macs
@@ -73,6 +70,29 @@ def search_macs(plan: Plan, method: str, src: Source, epochs: int | None = None)
         return int(estimate)
     epochs = int(getattr(settings, "epochs", 1) or 1)
     return int(training_macs(count_macs(src.graph), images) * epochs)
+
+
+def _settings(plan: Plan, method: str, src: Source, epochs: int | None) -> Any:
+    """The method's settings as its search on `src` runs them (`search_epochs` applied)."""
+    from wtc.optimizers import validate_settings
+
+    chosen = src.settings(plan.methods[method])
+    if epochs is not None:
+        chosen = {**chosen, "epochs": epochs}
+    return validate_settings(method, chosen)
+
+
+def search_passes(plan: Plan, method: str, src: Source, epochs: int | None = None) -> str:
+    """What a search on `src` trains on: images × epochs (its decisions' held-out images
+    apart), so a plan whose proxy sees fewer image-passes than intended shows it before any
+    unit runs; '' for a method that trains nothing."""
+    from wtc.optimizers import get_optimizer
+
+    if not get_optimizer(method).needs_data:
+        return ""
+    n = getattr(_settings(plan, method, src, epochs), "epochs", None)
+    images = search_images(plan, src)
+    return f"{images:,.0f} images" + (f" x {n} epochs" if n is not None else "")
 
 
 def project(plan: Plan) -> list[Projection]:
@@ -96,8 +116,10 @@ def _unit(plan: Plan, u: Unit, direct: dict[str, int], train_images: float, epoc
         else:
             macs = direct.get(m, 0) if src.is_target else search_macs(plan, m, src)
             ratio = direct[m] / macs if (not src.is_target and macs) else None
-        note = "" if has_estimate(m) else "lower bound (the method has no estimate)"
-        return Projection(u.id, u.kind, macs, ratio, note)
+        notes = [search_passes(plan, m, src, u.labels.get("curve_epochs"))]
+        if not has_estimate(m):
+            notes.append("lower bound (the method has no estimate)")
+        return Projection(u.id, u.kind, macs, ratio, "; ".join(n for n in notes if n))
     if u.kind == "train":
         macs = plan.cost_macs or plan.target_macs  # a latency target: its uniform MACs
         return Projection(u.id, u.kind, int(training_macs(macs, train_images) * epochs))
