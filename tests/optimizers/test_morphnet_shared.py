@@ -71,3 +71,26 @@ def test_the_dry_run_prices_the_structure_learning_once_and_the_scoring_per_targ
     plain = MorphNetSettings(epochs=2)
     assert MorphNet.estimate_shared_train_macs(graph, plain, images=1000, targets=(100, 40)) == (
         MorphNet.estimate_train_macs(graph, plain, images=1000, target_macs=40))
+
+
+def test_the_cli_writes_one_widths_file_per_target_each_with_its_own_held_out_top1(cli, tmp_path):
+    import json
+
+    out = tmp_path / "w.json"
+    code, stdout, err = cli("search", TINY, "--method", "morphnet", "--data", "synthetic",
+                            "--target-macs", "0.6x,0.3x", "--set", "epochs=1", "--set",
+                            "ladder=2", "--set", "ladder_factor=8", "--val-split", "0.25",
+                            "-o", out, "--threads", "1", "--json")
+    assert code == 0, err
+    printed, at, decoder = [], 0, json.JSONDecoder()  # one JSON document per file written
+    while stdout[at:].strip():
+        doc, at = decoder.raw_decode(stdout, at + len(stdout[at:]) - len(stdout[at:].lstrip()))
+        printed.append(doc)
+    assert len(printed) == 2
+    assert sorted(p.name for p in tmp_path.glob("w*.json")) == ["w.0.3x.json", "w.0.6x.json"]
+    graph = wtc.compile_spec(wtc.load_spec(TINY))
+    for report in printed:
+        w = wtc.load_widths(report["output"], graph)
+        assert abs(w.macs - w.target_macs) <= 0.01 * w.target_macs
+        # the held-out top-1 printed is the one of the widths in this file
+        assert report["held_out_top1"] == w.provenance["val_top1"]

@@ -235,7 +235,8 @@ def _write(graph: StageGraph, result: SearchResult, output: Path, labels: list[s
         _report(graph, result, output, json_out, model)
         return
     for label, t in zip(labels, targets, strict=True):
-        one = replace(result, widths=result.per_target[t], target_macs=t)
+        one = replace(result, widths=result.per_target[t], target_macs=t,  # its own details
+                      details={**result.details, **result.per_target_details.get(t, {})})
         dest = output.with_name(f"{output.stem}.{label}{output.suffix}")
         one.save(dest)
         _report(graph, one, dest, json_out, model)
