@@ -127,11 +127,12 @@ def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-d
                         f"MACs{took})")
     took = (f", {_hours(summ['recorded']['seconds'])} of unit time"
             if summ["recorded"]["units"] else "")
-    estimate = left["seconds_estimate"]
-    guess = ("" if not left["units"] or not left["train_macs"] else
-             f" (about {_hours(estimate)} of unit time at the rate the recorded units ran; "
-             "divide by --jobs for wall time)" if estimate is not None else
-             " (no recorded unit of their kinds to estimate their time from)")
+    estimate, guess = left["seconds_estimate"], ""
+    if left["train_macs"] and estimate is not None:
+        guess = (f" (about {_hours(estimate)} of unit time at the rate the recorded units ran; "
+                 "divide by --jobs for wall time)")
+    elif left["train_macs"]:
+        guess = " (no recorded unit of their kinds to estimate their time from)"
     out.print(f"in the ledger: {summ['recorded']['units']} unit(s) recorded "
               f"({summ['recorded']['train_macs']:.3g} MACs{took}); "
               + "".join(f"{f}; " for f in free)

@@ -168,7 +168,10 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
     none of them measured."""
     parts: dict[str, dict[str, Any]] = {k: {"units": 0, "train_macs": 0}
                                         for k in ("recorded", "copied", "shared", "to_run")}
+    for k in ("recorded", "copied"):
+        parts[k]["seconds"] = 0.0
     rate: dict[str, list[float]] = {}  # kind → [MACs, seconds] measured
+    left: list[Projection] = []  # to run, at a cost
     for p in projections:
         state = status.of(p.unit).replace(" ", "_")
         part = parts[state]
@@ -176,17 +179,16 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
         part["train_macs"] += p.train_macs
         if p.unit in status.measured:
             macs, seconds = status.measured[p.unit]
-            part["seconds"] = part.get("seconds", 0.0) + seconds
+            part["seconds"] += seconds
             if macs and seconds:
                 got = rate.setdefault(p.kind, [0.0, 0.0])
                 got[0] += macs
                 got[1] += seconds
-    left: float | None = 0.0
-    for p in projections:
-        if status.of(p.unit) == "to run" and p.train_macs:
-            macs, seconds = rate.get(p.kind, (0.0, 0.0))
-            left = None if left is None or not macs else left + p.train_macs * seconds / macs
-    parts["to_run"]["seconds_estimate"] = None if left is None else round(left, 1)
+        elif state == "to_run" and p.train_macs:
+            left.append(p)
+    estimate = (sum(p.train_macs * rate[p.kind][1] / rate[p.kind][0] for p in left)
+                if all(p.kind in rate for p in left) else None)
+    parts["to_run"]["seconds_estimate"] = None if estimate is None else round(estimate, 1)
     for k in ("recorded", "copied"):
-        parts[k]["seconds"] = round(parts[k].get("seconds", 0.0), 1)
+        parts[k]["seconds"] = round(parts[k]["seconds"], 1)
     return parts

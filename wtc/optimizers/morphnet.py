@@ -124,8 +124,7 @@ class MorphNet(Optimizer):
         learn = training_macs(base + (s.rounds - 1) * target_macs, images) * s.epochs
         if s.ladder == 1:
             return int(learn)
-        score = training_macs(target_macs, images) * s.score_epochs + target_macs * val_images
-        return int(s.ladder * (learn + score))
+        return int(s.ladder * (learn + _score_macs(s, target_macs, images, val_images)))
 
     @classmethod
     def estimate_shared_train_macs(cls, graph: StageGraph, settings: Any, *, images: float,
@@ -136,8 +135,15 @@ class MorphNet(Optimizer):
         learn = training_macs(count_macs(graph), images) * s.epochs
         if s.ladder == 1:
             return int(learn)
-        score = sum(training_macs(t, images) * s.score_epochs + t * val_images for t in targets)
-        return int(s.ladder * learn + s.ladder * score)
+        score = sum(_score_macs(s, t, images, val_images) for t in targets)
+        return int(s.ladder * (learn + score))
+
+
+def _score_macs(s: MorphNetSettings, target_macs: int, images: float, val_images: float
+                ) -> float:
+    """Projected cost of scoring one rung at a target: its training for `score_epochs`, and
+    the forward passes of BN recalibration and the held-out evaluation."""
+    return training_macs(target_macs, images) * s.score_epochs + target_macs * val_images
 
 
 def expand(ctx: SearchContext, alive: dict[str, int], current: dict[str, int]
