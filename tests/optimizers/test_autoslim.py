@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 import torch
 
 import wtc
-from tests.helpers import ROOT
+from tests.helpers import ROOT, torchrun
 from wtc.nn.slimmable import Supernet
 from wtc.optimizers.widthgrid import WidthGrid
 
@@ -143,12 +140,7 @@ torch.save(res.model.state_dict(), os.path.join(sys.argv[2], f"rank{rank}.pt"))
 def test_sandwich_step_under_torchrun_keeps_ranks_identical(tmp_path):
     script = tmp_path / "ddp.py"
     script.write_text(_DDP_SCRIPT)
-    root = ROOT
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(root)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--standalone", str(script), str(root / TINY), str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=root)
+    proc = torchrun(script, ROOT / TINY, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)

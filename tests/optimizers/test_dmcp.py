@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 import torch
 
-from tests.helpers import ROOT, TINY, spec_id
+from tests.helpers import ROOT, TINY, spec_id, torchrun
 from wtc.errors import ConfigError, TargetError
 from wtc.graph import compile_spec, count_macs
 from wtc.nn.slimmable import Supernet, supernet_widths
@@ -304,15 +304,9 @@ with open(os.path.join(sys.argv[2], f"rank{os.environ['RANK']}.json"), "w") as f
 
 
 def test_dmcp_under_torchrun_keeps_the_chains_identical_on_every_rank(tmp_path):
-    import os
-
     script = tmp_path / "ddp.py"
     script.write_text(_DDP_SCRIPT)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-         "--standalone", str(script), str(ROOT / "specs/tiny/resnet_tiny.yaml"), str(tmp_path)],
-        capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
+    proc = torchrun(script, ROOT / "specs/tiny/resnet_tiny.yaml", tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     r0, r1 = (json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1))
     assert r0 == r1

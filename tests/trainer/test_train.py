@@ -125,6 +125,24 @@ def test_ddp_two_gloo_ranks_agree(tmp_path):
     assert ck["world_size"] == 2 and len(ck["rng"]) == 2
 
 
+def test_a_rank_that_finished_waits_for_its_peers_before_leaving_and_one_that_failed_does_not(
+        monkeypatch):
+    import torch.distributed as dist
+
+    from wtc.trainer.distributed import leave_distributed
+
+    waits = []
+    for finished in (True, False):
+        dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_free_port()}",
+                                rank=0, world_size=1)
+        real = dist.barrier
+        monkeypatch.setattr(dist, "barrier", lambda: (waits.append(finished), real()))
+        leave_distributed(finished)
+        monkeypatch.undo()
+        assert not dist.is_initialized()
+    assert waits == [True]
+
+
 def test_checkpoint_errors(tmp_path):
     model = tiny_net()
     missing = tmp_path / "nope.pt"

@@ -13,8 +13,8 @@ from wtc.data import dist_info
 from wtc.errors import ConfigError
 from wtc.trainer.state import rng_state
 
-__all__ = ["cpu_cores", "dist_info", "gather_rng", "init_distributed", "resolve_device",
-           "sync_buffers"]
+__all__ = ["cpu_cores", "dist_info", "gather_rng", "init_distributed", "leave_distributed",
+           "resolve_device", "sync_buffers"]
 
 
 def resolve_device(name: str) -> torch.device:
@@ -51,6 +51,22 @@ def init_distributed(device: torch.device) -> bool:
         return False
     dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return True
+
+
+def leave_distributed(finished: bool) -> None:
+    """Tear down the process group `init_distributed` created, after the caller dropped its
+    DDP wrapper. A rank that finished waits for the others first, so no rank shuts its gloo
+    connections while a peer is still using them (a rank aborting at exit with "terminate
+    called without an active exception" is what a racing teardown looks like); a rank leaving
+    on an error does not wait, since its peers may never arrive."""
+    import gc
+
+    import torch.distributed as dist
+
+    gc.collect()  # a DDP reducer caught in a reference cycle would keep the group alive
+    if finished:
+        dist.barrier()
+    dist.destroy_process_group()
 
 
 def sync_buffers(model: nn.Module, world: int) -> None:

@@ -30,6 +30,7 @@ from wtc.trainer.distributed import (
     dist_info,
     gather_rng,
     init_distributed,
+    leave_distributed,
     resolve_device,
     sync_buffers,
 )
@@ -108,14 +109,19 @@ def fit(model: nn.Module, data: DataBundle, cfg: TrainConfig, *,
     device = resolve_device(cfg.device)
     created_pg = init_distributed(device)
     rank, world = dist_info()
+    loop: _Loop | None = None
+    finished = False
     try:
         loop = _Loop(model, data, cfg, hooks, device, rank, world, evaluate_test, meta or {})
-        return loop.run(forward_macs, progress, out_dir, resume, max_epochs)
+        result = loop.run(forward_macs, progress, out_dir, resume, max_epochs)
+        finished = True
+        return result
     finally:
         if created_pg:
-            import torch.distributed as dist
-
-            dist.destroy_process_group()
+            if loop is not None:
+                loop.model = loop.raw  # the DDP wrapper (and its hold on the group) goes first
+            del loop
+            leave_distributed(finished)
 
 
 @dataclass
