@@ -13,6 +13,14 @@ from wtc.optimizers.base import search_val_top1
 from wtc.plot import figure
 
 
+def search_details(search: dict[str, Any] | None,
+                   pick: dict[str, Any] | None) -> dict[str, Any]:
+    """A search unit's details, with its pick's over them when the search was shared across
+    budgets (`share_targets`): the pick holds this target's own held-out top-1."""
+    details = search["outputs"].get("details", {}) if search else {}
+    return {**details, **pick["outputs"].get("details", {})} if pick is not None else details
+
+
 def collect_curve(run: dict[str, Any], cur: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """One entry per curve point the ledger has finished, in the plan's order."""
     points = []
@@ -21,9 +29,7 @@ def collect_curve(run: dict[str, Any], cur: dict[str, dict[str, Any]]) -> list[d
         if search is None or widths is None:
             continue
         search = cur.get(search.get("reused") or "") or search  # shared: the cost is its twin's
-        details = search["outputs"].get("details", {})
-        if (pick := cur.get(p.get("pick") or "")) is not None:  # a shared search: this target's
-            details = {**details, **pick["outputs"].get("details", {})}
+        details = search_details(search, cur.get(p.get("pick") or ""))
         points.append({**p, "held_out_top1": search_val_top1(p["method"], details),
                        "search_macs": search["train_macs"],
                        "ratios": [w / b for _, b, w in widths["outputs"]["profile"]]})

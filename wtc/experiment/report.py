@@ -16,7 +16,7 @@ from typing import Any
 
 from wtc.atomic import atomic_write, atomic_write_text, make_folders
 from wtc.errors import UserInputError
-from wtc.experiment.curve import collect_curve, curve_markdown, plot_curve
+from wtc.experiment.curve import collect_curve, curve_markdown, plot_curve, search_details
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.report_cost import cost_section, plot_top1_vs_cost, row_cost
 from wtc.experiment.stats import pearson, welch
@@ -73,10 +73,10 @@ def _row(r: dict[str, Any], cur: dict[str, dict[str, Any]], seeds: list[int],
     search = cur.get(r["search"])
     widths = cur.get(r["widths"])
     profile = widths["outputs"]["profile"] if widths else []
-    details = search["outputs"].get("details", {}) if search else {}
+    pick = cur.get(r.get("pick") or "")
+    details = search_details(search, pick)
     shared = {}
-    if (pick := cur.get(r.get("pick") or "")) is not None:  # a shared search: this target's
-        details = {**details, **pick["outputs"].get("details", {})}
+    if pick is not None:  # a search shared across budgets
         shared = {"search_targets": len((search or {}).get("outputs", {}).get("targets", {})),
                   "search_copied": bool((search or {}).get("imported"))}
     return {
