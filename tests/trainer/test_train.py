@@ -136,7 +136,8 @@ def test_a_rank_that_finished_waits_for_its_peers_before_leaving_and_one_that_fa
         dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{_free_port()}",
                                 rank=0, world_size=1)
         real = dist.barrier
-        monkeypatch.setattr(dist, "barrier", lambda: (waits.append(finished), real()))
+        monkeypatch.setattr(dist, "barrier",
+                            lambda f=finished, real=real: (waits.append(f), real()))
         leave_distributed(finished)
         monkeypatch.undo()
         assert not dist.is_initialized()
