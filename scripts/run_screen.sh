@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run the screen plans of examples/screen/ in order, each into examples/results/NAME (they resume
-# from their ledgers, so rerunning this continues where it stopped): scripts/run_screen.sh [NAME...]
+# from their ledgers, so rerunning this continues where it stopped; cells whose report is
+# committed are skipped): scripts/run_screen.sh [NAME...]
 # Each plan runs from a frozen snapshot of HEAD (scripts/run_frozen.sh), with `--reuse` of every
 # sibling cell (same architecture) that already has a ledger, so a shared AutoSlim search
 # (`share_targets`) runs once per architecture and the other cells copy it.
@@ -13,6 +14,8 @@ order=${*:-screen_shufflenetv2_0.05x screen_mobilenetv2_0.1x screen_resnet56_0.1
   screen_vgg11_0.02x}
 for name in $order; do
   arch=${name%_*}
+  # a committed cell is finished: rerunning it would only append a run line to its ledger
+  git ls-files --error-unmatch "examples/results/$name/report.md" >/dev/null 2>&1 && continue
   reuse=""
   for sib in examples/results/"$arch"_*; do
     [ "$sib" != "examples/results/$name" ] && [ -f "$sib/ledger.jsonl" ] && reuse+=" --reuse $PWD/$sib"
