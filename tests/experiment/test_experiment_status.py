@@ -39,15 +39,19 @@ def test_the_dry_run_splits_recorded_units_from_those_left(tmp_path, cli):
     assert data["recorded"]["units"] == 2 and data["to_run"]["units"] == len(units) - 2
     assert data["to_run"]["train_macs"] > 0
     assert {u["unit"] for u in data["units"] if u["recorded"]} == set(status.recorded)
-    # the time the recorded units took is what their lines say; no training recorded yet, so
-    # no rate to price the trainings left at
+    # the time the recorded units took is what their lines say; a kind none of them is has no
+    # rate to price its units left at: no full estimate, a partial one that says what it lacks
     lines = [json.loads(x) for x in (out / "ledger.jsonl").read_text().splitlines()]
     took = sum(x["seconds"] for x in lines if x.get("type") == "unit")
     assert data["recorded"]["seconds"] == pytest.approx(took, abs=0.1)
     assert data["to_run"]["seconds_estimate"] is None
     code, text, _ = cli("experiment", path, "--out", out, "--dry-run")
     assert "of unit time); to run:" in " ".join(text.split())
-    assert "no recorded unit of their kinds" in " ".join(text.split())
+    assert data["to_run"]["unpriced"]["units"] >= 1
+    assert data["to_run"]["priced_units"] >= 1  # the recorded search prices the one left
+    assert "have no recorded unit of their kind to estimate from" in " ".join(text.split())
+    code, text, _ = cli("experiment", path, "--out", tmp_path / "fresh", "--dry-run")
+    assert "no recorded unit of their kinds" in " ".join(text.split())  # nothing to price at
     run_experiment(plan, out, threads=1)
     assert ledger_status(expand(plan), out).to_run == []
     assert not (out / "work").exists()  # the finished trainings' checkpoints are gone
@@ -78,6 +82,13 @@ def test_the_units_left_are_priced_at_the_rate_the_recorded_ones_of_their_kind_r
     no_training = LedgerStatus(hashes={"search/a": "1"}, to_run=["train/a"],
                                measured={"search/a": (200, 10.0)})
     assert _split(proj[:2], no_training)["to_run"]["seconds_estimate"] is None
+    # searches measured, trainings not: the searches left are still priced, the rest counted
+    half = LedgerStatus(hashes={"search/a": "1"}, to_run=["search/b", "train/b", "eval/b"],
+                        measured={"search/a": (200, 10.0)})
+    left = _split(proj, half)["to_run"]
+    assert left["seconds_estimate"] is None
+    assert (left["priced_seconds"], left["priced_units"]) == (15.0, 1)
+    assert left["unpriced"] == {"units": 2, "train_macs": 120, "kinds": ["train"]}
 
 
 def test_the_dry_run_counts_a_unit_computing_the_same_as_another_once(tmp_path):

@@ -127,10 +127,16 @@ def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-d
                         f"MACs{took})")
     took = (f", {_hours(summ['recorded']['seconds'])} of unit time"
             if summ["recorded"]["units"] else "")
-    estimate, guess = left["seconds_estimate"], ""
+    estimate, unpriced, guess = left["seconds_estimate"], left["unpriced"], ""
     if left["train_macs"] and estimate is not None:
         guess = (f" (about {_hours(estimate)} of unit time at the rate the recorded units ran; "
                  "divide by --jobs for wall time)")
+    elif left["train_macs"] and left["priced_units"]:
+        guess = (f" (about {_hours(left['priced_seconds'])} of unit time for the "
+                 f"{left['priced_units']} unit(s) of kinds the ledger has run, at their rate; "
+                 f"{unpriced['units']} {'/'.join(unpriced['kinds'])} unit(s), "
+                 f"{unpriced['train_macs']:.3g} MACs, have no recorded unit of their kind to "
+                 "estimate from)")
     elif left["train_macs"]:
         guess = " (no recorded unit of their kinds to estimate their time from)"
     out.print(f"in the ledger: {summ['recorded']['units']} unit(s) recorded "

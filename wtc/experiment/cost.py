@@ -164,8 +164,10 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
     """Units and projected MACs by ledger status: recorded, copied from `--reuse`, shared with
     another unit computing the same (neither of those runs), and to run; the seconds the
     recorded and copied units took, and the units to run at the rate (training MACs per
-    second, per unit kind) the recorded and copied ones ran at: an estimate, None for a kind
-    none of them measured."""
+    second, per unit kind) the recorded and copied ones ran at: an estimate. `seconds_estimate`
+    prices them all, else is None; `priced_seconds` prices those of the kinds measured and
+    `unpriced` counts the others (units, MACs, kinds), so a half-measured plan still gets a
+    partial figure."""
     parts: dict[str, dict[str, Any]] = {k: {"units": 0, "train_macs": 0}
                                         for k in ("recorded", "copied", "shared", "to_run")}
     for k in ("recorded", "copied"):
@@ -186,9 +188,14 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
                 got[1] += seconds
         elif state == "to_run" and p.train_macs:
             left.append(p)
-    estimate = (sum(p.train_macs * rate[p.kind][1] / rate[p.kind][0] for p in left)
-                if all(p.kind in rate for p in left) else None)
-    parts["to_run"]["seconds_estimate"] = None if estimate is None else round(estimate, 1)
+    priced = [p for p in left if p.kind in rate]
+    unpriced = [p for p in left if p.kind not in rate]
+    seconds = round(sum(p.train_macs * rate[p.kind][1] / rate[p.kind][0] for p in priced), 1)
+    parts["to_run"].update(
+        seconds_estimate=None if unpriced else seconds, priced_seconds=seconds,
+        priced_units=len(priced),
+        unpriced={"units": len(unpriced), "train_macs": sum(p.train_macs for p in unpriced),
+                  "kinds": sorted({p.kind for p in unpriced})})
     for k in ("recorded", "copied"):
         parts[k]["seconds"] = round(parts[k]["seconds"], 1)
     return parts
