@@ -171,8 +171,9 @@ def torchrun(script: Path, *args: str | Path, nproc: int = 2) -> subprocess.Comp
     path) and return the finished process; the caller asserts on it.
 
     One relaunch, only when a rank died of a C++ abort at gloo teardown (TEARDOWN_ABORT on
-    stderr): torch's own race, seen once in many CI runs even though `fit` waits for every
-    rank before it tears the group down. Any other failure, or the abort twice, reaches the
+    stderr): most likely a race in torch's gloo teardown (pytorch#190489 shows the message), seen
+    once in many CI runs and not reproduced in 50 launches; `fit` waits for every rank before
+    it tears the group down. Any other failure, or the abort twice, reaches the
     caller's assertion."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
