@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from wtc.errors import UserInputError
+from wtc.experiment.unit_clock import UnitClock
 from wtc.registry import Registry
 
 if TYPE_CHECKING:
@@ -40,11 +41,22 @@ class UnitKind:
 
 
 def run_unit(payload: dict[str, Any]) -> dict[str, Any]:
-    """Execute one unit; never raises (errors are returned under "error")."""
+    """Execute one unit; never raises (errors are returned under "error"). A unit with a work
+    folder (it resumes from its checkpoints there) records its seconds over all its attempts
+    (`UnitClock`), and how many attempts it took when more than one."""
     t0 = time.perf_counter()
     try:
         fn = UNIT_KINDS.get(payload["kind"]).run
-        result = fn(payload)
+        if not payload.get("work_dir"):
+            result = fn(payload)
+            result["seconds"] = time.perf_counter() - t0
+            return result
+        with UnitClock(Path(payload["work_dir"])) as clock:
+            result = fn(payload)
+        result["seconds"] = clock.seconds()
+        if clock.attempt > 1:
+            result["timing"] = {**(result.get("timing") or {}), "attempts": clock.attempt}
+        return result
     except UserInputError as e:
         return {"error": {"type": type(e).__name__, "message": str(e), "user": True},
                 "seconds": time.perf_counter() - t0}
@@ -52,8 +64,6 @@ def run_unit(payload: dict[str, Any]) -> dict[str, Any]:
         return {"error": {"type": type(e).__name__, "message": str(e), "user": False,
                           "traceback": traceback.format_exc()},
                 "seconds": time.perf_counter() - t0}
-    result["seconds"] = time.perf_counter() - t0
-    return result
 
 
 def _threads(payload: dict[str, Any]) -> int | None:
@@ -118,10 +128,16 @@ def _search(payload: dict[str, Any]) -> dict[str, Any]:
     if p["method"] == "uniform":
         res = search(graph, "uniform", target_macs=p["target_macs"], cost=cost)
     else:  # a shared search (`share_targets`) serves every one of its `targets` in one run
+        # checkpoints in the work folder (if any): a search killed mid-way continues there
+        # (bit-exactly) in the next run instead of starting over; an empty folder starts afresh
+        work = Path(payload["work_dir"]) if payload.get("work_dir") else None
+        if work is not None:
+            work.mkdir(parents=True, exist_ok=True)
         res = search(graph, p["method"], target_macs=p.get("targets", p.get("target_macs")),
                      settings=p["settings"], data=p["data"], seed=p["seed"],
                      threads=_threads(payload), device=payload.get("device", "cpu"),
-                     progress="none", cost=cost, **_runtime(p))
+                     progress="none", cost=cost, run_dir=work, resume=work is not None,
+                     **_runtime(p))
     outputs = {"spec": {"name": graph.spec.name, "hash": graph.spec_hash},
                "groups": dict(res.groups), "macs": res.macs, "target_macs": res.target_macs,
                "profile": profile(graph, res.groups), "details": clean(res.details),
@@ -249,7 +265,7 @@ def weights_hash(state: dict[str, Any]) -> str:
 # finish rows before starting new searches (eval, then train, then transfer, then search): an
 # interrupted or partial run then holds complete rows (widths → trainings → evaluations)
 UNIT_KINDS: Registry[UnitKind] = Registry("unit kind")
-for _kind in (UnitKind("search", _search, priority=3),
+for _kind in (UnitKind("search", _search, priority=3, keeps_work=True),
               UnitKind("pick", _pick, priority=2),
               UnitKind("transfer", _transfer, consumes=("groups",), priority=2),
               UnitKind("train", _train, consumes=("groups",), priority=1, keeps_work=True),
