@@ -63,6 +63,19 @@ def test_the_dry_run_splits_recorded_units_from_those_left(tmp_path, cli):
     assert data["copied"]["units"] == len(units) and data["to_run"]["units"] == 0
     assert {u["status"] for u in data["units"]} == {"copied"}
     assert not (tmp_path / "second").exists()  # a dry run writes nothing
+    # a sibling plan (a longer search, another seed) has run nothing of its own, yet the rates
+    # the --reuse folder measured price everything it has left
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump({**PLAN, "methods": {"morphnet": {"epochs": 2}},
+                                     "seeds": [5]}))
+    code, stdout, stderr = cli("experiment", other, "--out", tmp_path / "third", "--dry-run",
+                               "--json", "--reuse", out)
+    assert code == 0, stderr
+    left = json.loads(stdout)["to_run"]
+    assert left["rates_from_reuse"] == ["search", "train"] and left["seconds_estimate"] > 0
+    code, text, _ = cli("experiment", other, "--out", tmp_path / "third", "--dry-run",
+                        "--reuse", out)
+    assert "search/train at the rate the --reuse folders ran them" in " ".join(text.split())
 
 
 def test_the_units_left_are_priced_at_the_rate_the_recorded_ones_of_their_kind_ran():
@@ -89,6 +102,11 @@ def test_the_units_left_are_priced_at_the_rate_the_recorded_ones_of_their_kind_r
     assert left["seconds_estimate"] is None
     assert (left["priced_seconds"], left["priced_units"]) == (15.0, 1)
     assert left["unpriced"] == {"units": 2, "train_macs": 120, "kinds": ["train"]}
+    # ... unless a --reuse folder ran trainings: at its rate (8 MACs/s) the 120 left are priced; a
+    # kind measured here keeps its own rate
+    half.reference = {"train": (160, 20.0), "search": (1, 100.0)}
+    left = _split(proj, half)["to_run"]
+    assert left["seconds_estimate"] == 15.0 + 120 / 8 and left["rates_from_reuse"] == ["train"]
 
 
 def test_the_dry_run_counts_a_unit_computing_the_same_as_another_once(tmp_path):

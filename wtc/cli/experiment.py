@@ -128,12 +128,15 @@ def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-d
     took = (f", {_hours(summ['recorded']['seconds'])} of unit time"
             if summ["recorded"]["units"] else "")
     estimate, unpriced, guess = left["seconds_estimate"], left["unpriced"], ""
+    borrowed = (f"; {'/'.join(left['rates_from_reuse'])} at the rate the --reuse folders "
+                "ran them" if left["rates_from_reuse"] else "")
     if left["train_macs"] and estimate is not None:
-        guess = (f" (about {_hours(estimate)} of unit time at the rate the recorded units ran; "
-                 "divide by --jobs for wall time)")
+        guess = (f" (about {_hours(estimate)} of unit time at the rate the recorded units ran"
+                 f"{borrowed}; divide by --jobs for wall time)")
     elif left["train_macs"] and left["priced_units"]:
         guess = (f" (about {_hours(left['priced_seconds'])} of unit time for the "
-                 f"{left['priced_units']} unit(s) of kinds the ledger has run, at their rate; "
+                 f"{left['priced_units']} unit(s) of kinds the ledger has run, at their rate"
+                 f"{borrowed}; "
                  f"{unpriced['units']} {'/'.join(unpriced['kinds'])} unit(s), "
                  f"{unpriced['train_macs']:.3g} MACs, have no recorded unit of their kind to "
                  "estimate from)")

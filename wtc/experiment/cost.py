@@ -164,7 +164,9 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
     """Units and projected MACs by ledger status: recorded, copied from `--reuse`, shared with
     another unit computing the same (neither of those runs), and to run; the seconds the
     recorded and copied units took, and the units to run at the rate (training MACs per
-    second, per unit kind) the recorded and copied ones ran at: an estimate. `seconds_estimate`
+    second, per unit kind) the recorded and copied ones ran at, or for a kind none of those
+    is, the rate the `--reuse` folders ran it at (`rates_from_reuse` names those kinds): an
+    estimate. `seconds_estimate`
     prices them all, else is None; `priced_seconds` prices those of the kinds measured and
     `unpriced` counts the others (units, MACs, kinds), so a half-measured plan still gets a
     partial figure."""
@@ -188,12 +190,15 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
                 got[1] += seconds
         elif state == "to_run" and p.train_macs:
             left.append(p)
+    borrowed = sorted({p.kind for p in left if p.kind not in rate and p.kind in status.reference})
+    for kind in borrowed:  # not run here yet: at the rate the --reuse folders ran it
+        rate[kind] = list(status.reference[kind])
     priced = [p for p in left if p.kind in rate]
     unpriced = [p for p in left if p.kind not in rate]
     seconds = round(sum(p.train_macs * rate[p.kind][1] / rate[p.kind][0] for p in priced), 1)
     parts["to_run"].update(
         seconds_estimate=None if unpriced else seconds, priced_seconds=seconds,
-        priced_units=len(priced),
+        priced_units=len(priced), rates_from_reuse=borrowed,
         unpriced={"units": len(unpriced), "train_macs": sum(p.train_macs for p in unpriced),
                   "kinds": sorted({p.kind for p in unpriced})})
     for k in ("recorded", "copied"):

@@ -33,6 +33,9 @@ class LedgerStatus:
     shared: dict[str, str] = field(default_factory=dict)  # unit → the unit computing the same
     # recorded or copied unit → (its recorded training MACs, seconds): what it measurably cost
     measured: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # unit kind → (training MACs, seconds) summed over what the --reuse folders ran: the rate a
+    # kind this plan has not run yet is priced at (a sibling plan of the same network, say)
+    reference: dict[str, tuple[int, float]] = field(default_factory=dict)
 
     @property
     def recorded(self) -> list[str]:
@@ -83,7 +86,7 @@ def ledger_status(units: list[Unit], out_dir: str | Path,
     imports = reusable(reuse, Path(out_dir))[0] if reuse else {}
     known: dict[str, dict[str, Any]] = {}  # unit id → its line (outputs, output hash)
     first: dict[str, str] = {}  # content key → the first unit with it
-    status = LedgerStatus()
+    status = LedgerStatus(reference=_rates(row for row, _ in imports.values()))
     for u in units:
         if not all(d in known for d in u.deps):
             status.to_run.append(u.id)
@@ -108,3 +111,15 @@ def ledger_status(units: list[Unit], out_dir: str | Path,
                 status.measured[u.id] = (int(row.get("train_macs") or 0),
                                          float(row.get("seconds") or 0.0))
     return status
+
+
+def _rates(rows: Any) -> dict[str, tuple[int, float]]:
+    """Per unit kind, (training MACs, seconds) over the lines that trained and were timed
+    (lines copied from elsewhere, which carry no seconds of their own, add nothing)."""
+    rates: dict[str, tuple[int, float]] = {}
+    for row in rows:
+        macs, seconds = int(row.get("train_macs") or 0), float(row.get("seconds") or 0.0)
+        if macs > 0 and seconds > 0 and not row.get("reused"):
+            m, sec = rates.get(row["kind"], (0, 0.0))
+            rates[row["kind"]] = (m + macs, sec + seconds)
+    return rates
