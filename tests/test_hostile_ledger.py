@@ -101,6 +101,25 @@ def test_an_own_ledger_with_escaping_artifacts_reruns_those_units_inside_the_fol
     assert results(out) == results(done)
 
 
+@pytest.mark.parametrize("where", ["work", "work/0123456789abcdef"])
+def test_a_work_folder_that_is_a_symlink_out_is_refused_before_any_unit_runs(
+        full, cli, tmp_path, where):
+    """An interrupted unit's checkpoints live in OUT/work/HASH/ and resume from there: a
+    symlink out of OUT (a committed or copied folder, say) would have them written elsewhere."""
+    _, done = full
+    out = copy_of(done, tmp_path / "out")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    link = out / where
+    link.parent.mkdir(exist_ok=True)
+    link.symlink_to(elsewhere, target_is_directory=True)
+    other = write_plan(tmp_path / "seeds.yaml", seeds=[7])  # units to run, were it to run
+    before = tree(tmp_path)
+    refused(cli, "experiment", other, "--out", out, "--threads", "1",
+            expect=("--out", "work folder", "outside", "symlink"))
+    assert tree(tmp_path) == before and not list(elsewhere.iterdir())
+
+
 def test_a_report_from_a_ledger_naming_a_method_like_a_path_writes_nothing_outside(
         full, cli, tmp_path):
     _, done = full

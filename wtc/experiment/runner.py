@@ -29,6 +29,7 @@ from wtc.experiment.plan import Plan
 from wtc.experiment.plan_cost import priced
 from wtc.experiment.status import ledger_status, reusable
 from wtc.experiment.units import Unit, check_dag, curve_points, expand, rows
+from wtc.paths import contained
 
 
 class UnitFailed(WtcError):
@@ -91,6 +92,8 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} exists and is not a folder")
+    if out.is_dir():
+        _check_work(out)
     imports, reuse_warnings = reusable(reuse, out)
     created = make_folders(out)
     threads = threads or max(1, cores() // jobs)
@@ -126,6 +129,19 @@ def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs
                 be.close()
         summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _check_work(out: Path) -> None:
+    """Units in flight checkpoint under OUT/work/ (left there by an interrupted run): a `work`
+    that is a symlink out of OUT, or an entry of it that is, would have them write elsewhere."""
+    work = out / "work"
+    if not (work.exists() or work.is_symlink()):
+        return
+    what = f"--out {out}: the work folder of its interrupted units"
+    contained(out, "work", what)
+    if work.is_dir():
+        for entry in work.iterdir():
+            contained(out, f"work/{entry.name}", what)
 
 
 @contextlib.contextmanager
