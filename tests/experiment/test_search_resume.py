@@ -5,12 +5,15 @@ over both attempts (`experiment.unit_clock`)."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import PLAN, RESNET_TINY, results
-from wtc.experiment import Ledger, resolve_plan, run_experiment
-from wtc.experiment.runner import UnitFailed
+from wtc.experiment import Ledger, Plan, expand, load_plan, run_experiment
+from wtc.experiment.runner import UnitFailed, _lock
+from wtc.experiment.status import ledger_status
 from wtc.experiment.unit_clock import CLOCK_FILE, UnitClock
 from wtc.trainer import loop
 
@@ -23,10 +26,12 @@ METHODS = {
 }
 
 
-def _plan(method: str):
-    return resolve_plan({**PLAN, "target": {"spec": RESNET_TINY, "macs": "0.5x"},
-                         "methods": {method: METHODS[method]},
-                         "proxies": {"half": {"width": 0.5}}, "seeds": [0]})
+def _plan(method: str, folder: Path) -> tuple[Path, Plan]:
+    path = folder / "plan.yaml"
+    path.write_text(yaml.safe_dump({**PLAN, "target": {"spec": RESNET_TINY, "macs": "0.5x"},
+                                    "methods": {method: METHODS[method]},
+                                    "proxies": {"half": {"width": 0.5}}, "seeds": [0]}))
+    return path, load_plan(path)
 
 
 class CountEpochs:
@@ -52,8 +57,8 @@ class CountEpochs:
 
 @pytest.mark.parametrize("method", sorted(METHODS))
 def test_a_search_killed_mid_way_resumes_to_the_uninterrupted_ledger_lines(method, tmp_path,
-                                                                           monkeypatch):
-    plan = _plan(method)
+                                                                           monkeypatch, cli):
+    path, plan = _plan(method, tmp_path)
     with monkeypatch.context() as mp:
         straight = CountEpochs(mp)
         run_experiment(plan, tmp_path / "straight", threads=1)
@@ -66,6 +71,19 @@ def test_a_search_killed_mid_way_resumes_to_the_uninterrupted_ledger_lines(metho
     first = json.loads((work / CLOCK_FILE).read_text())
     assert first["attempts"] == 1 and first["seconds"] > 0
     assert not any(r["unit"].startswith(f"search/{method}") for r in Ledger(out).units())
+    # the dry run says which unit continues from its checkpoints, and what it spent so far
+    status = ledger_status(expand(plan), out)
+    (cut,) = status.interrupted
+    assert cut.startswith(f"search/{method}/") and status.interrupted[cut] == first["seconds"]
+    code, text, err = cli("experiment", path, "--out", out, "--dry-run")
+    assert code == 0, err
+    assert "1 of them continue from the checkpoints of an interrupted run" in " ".join(
+        text.split())
+    with _lock(out):  # while a driver runs in the folder, the same units are in flight
+        assert ledger_status(expand(plan), out).running
+        code, text, err = cli("experiment", path, "--out", out, "--dry-run")
+        assert "1 of them are running now" in " ".join(text.split())
+    assert not ledger_status(expand(plan), out).running
     with monkeypatch.context() as mp:
         resumed = CountEpochs(mp)
         run_experiment(plan, out, threads=1)

@@ -56,7 +56,7 @@ def experiment_cmd(
         check_sources(p)  # what a run would refuse before any unit, a dry run refuses too
         proj = project(p)
         status = ledger_status(expand(p), out_dir, reuse or ())
-        _print_dry_run(p, proj, summary(p, proj, status), as_json, status)
+        _print_dry_run(p, proj, summary(p, proj, status), as_json, status, out_dir)
         return
     res = run_experiment(p, out_dir, backend=backend, jobs=jobs, threads=threads,
                          device=device, address=address, reuse=reuse or (),
@@ -103,10 +103,11 @@ def _print_run(res, out_dir: Path, report, as_json: bool) -> None:  # type: igno
 
 
 def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-def]
-                   status) -> None:
+                   status, out_dir: Path) -> None:
     if as_json:
         print_json({**summ, "units": [{**p.to_json(), "recorded": status.of(p.unit) == "recorded",
-                                       "status": status.of(p.unit)} for p in proj]})
+                                       "status": status.of(p.unit),
+                                       "resumes": p.unit in status.interrupted} for p in proj]})
         return
     t = Table(title=f"{esc(plan.name)}: {len(proj)} units (dry run; nothing ran)")
     for col in ("unit", "kind", "training MACs", "overhead ratio", "ledger", "note"):
@@ -114,7 +115,10 @@ def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-d
                      else "right", no_wrap=col != "note")
     for p in proj:
         t.add_row(p.unit, p.kind, f"{p.train_macs:.3g}" if p.train_macs else "0",
-                  f"{p.ratio:.1f}x" if p.ratio else "", status.of(p.unit), p.note)
+                  f"{p.ratio:.1f}x" if p.ratio else "",
+                  status.of(p.unit) + (("" if status.running else " (resumes)")
+                                       if p.unit in status.interrupted else ""),
+                  p.note)
     out.print(t)
     parts = ", ".join(f"{k} {v:.3g}" for k, v in summ["train_macs"].items() if v)
     out.print(f"total {summ['total_train_macs']:.3g} training MACs ({parts})")
@@ -142,11 +146,16 @@ def _print_dry_run(plan, proj, summ, as_json: bool,  # type: ignore[no-untyped-d
                  "estimate from)")
     elif left["train_macs"]:
         guess = " (no recorded unit of their kinds to estimate their time from)"
+    cut = left["interrupted"]
+    how = ("are running now (a `wtc experiment` holds this folder)" if cut["running"] else
+           "continue from the checkpoints of an interrupted run")
+    resumes = (f"; {cut['units']} of them {how}, in {esc(out_dir / 'work')} "
+               f"({_hours(cut['seconds'])} spent so far)" if cut["units"] else "")
     out.print(f"in the ledger: {summ['recorded']['units']} unit(s) recorded "
               f"({summ['recorded']['train_macs']:.3g} MACs{took}); "
               + "".join(f"{f}; " for f in free)
               + f"to run: {left['units']} unit(s), {left['train_macs']:.3g} training MACs"
-              + guess)
+              + guess + resumes)
 
 
 def _hours(seconds: float) -> str:

@@ -166,10 +166,12 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
     recorded and copied units took, and the units to run at the rate (training MACs per
     second, per unit kind) the recorded and copied ones ran at, or for a kind none of those
     is, the rate the `--reuse` folders ran it at (`rates_from_reuse` names those kinds): an
-    estimate. `seconds_estimate`
-    prices them all, else is None; `priced_seconds` prices those of the kinds measured and
-    `unpriced` counts the others (units, MACs, kinds), so a half-measured plan still gets a
-    partial figure."""
+    estimate. `seconds_estimate` prices them all, else is None; `priced_seconds` prices those
+    of the kinds measured and `unpriced` counts the others (units, MACs, kinds), so a
+    half-measured plan still gets a partial figure. `interrupted`: the units to run that
+    continue from a killed attempt's checkpoints (or, `running`: a driver is running them now),
+    and the seconds spent on them so far (the estimate prices those units whole: an upper
+    bound)."""
     parts: dict[str, dict[str, Any]] = {k: {"units": 0, "train_macs": 0}
                                         for k in ("recorded", "copied", "shared", "to_run")}
     for k in ("recorded", "copied"):
@@ -199,6 +201,9 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
     parts["to_run"].update(
         seconds_estimate=None if unpriced else seconds, priced_seconds=seconds,
         priced_units=len(priced), rates_from_reuse=borrowed,
+        interrupted={"units": len(status.interrupted),
+                     "seconds": round(sum(status.interrupted.values()), 1),
+                     "running": status.running},
         unpriced={"units": len(unpriced), "train_macs": sum(p.train_macs for p in unpriced),
                   "kinds": sorted({p.kind for p in unpriced})})
     for k in ("recorded", "copied"):

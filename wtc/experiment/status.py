@@ -19,6 +19,7 @@ from typing import Any
 from wtc.errors import ConfigError
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.ledger_check import is_escape
+from wtc.experiment.unit_clock import read_clock
 from wtc.experiment.units import Unit
 from wtc.paths import PathError
 
@@ -36,6 +37,10 @@ class LedgerStatus:
     # unit kind → (training MACs, seconds) summed over what the --reuse folders ran: the rate a
     # kind this plan has not run yet is priced at (a sibling plan of the same network, say)
     reference: dict[str, tuple[int, float]] = field(default_factory=dict)
+    # unit to run → the seconds its interrupted attempts spent: it has a work folder (its
+    # checkpoints, `work/INPUT_HASH/`) and continues there instead of starting over
+    interrupted: dict[str, float] = field(default_factory=dict)
+    running: bool = False  # a driver holds the folder's lock now: those units are in flight
 
     @property
     def recorded(self) -> list[str]:
@@ -86,7 +91,8 @@ def ledger_status(units: list[Unit], out_dir: str | Path,
     imports = reusable(reuse, Path(out_dir))[0] if reuse else {}
     known: dict[str, dict[str, Any]] = {}  # unit id → its line (outputs, output hash)
     first: dict[str, str] = {}  # content key → the first unit with it
-    status = LedgerStatus(reference=_rates(row for row, _ in imports.values()))
+    status = LedgerStatus(reference=_rates(row for row, _ in imports.values()),
+                          running=driver_running(Path(out_dir)))
     for u in units:
         if not all(d in known for d in u.deps):
             status.to_run.append(u.id)
@@ -104,6 +110,9 @@ def ledger_status(units: list[Unit], out_dir: str | Path,
             row = known.get(first[key])
         else:
             status.to_run.append(u.id)
+            work = Path(out_dir) / "work" / ih
+            if work.is_dir():
+                status.interrupted[u.id] = read_clock(work)[0]
         first.setdefault(key, u.id)
         if row is not None:
             known[u.id] = row
@@ -123,3 +132,21 @@ def _rates(rows: Any) -> dict[str, tuple[int, float]]:
             m, sec = rates.get(row["kind"], (0, 0.0))
             rates[row["kind"]] = (m + macs, sec + seconds)
     return rates
+
+
+def driver_running(out: Path) -> bool:
+    """Whether a `wtc experiment` driver holds `out`'s lock (`runner._lock`) now; asks without
+    taking it and without creating the lock file (a dry run writes nothing)."""
+    import fcntl
+
+    try:
+        f = open(out / ".lock")  # noqa: SIM115 - closed below
+    except OSError:  # no lock file: no driver has run here (or it cannot be read: say no)
+        return False
+    with f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(f, fcntl.LOCK_UN)
+        return False

@@ -36,7 +36,7 @@ class UnitClock:
 
     def __enter__(self) -> UnitClock:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.before, done = _read(self.path)
+        self.before, done = read_clock(self.path.parent)
         self.attempt = done + 1
         self._t0 = time.perf_counter()
         self._write()
@@ -64,12 +64,13 @@ class UnitClock:
             {"seconds": round(self.seconds(), 3), "attempts": self.attempt}) + "\n")
 
 
-def _read(path: Path) -> tuple[float, int]:
-    """(seconds, attempts) of the earlier attempts; none recorded, or a file that is not a
-    clock's (written only by `UnitClock`, atomically, so that means someone else wrote it):
-    start counting afresh rather than fail a unit over its timing."""
+def read_clock(work: Path) -> tuple[float, int]:
+    """(seconds, attempts) of the earlier attempts of the unit whose work folder is `work`;
+    none recorded, or a file that is not a clock's (written only by `UnitClock`, atomically,
+    so that means someone else wrote it): (0, 0), so the unit counts afresh rather than fail
+    over its timing."""
     try:
-        rec = json.loads(path.read_text())
+        rec = json.loads((work / CLOCK_FILE).read_text())
         seconds, attempts = float(rec["seconds"]), int(rec["attempts"])
     except (OSError, ValueError, TypeError, KeyError):
         return 0.0, 0
