@@ -128,11 +128,10 @@ def _search(payload: dict[str, Any]) -> dict[str, Any]:
     if p["method"] == "uniform":
         res = search(graph, "uniform", target_macs=p["target_macs"], cost=cost)
     else:  # a shared search (`share_targets`) serves every one of its `targets` in one run
-        # checkpoints in the work folder (if any): a search killed mid-way continues there
-        # (bit-exactly) in the next run instead of starting over; an empty folder starts afresh
+        # checkpoints in the work folder (if any; `run_unit`'s clock has made it): a search
+        # killed mid-way continues there (bit-exactly) in the next run instead of starting
+        # over; an empty folder starts afresh
         work = Path(payload["work_dir"]) if payload.get("work_dir") else None
-        if work is not None:
-            work.mkdir(parents=True, exist_ok=True)
         res = search(graph, p["method"], target_macs=p.get("targets", p.get("target_macs")),
                      settings=p["settings"], data=p["data"], seed=p["seed"],
                      threads=_threads(payload), device=payload.get("device", "cpu"),
