@@ -27,7 +27,7 @@ from wtc.experiment.execute import UNIT_KINDS
 from wtc.experiment.ledger import Ledger
 from wtc.experiment.plan import Plan
 from wtc.experiment.plan_cost import priced
-from wtc.experiment.status import ledger_status, reusable
+from wtc.experiment.status import LOCK_FILE, ledger_status, reusable
 from wtc.experiment.units import Unit, check_dag, curve_points, expand, rows
 from wtc.paths import contained
 
@@ -150,9 +150,9 @@ def _lock(out: Path) -> Iterator[None]:
     import fcntl
 
     try:
-        f = open(out / ".lock", "w")  # noqa: SIM115 - closed below
+        f = open(out / LOCK_FILE, "w")  # noqa: SIM115 - closed below
     except OSError as e:
-        raise WriteError(out / ".lock", e) from None
+        raise WriteError(out / LOCK_FILE, e) from None
     with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -24,6 +24,7 @@ from wtc.experiment.units import Unit
 from wtc.paths import PathError
 
 Imports = dict[tuple[str, str], tuple[dict[str, Any], Ledger]]
+LOCK_FILE = ".lock"  # in an experiment folder: held by its one driver (`runner._lock`)
 
 
 @dataclass
@@ -140,7 +141,7 @@ def driver_running(out: Path) -> bool:
     import fcntl
 
     try:
-        f = open(out / ".lock")  # noqa: SIM115 - closed below
+        f = open(out / LOCK_FILE)  # noqa: SIM115 - closed below
     except OSError:  # no lock file: no driver has run here (or it cannot be read: say no)
         return False
     with f:
