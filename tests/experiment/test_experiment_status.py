@@ -107,6 +107,12 @@ def test_the_units_left_are_priced_at_the_rate_the_recorded_ones_of_their_kind_r
     half.reference = {"train": (160, 20.0), "search": (1, 100.0)}
     left = _split(proj, half)["to_run"]
     assert left["seconds_estimate"] == 15.0 + 120 / 8 and left["rates_from_reuse"] == ["train"]
+    # a unit that continues from an interrupted attempt's checkpoints costs what is left of it
+    half.interrupted = {"search/b": 6.0, "train/b": 99.0}
+    left = _split(proj, half)["to_run"]
+    # (search/b: 15 s less 6 spent; train/b: spent past its 10 s, so nothing; train/a: 5 s)
+    assert left["seconds_estimate"] == (15.0 - 6.0) + 0.0 + 40 / 8
+    assert left["interrupted"] == {"units": 2, "seconds": 105.0, "running": False}
 
 
 def test_the_dry_run_counts_a_unit_computing_the_same_as_another_once(tmp_path):

@@ -170,8 +170,9 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
     of the kinds measured and `unpriced` counts the others (units, MACs, kinds), so a
     half-measured plan still gets a partial figure. `interrupted`: the units to run that
     continue from a killed attempt's checkpoints (or, `running`: a driver is running them now),
-    and the seconds spent on them so far (the estimate prices those units whole: an upper
-    bound)."""
+    and the seconds spent on them so far; the estimate prices such a unit at what is left of
+    its own estimate after those seconds (none when they exceed it: the unit ran slower than
+    its kind's rate, and how much of it is left is not known)."""
     parts: dict[str, dict[str, Any]] = {k: {"units": 0, "train_macs": 0}
                                         for k in ("recorded", "copied", "shared", "to_run")}
     for k in ("recorded", "copied"):
@@ -197,7 +198,7 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
         rate[kind] = list(status.reference[kind])
     priced = [p for p in left if p.kind in rate]
     unpriced = [p for p in left if p.kind not in rate]
-    seconds = round(sum(p.train_macs * rate[p.kind][1] / rate[p.kind][0] for p in priced), 1)
+    seconds = round(sum(_left(p, rate[p.kind], status.interrupted) for p in priced), 1)
     parts["to_run"].update(
         seconds_estimate=None if unpriced else seconds, priced_seconds=seconds,
         priced_units=len(priced), rates_from_reuse=borrowed,
@@ -209,3 +210,9 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
     for k in ("recorded", "copied"):
         parts[k]["seconds"] = round(parts[k]["seconds"], 1)
     return parts
+
+
+def _left(p: Projection, rate: list[float], spent: dict[str, float]) -> float:
+    """Seconds `p` still needs at its kind's rate (MACs, seconds): its whole estimate, less what
+    an interrupted attempt of it already spent (its checkpoints keep that work)."""
+    return max(0.0, p.train_macs * rate[1] / rate[0] - spent.get(p.unit, 0.0))
