@@ -93,6 +93,7 @@ def test_a_search_killed_mid_way_resumes_to_the_uninterrupted_ledger_lines(metho
     (twice,) = [r for r in lines.values() if r["timing"].get("attempts")]
     assert twice["unit"].startswith(f"search/{method}/")
     assert twice["timing"]["attempts"] == 2 and twice["seconds"] >= first["seconds"]
+    assert twice["timing"]["earlier_seconds"] == first["seconds"]
     assert not (out / "work").exists()  # recorded: the work folders are gone
 
 

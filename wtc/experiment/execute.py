@@ -43,7 +43,8 @@ class UnitKind:
 def run_unit(payload: dict[str, Any]) -> dict[str, Any]:
     """Execute one unit; never raises (errors are returned under "error"). A unit with a work
     folder (it resumes from its checkpoints there) records its seconds over all its attempts
-    (`UnitClock`), and how many attempts it took when more than one."""
+    (`UnitClock`), and, when it took more than one attempt, how many and the seconds of the
+    earlier ones (its kind's own timing, `search_seconds` say, covers the last attempt)."""
     t0 = time.perf_counter()
     try:
         fn = UNIT_KINDS.get(payload["kind"]).run
@@ -55,7 +56,8 @@ def run_unit(payload: dict[str, Any]) -> dict[str, Any]:
             result = fn(payload)
         result["seconds"] = clock.seconds()
         if clock.attempt > 1:
-            result["timing"] = {**(result.get("timing") or {}), "attempts": clock.attempt}
+            result["timing"] = {**(result.get("timing") or {}), "attempts": clock.attempt,
+                                "earlier_seconds": round(clock.before, 3)}
         return result
     except UserInputError as e:
         return {"error": {"type": type(e).__name__, "message": str(e), "user": True},
