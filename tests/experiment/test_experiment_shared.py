@@ -236,3 +236,14 @@ def test_morphnet_shares_its_structure_learning_across_sibling_plans(cli, tmp_pa
         "morphnet": {**MORPHNET, "rounds": 2, "share_targets": SHARE}}))
     refused(cli, "experiment", rounds, "--out", tmp_path / "r", expect=("rounds > 1",))
     assert not (tmp_path / "r").exists()
+
+
+def test_the_shared_note_counts_each_search_s_budgets_when_they_differ():
+    from wtc.experiment.report import _shared_note
+
+    rows = [{"row": "morphnet/direct", "method": "morphnet", "search_targets": 4},
+            {"row": "autoslim/direct", "method": "autoslim", "search_targets": 3}]
+    (note, _) = _shared_note(rows)
+    assert "each served several (morphnet/direct: 4, autoslim/direct: 3) MACs budgets" in note
+    (note, _) = _shared_note([{**r, "search_targets": 3} for r in rows])
+    assert "each served 3 MACs budgets" in note

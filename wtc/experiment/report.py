@@ -163,7 +163,9 @@ def _shared_note(rows: list[dict[str, Any]]) -> list[str]:
         return []
     copied = sorted({r["row"] for r in shared if r.get("search_copied")})
     names = ", ".join(r["row"] for r in shared)
-    budgets = max(r["search_targets"] for r in shared)
+    counts = {r["search_targets"] for r in shared}
+    budgets = (str(counts.pop()) if len(counts) == 1 else "several ("
+               + ", ".join(f"{r['row']}: {r['search_targets']}" for r in shared) + ")")
     tail = f"; copied with `--reuse` for {', '.join(copied)}" if copied else ""
     how = "; ".join(f"{m}: {OPTIMIZERS.get(m).shared_run}" for m in
                     sorted({r["method"] for r in shared}) if m in OPTIMIZERS)
