@@ -23,7 +23,7 @@ def table(results: Path) -> tuple[list[str], float]:
              "|---|---|---|---|---|"]
     seconds = 0.0
     for cell in cells(results):
-        report = json.loads((cell / "report.json").read_text())
+        report = _json(cell / "report.json")
         for row in report["rows"]:
             held = row.get("search_val_top1")
             shown = "–" if held is None else (f"{100 * held:.2f}"
@@ -31,12 +31,22 @@ def table(results: Path) -> tuple[list[str], float]:
             lines.append(f"| {cell.name.removeprefix('screen_')} | {row['row']} | "
                          f"{100 * row['top1_mean']:.2f} | {100 * row['delta_uniform']:+.2f} | "
                          f"{shown} |")
-        for text in (cell / "ledger.jsonl").read_text().splitlines():
-            line = json.loads(text)
+        for n, text in enumerate((cell / "ledger.jsonl").read_text().splitlines(), 1):
+            line = _json(cell / "ledger.jsonl", text, n)
             if line.get("type") == "unit" and not line.get("imported"):  # copied: counted
                 # where it ran (a unit shared inside a plan records 0 s)
                 seconds += float(line.get("seconds") or 0.0)
     return lines, seconds
+
+
+def _json(path: Path, text: str | None = None, line: int = 0) -> dict:
+    try:
+        got = json.loads(path.read_text() if text is None else text)
+    except ValueError as e:
+        raise ValueError(f"{path}{f' line {line}' if line else ''}: not JSON ({e})") from None
+    if not isinstance(got, dict):
+        raise ValueError(f"{path}{f' line {line}' if line else ''}: not a JSON object")
+    return got
 
 
 def main(argv: list[str]) -> int:
@@ -44,7 +54,11 @@ def main(argv: list[str]) -> int:
     if not results.is_dir():
         print(f"error: {results} is not a folder", file=sys.stderr)
         return 2
-    lines, seconds = table(results)
+    try:
+        lines, seconds = table(results)
+    except (OSError, ValueError, KeyError, TypeError) as e:  # a damaged report or ledger
+        print(f"error: a screen cell under {results} cannot be read: {e}", file=sys.stderr)
+        return 2
     print("\n".join(lines))
     print(f"\n{len(cells(results))} cells; {seconds / 3600:.1f} unit hours recorded "
           "(one core each; copied lines not counted)")

@@ -38,3 +38,13 @@ def test_a_missing_folder_is_one_clear_error(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path / "absent")],
                           capture_output=True, text=True)
     assert done.returncode == 2 and "is not a folder" in done.stderr and not done.stdout
+
+
+def test_a_damaged_ledger_is_one_clear_error_naming_the_file_and_line(tmp_path):
+    _cell(tmp_path, "screen_a_0.1x", [], [{"type": "run"}])
+    with (tmp_path / "screen_a_0.1x" / "ledger.jsonl").open("a") as f:
+        f.write("{not json\n")
+    done = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path)], capture_output=True,
+                          text=True)
+    assert done.returncode == 2 and not done.stdout and "Traceback" not in done.stderr
+    assert "screen_a_0.1x/ledger.jsonl line 2: not JSON" in done.stderr
