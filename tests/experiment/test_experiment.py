@@ -29,6 +29,7 @@ from wtc.experiment import (
 )
 from wtc.experiment.report import pearson
 from wtc.experiment.stats import welch
+from wtc.experiment.unit_clock import CLOCK_FILE
 
 pytestmark = pytest.mark.integration
 
@@ -388,10 +389,19 @@ def test_ray_backend_gives_the_local_backends_ledger_results(finished, tmp_path)
     same results as the local backend. About 10 s, most of it Ray's start-up."""
     ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'wtc[ray]')")
     plan, local_out, local, _ = finished
+    # an interrupted attempt's clock in a search's work folder: on the local instance the
+    # workers see the driver's files, so the search continues there (and counts that attempt)
+    search = next(r for r in Ledger(local_out).units() if r["unit"].startswith("search/morph"))
+    work = tmp_path / "ray" / "work" / search["input_hash"]
+    work.mkdir(parents=True)
+    (work / CLOCK_FILE).write_text('{"seconds": 5.0, "attempts": 1}\n')
     on_ray = run_experiment(plan, tmp_path / "ray", backend="ray", jobs=2, threads=1)
     assert not ray.is_initialized()  # the backend shut down the instance it started
     assert sorted(on_ray.ran) == sorted(local.ran)
     assert results(tmp_path / "ray") == results(local_out)
+    resumed = next(r for r in Ledger(tmp_path / "ray").units() if r["unit"] == search["unit"])
+    assert resumed["timing"]["attempts"] == 2 and resumed["timing"]["earlier_seconds"] == 5.0
+    assert not (tmp_path / "ray" / "work").exists()
     # the driver alone wrote the ledger and the artifacts, resumable with the local backend
     again = run_experiment(plan, tmp_path / "ray", threads=1)
     assert again.ran == [] and len(again.skipped) == len(local.ran) + len(local.reused)
