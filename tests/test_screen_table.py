@@ -6,6 +6,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.integration  # runs the script in a subprocess
+
 SCRIPT = Path(__file__).parents[1] / "scripts" / "screen_table.py"
 
 
