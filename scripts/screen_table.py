@@ -18,11 +18,13 @@ def cells(results: Path) -> list[Path]:
     return sorted(p.parent for p in results.glob("screen_*/report.json"))
 
 
-def table(results: Path) -> tuple[list[str], float]:
+def table(results: Path) -> tuple[list[str], float, int]:
+    """The table's lines, the unit seconds recorded, and how many cells they cover."""
+    found = cells(results)
     lines = ["| cell | method | top-1 % | Δ uniform | search held-out top-1 % |",
              "|---|---|---|---|---|"]
     seconds = 0.0
-    for cell in cells(results):
+    for cell in found:
         report = _json(cell / "report.json")
         for row in report["rows"]:
             held = row.get("search_val_top1")
@@ -36,7 +38,7 @@ def table(results: Path) -> tuple[list[str], float]:
             if line.get("type") == "unit" and not line.get("imported"):  # copied: counted
                 # where it ran (a unit shared inside a plan records 0 s)
                 seconds += float(line.get("seconds") or 0.0)
-    return lines, seconds
+    return lines, seconds, len(found)
 
 
 def _json(path: Path, text: str | None = None, line: int = 0) -> dict:
@@ -55,12 +57,12 @@ def main(argv: list[str]) -> int:
         print(f"error: {results} is not a folder", file=sys.stderr)
         return 2
     try:
-        lines, seconds = table(results)
+        lines, seconds, n = table(results)
     except (OSError, ValueError, KeyError, TypeError) as e:  # a damaged report or ledger
         print(f"error: a screen cell under {results} cannot be read: {e}", file=sys.stderr)
         return 2
     print("\n".join(lines))
-    print(f"\n{len(cells(results))} cells; {seconds / 3600:.1f} unit hours recorded "
+    print(f"\n{n} cells; {seconds / 3600:.1f} unit hours recorded "
           "(one core each; copied lines not counted)")
     return 0
 
