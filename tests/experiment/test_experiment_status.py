@@ -4,6 +4,7 @@ units still to run, with their projected MACs (issue 18)."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 import yaml
@@ -76,6 +77,16 @@ def test_the_dry_run_splits_recorded_units_from_those_left(tmp_path, cli):
     code, text, _ = cli("experiment", other, "--out", tmp_path / "third", "--dry-run",
                         "--reuse", out)
     assert "search/train at the rate the --reuse folders ran them" in " ".join(text.split())
+    # a committed folder keeps its ledger but not its checkpoints: nothing there can be copied,
+    # yet its lines' seconds still price the kinds it ran
+    shutil.rmtree(out / "artifacts")
+    code, stdout, stderr = cli("experiment", other, "--out", tmp_path / "third", "--dry-run",
+                               "--json", "--reuse", out)
+    assert code == 0, stderr
+    data = json.loads(stdout)
+    assert data["to_run"]["rates_from_reuse"] == ["search", "train"], data["to_run"]
+    assert data["copied"]["train_macs"] == 0  # nothing with a cost was copyable
+    assert data["to_run"]["seconds_estimate"] > 0
 
 
 def test_the_units_left_are_priced_at_the_rate_the_recorded_ones_of_their_kind_ran():

@@ -92,8 +92,11 @@ def ledger_status(units: list[Unit], out_dir: str | Path,
     imports = reusable(reuse, Path(out_dir))[0] if reuse else {}
     known: dict[str, dict[str, Any]] = {}  # unit id → its line (outputs, output hash)
     first: dict[str, str] = {}  # content key → the first unit with it
-    status = LedgerStatus(reference=_rates(row for row, _ in imports.values()),
-                          running=driver_running(Path(out_dir)))
+    # every timed line of theirs, copyable or not (a training's checkpoints are not kept, yet
+    # its seconds still say how fast this machine trains this network)
+    ran = (row for folder in reuse if Path(folder).resolve() != Path(out_dir).resolve()
+           for row in Ledger(folder).done().values())
+    status = LedgerStatus(reference=_rates(ran), running=driver_running(Path(out_dir)))
     for u in units:
         if not all(d in known for d in u.deps):
             status.to_run.append(u.id)
