@@ -49,6 +49,18 @@ def test_morphnet_writes_widths_and_compares_with_uniform(cli, tmp_path):
     assert "held-out top-1 of these widths" in stdout and "(chance 25%)" in stdout
 
 
+def test_a_ladder_that_pruned_nothing_says_its_widths_are_uniform(cli, tmp_path):
+    out = tmp_path / "w.json"  # λ far too weak to prune: every rung keeps the base structure
+    code, stdout, stderr = cli("search", TINY, *SYNTH, "--target-macs", "0.5x", "--set",
+                               "strength=1e-6", "--set", "ladder=2", "--set", "ladder_factor=2",
+                               "--val-split", "0.25", "-o", out)
+    assert code == 0, stderr
+    text = " ".join(stdout.split())
+    assert "rung 0: λ" in text and "rung 1: λ" in text and "<- chosen" in text
+    assert "the weakest λ won and pruned (almost) nothing" in text
+    assert "these are the uniform widths at this budget" in text
+
+
 def test_settings_file_and_json_output(cli, tmp_path):
     cfg = tmp_path / "m.yaml"
     cfg.write_text("strength: 2.5\nthreshold: 0.02\n")

@@ -268,7 +268,7 @@ def _report(graph: StageGraph, result: SearchResult, output: Path, json_out: boo
     cost = (f"{result.train_macs:.3e} training MACs, " if result.train_macs else "")
     out.print(f"{result.method}: {found.macs:,} MACs ({found.macs / result.target_macs:.2%} of "
               f"the target), {cost}{result.seconds:.1f} s; wrote {output}")
-    _print_held_out(graph, result)
+    _print_held_out(graph, result, uni)
 
 
 def _widths_table(graph: StageGraph, result: SearchResult, uni: Widths, at: str) -> Table:
@@ -286,10 +286,17 @@ def _widths_table(graph: StageGraph, result: SearchResult, uni: Widths, at: str)
     return t
 
 
-def _print_held_out(graph: StageGraph, result: SearchResult) -> None:
-    """Whether the search learned anything: its held-out top-1 beside chance."""
+def _print_held_out(graph: StageGraph, result: SearchResult, uni: Widths) -> None:
+    """Whether the search learned anything: its held-out top-1 beside chance, how its method
+    chose (`Optimizer.notes`), and whether it returned uniform widths after all."""
+    from wtc.optimizers import get_optimizer
     from wtc.optimizers.base import near_chance
 
+    if result.method != "uniform":
+        for line in get_optimizer(result.method).notes(graph, result.details):
+            out.print(esc(line))
+        if result.widths.groups == uni.groups:
+            out.print("these are the uniform widths at this budget: the search moved no width")
     top1 = result.held_out_top1
     if top1 is None:
         return
@@ -319,4 +326,4 @@ def _report_cost(graph: StageGraph, result: SearchResult, uni: Widths, output: P
     spent = (f", {result.train_macs:.3e} training MACs" if result.train_macs else "")
     out.print(f"{result.method}: {budget_line(found.provenance['cost_model'], model)}"
               f"{spent}, {result.seconds:.1f} s; wrote {output}")
-    _print_held_out(graph, result)
+    _print_held_out(graph, result, uni)

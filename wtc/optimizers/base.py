@@ -121,6 +121,13 @@ class Optimizer:
         a widths file records). None: the method measures none."""
         return None
 
+    @staticmethod
+    def notes(graph: StageGraph, details: Mapping[str, Any]) -> list[str]:
+        """What a user should know of a finished search beyond its widths (plain-text lines,
+        from its `Outcome.details`): how it chose, and whether that choice sat at the edge of
+        what it tried. None by default."""
+        return []
+
     @classmethod
     def has_estimate(cls) -> bool:
         """Whether the method projects its own search cost (see `estimate_train_macs`)."""

@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from wtc.data import DataBundle
 
 
+_NEARLY_ALL = 0.98  # a rung whose structure keeps this share of the base MACs pruned nothing
+
+
 class MorphNetSettings(BaseModel):
     """MorphNet hyper-parameters (structure learning with a constant learning rate)."""
 
@@ -113,6 +116,34 @@ class MorphNet(Optimizer):
     def held_out_top1(details: Mapping[str, Any]) -> float | None:
         """The chosen λ rung's held-out top-1 (`val_top1`)."""
         return details.get("val_top1")
+
+    @staticmethod
+    def notes(graph: StageGraph, details: Mapping[str, Any]) -> list[str]:
+        """The λ ladder's rungs (how much each pruned, what its expanded widths scored) and a
+        warning when the chosen rung is at an end of the ladder: the weakest one pruning
+        (almost) nothing returns the uniform expansion of the base widths, the strongest one
+        says the best λ may lie beyond the ladder."""
+        rungs = details.get("ladder")
+        if not rungs:
+            return []
+        base = count_macs(graph)
+        chosen = details.get("rung")
+        lines = ["λ ladder (each rung's widths expanded to the target, trained score_epochs, "
+                 "scored on the held-out split):"]
+        for r in rungs:
+            mark = "  <- chosen" if r["rung"] == chosen else ""
+            lines.append(f"  rung {r['rung']}: λ {r['lambda']:.3g}, structure kept "
+                         f"{r['alive_macs'] / base:.1%} of the base MACs, held-out top-1 "
+                         f"{100 * r['val_top1']:.2f}%{mark}")
+        if chosen == 0 and rungs[0]["alive_macs"] >= _NEARLY_ALL * base:
+            lines.append("the weakest λ won and pruned (almost) nothing: these widths are the "
+                         "base widths scaled uniformly. To explore more pruning, raise λ "
+                         "(--set strength=...) or widen the ladder (--set ladder_factor=...); "
+                         "if stronger rungs keep losing, uniform is this budget's best guess")
+        elif len(rungs) > 1 and chosen == len(rungs) - 1:
+            lines.append("the strongest λ won: the best λ may lie beyond the ladder; try a "
+                         "larger --set strength=...")
+        return lines
 
     @staticmethod
     def estimate_train_macs(graph: StageGraph, s: MorphNetSettings, *, images: float,
