@@ -56,6 +56,27 @@ def read_number(text: str, what: str) -> int | float:
     return v
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600}
+MAX_DURATION = 30 * 86400  # a month: anything longer is a typo
+
+
+def read_duration(text: str, what: str) -> float:
+    """Seconds from `90`, `90s`, `80m` or `2.5h`; NumberError for anything else, for zero or
+    less, and for more than a month."""
+    t = text.strip().lower()
+    scale = _UNITS.get(t[-1:], 1)
+    number = t[:-1] if t[-1:] in _UNITS else t
+    try:
+        value = read_number(number, what) if number else None
+    except NumberError:
+        value = None
+    if value is None:
+        raise NumberError(f"{what}: expected a duration such as 90s, 80m or 2h, got "
+                          f"{_show(text)}")
+    return float(bounded(value * scale, f"{what} (seconds)", lo=0, lo_open=True,
+                         hi=MAX_DURATION))
+
+
 def _fmt(x: float) -> str:
     return f"{x:,}" if isinstance(x, int) else f"{x:g}"
 

@@ -36,6 +36,10 @@ def experiment_cmd(
     reuse: Annotated[list[Path] | None, typer.Option(
         "--reuse", help="another experiment folder whose finished units (same id and "
         "inputs) are copied instead of run; repeatable")] = None,
+    time_limit: Annotated[str | None, typer.Option(
+        "--time-limit", help="end between units within this long (90s, 80m, 2h): a unit is "
+        "started only while its dry-run estimate fits in the time left; rerun to continue")
+    ] = None,
     no_report: Annotated[bool, typer.Option("--no-report",
                                             help="do not write the report")] = False,
     as_json: JsonOpt = False,
@@ -46,8 +50,10 @@ def experiment_cmd(
     interrupted experiment resumes and a changed plan reruns only what changed."""
     from wtc.experiment import expand, load_plan, project, run_experiment, write_report
     from wtc.experiment.cost import summary
+    from wtc.numbers import read_duration
 
     check_options(jobs=jobs, threads=threads)
+    limit = None if time_limit is None else read_duration(time_limit, "--time-limit")
     p = load_plan(plan)
     if dry_run:
         from wtc.experiment.plan_check import check_sources
@@ -60,7 +66,7 @@ def experiment_cmd(
         return
     res = run_experiment(p, out_dir, backend=backend, jobs=jobs, threads=threads,
                          device=device, address=address, reuse=reuse or (),
-                         progress="none" if as_json else progress)
+                         time_limit=limit, progress="none" if as_json else progress)
     for w in res.warnings:
         warn(w)
     _print_run(res, out_dir, None if no_report else write_report(out_dir), as_json)
@@ -98,6 +104,12 @@ def _print_run(res, out_dir: Path, report, as_json: bool) -> None:  # type: igno
     shared += f", {len(res.imported)} copied from --reuse" if res.imported else ""
     out.print(f"{len(res.ran)} unit(s) ran, {len(res.skipped)} skipped (already in the "
               f"ledger){shared}, {res.seconds:.1f} s; ledger {esc(out_dir / 'ledger.jsonl')}")
+    if res.deferred:
+        first, secs = next(iter(res.deferred.items()))
+        out.print(f"[yellow]time limit:[/yellow] {len(res.deferred)} unit(s) not started, "
+                  f"their estimates exceeding the time left (first {esc(first)}, about "
+                  f"{_hours(secs)}); the units after them wait too. Rerun the same command to "
+                  "continue")
     if report is not None:
         out.print(f"[green]wrote[/green] {esc(out_dir / 'report.md')}")
 

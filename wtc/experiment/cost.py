@@ -177,25 +177,14 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
                                         for k in ("recorded", "copied", "shared", "to_run")}
     for k in ("recorded", "copied"):
         parts[k]["seconds"] = 0.0
-    rate: dict[str, list[float]] = {}  # kind → [MACs, seconds] measured
-    left: list[Projection] = []  # to run, at a cost
     for p in projections:
-        state = status.of(p.unit).replace(" ", "_")
-        part = parts[state]
+        part = parts[status.of(p.unit).replace(" ", "_")]
         part["units"] += 1
         part["train_macs"] += p.train_macs
         if p.unit in status.measured:
-            macs, seconds = status.measured[p.unit]
-            part["seconds"] += seconds
-            if macs and seconds:
-                got = rate.setdefault(p.kind, [0.0, 0.0])
-                got[0] += macs
-                got[1] += seconds
-        elif state == "to_run" and p.train_macs:
-            left.append(p)
-    borrowed = sorted({p.kind for p in left if p.kind not in rate and p.kind in status.reference})
-    for kind in borrowed:  # not run here yet: at the rate the --reuse folders ran it
-        rate[kind] = list(status.reference[kind])
+            part["seconds"] += status.measured[p.unit][1]
+    left = _costly_left(projections, status)
+    rate, borrowed = unit_rates(projections, status)
     priced = [p for p in left if p.kind in rate]
     unpriced = [p for p in left if p.kind not in rate]
     seconds = round(sum(_left(p, rate[p.kind], status.interrupted) for p in priced), 1)
@@ -210,6 +199,39 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
     for k in ("recorded", "copied"):
         parts[k]["seconds"] = round(parts[k]["seconds"], 1)
     return parts
+
+
+def _costly_left(projections: list[Projection], status: Any) -> list[Projection]:
+    """The units still to run that train (the others cost no training time)."""
+    return [p for p in projections if status.of(p.unit) == "to run" and p.train_macs]
+
+
+def unit_rates(projections: list[Projection], status: Any
+               ) -> tuple[dict[str, list[float]], list[str]]:
+    """Per unit kind, [training MACs, seconds] that the recorded and copied units measured;
+    for a kind still to run that none of those is, the `--reuse` folders' (`status.reference`);
+    and the kinds priced that way."""
+    rate: dict[str, list[float]] = {}
+    for p in projections:
+        macs, seconds = status.measured.get(p.unit, (0, 0.0))
+        if macs and seconds:
+            got = rate.setdefault(p.kind, [0.0, 0.0])
+            got[0] += macs
+            got[1] += seconds
+    borrowed = sorted({p.kind for p in _costly_left(projections, status)
+                       if p.kind not in rate and p.kind in status.reference})
+    for kind in borrowed:  # not run here yet: at the rate the --reuse folders ran it
+        rate[kind] = list(status.reference[kind])
+    return rate, borrowed
+
+
+def unit_estimates(projections: list[Projection], status: Any) -> dict[str, float]:
+    """Seconds each unit still to run is expected to take, as the dry run prices it (0 for a
+    unit that trains nothing); a unit of a kind nothing has measured has no entry."""
+    rate, _ = unit_rates(projections, status)
+    return {p.unit: _left(p, rate[p.kind], status.interrupted) if p.train_macs else 0.0
+            for p in projections if status.of(p.unit) == "to run"
+            and (not p.train_macs or p.kind in rate)}
 
 
 def _left(p: Projection, rate: list[float], spent: dict[str, float]) -> float:

@@ -46,14 +46,16 @@ class RunSummary:
     imported: list[str] = field(default_factory=list)  # from another experiment's ledger
     seconds: float = 0.0
     unit_seconds: dict[str, float] = field(default_factory=dict)
-    stopped: bool = False  # stopped early (max_units)
+    stopped: bool = False  # stopped early (max_units, or time_limit left units unstarted)
+    # unit → its estimated seconds: not started, as more than the time limit had left
+    deferred: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)  # damaged ledger lines skipped
 
     def to_json(self) -> dict[str, Any]:
         return {"out": str(self.out_dir), "ran": self.ran, "skipped": self.skipped,
                 "reused": self.reused, "imported": self.imported,
                 "seconds": round(self.seconds, 3), "stopped": self.stopped,
-                "warnings": self.warnings}
+                "deferred": self.deferred, "warnings": self.warnings}
 
 
 def cores() -> int:
@@ -67,11 +69,17 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
                    backend: str = "local", jobs: int = 1, threads: int | None = None,
                    device: str = "cpu", address: str | None = None, progress: str = "none",
                    max_units: int | None = None, reuse: Sequence[str | Path] = (),
+                   time_limit: float | None = None,
                    on_unit: Callable[[dict[str, Any]], None] | None = None) -> RunSummary:
     """Run `plan` (or explicit `units`) into `out_dir`; returns what ran and what was skipped.
 
     jobs: units in flight; threads: torch threads per unit (default: cores ÷ jobs).
     max_units: stop after running that many units (what a kill between units leaves).
+    time_limit: seconds this run may take: a unit is started only while its estimate (the dry
+    run's: its projected MACs at the rate its kind ran at in this ledger or the `--reuse`
+    folders) fits in what is left, so the run ends between units instead of being killed in
+    one; a unit of a kind nothing has timed yet is started (there is nothing to refuse it on)
+    until the limit has passed. The units left are in `RunSummary.deferred`.
     reuse: other experiment folders; a unit recorded there with the same id and input hash
     (and its artifacts) is copied into this ledger instead of run (a second plan that shares
     the first's searches).
@@ -84,6 +92,10 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     if device not in ("cpu", "cuda", "auto"):
         raise ConfigError(f"device must be cpu, cuda or auto, not {device!r}")
     check_backend(backend, address)
+    if time_limit is not None and not (time_limit > 0 and time_limit < float("inf")):
+        raise ConfigError(f"time limit must be a positive number of seconds, got {time_limit}")
+    if time_limit is not None and (plan is None or units is not None):
+        raise ConfigError("a time limit needs a plan: its units' projected MACs price them")
     Display(progress, 0)  # a bad progress mode, before anything is written
     todo = list(units) if units is not None else expand(plan)  # type: ignore[arg-type]
     if plan is not None and units is None:
@@ -98,9 +110,10 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     created = make_folders(out)
     threads = threads or max(1, cores() // jobs)
     ledger = Ledger(out)
+    budget = None if time_limit is None else (time_limit, _estimates(plan, todo, out, reuse))
     try:
         return _run(plan, todo, ledger, backend, jobs, threads, device, address, progress,
-                    max_units, on_unit, imports, reuse_warnings)
+                    max_units, on_unit, imports, reuse_warnings, budget)
     except WriteError:
         if created is not None and not ledger.units():  # nothing to resume: no partial folder
             shutil.rmtree(created, ignore_errors=True)
@@ -111,7 +124,8 @@ def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs
          threads: int, device: str, address: str | None, progress: str,
          max_units: int | None, on_unit: Callable[[dict[str, Any]], None] | None,
          imports: dict[tuple[str, str], tuple[dict[str, Any], Ledger]],
-         reuse_warnings: list[str]) -> RunSummary:
+         reuse_warnings: list[str], budget: tuple[float, dict[str, float]] | None = None
+         ) -> RunSummary:
     out = ledger.dir
     with _lock(out):
         damaged = ledger.warnings() + reuse_warnings  # before a write cuts off a torn tail
@@ -121,14 +135,40 @@ def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs
         be = make_backend(backend, jobs=jobs, threads=threads, address=address, gpus=gpus)
         summary = RunSummary(out_dir=out, warnings=damaged)
         t0 = time.perf_counter()
+        clock = None if budget is None else _Clock(t0 + budget[0], budget[1])
         with Display(progress, len(todo)) as display:
             try:
-                rt = _Runtime(be, threads, device, max_units, display, on_unit)
+                rt = _Runtime(be, threads, device, max_units, display, on_unit, clock)
                 _Driver(todo, ledger, summary, rt, imports).run()
             finally:
                 be.close()
         summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _estimates(plan: Plan, todo: list[Unit], out: Path, reuse: Sequence[str | Path]
+               ) -> dict[str, float]:
+    """Each unit's estimated seconds, as `wtc experiment --dry-run` prices them."""
+    from wtc.experiment.cost import project, unit_estimates
+
+    return unit_estimates(project(plan), ledger_status(todo, out, reuse))
+
+
+@dataclass
+class _Clock:
+    """A time limit: when the run must end, and what each unit is expected to take."""
+
+    deadline: float  # time.perf_counter() value
+    estimates: dict[str, float]
+
+    def refuses(self, unit: str) -> float | None:
+        """The estimate of a unit that must not start now (no longer fits before the
+        deadline, or the deadline has passed); None when it may."""
+        left = self.deadline - time.perf_counter()
+        estimate = self.estimates.get(unit)
+        if left <= 0:
+            return estimate if estimate is not None else 0.0
+        return estimate if estimate is not None and estimate > left else None
 
 
 def _check_work(out: Path) -> None:
@@ -204,6 +244,7 @@ class _Runtime:
     max_units: int | None
     display: Display
     on_unit: Callable[[dict[str, Any]], None] | None
+    clock: _Clock | None = None
 
 
 class _Driver:
@@ -234,6 +275,7 @@ class _Driver:
             ready, _ = wait(list(self.running), return_when=FIRST_COMPLETED)
             for fut in ready:
                 self._collect(fut)
+        self.summary.stopped = self.summary.stopped or bool(self.summary.deferred)
         if self.failure is not None:
             _raise(self.failure, self.ledger.dir)
 
@@ -253,6 +295,9 @@ class _Driver:
         ih, key = state.hashes(u)
         row = self.done.get((u.id, ih))
         twin = state.by_content.get(key)
+        if u.id in summary.deferred and (row is not None or (u.id, ih) in self.imports
+                                         or twin is not None):
+            del summary.deferred[u.id]  # refused a start, then finished without one
         if row is not None and (ledger.artifacts_present(row) or _consumed(
                 u, row, self.users.get(u.id, []), self.done, state.finished)):
             state.finish(u, row, key)
@@ -267,7 +312,7 @@ class _Driver:
             summary.reused[u.id] = twin["unit"]
             display.advance(u.id, reused=True)
         elif (key in state.in_flight or self.stop or self.failure is not None
-              or len(self.running) >= self.rt.backend.slots):
+              or len(self.running) >= self.rt.backend.slots or self._late(u)):
             return False
         else:
             display.started(u.id)
@@ -276,6 +321,17 @@ class _Driver:
                                be.shared_fs)
             self.running[be.submit(payload)] = (u, ih, key)
             state.in_flight.add(key)
+        return True
+
+    def _late(self, u: Unit) -> bool:
+        """Whether the time limit keeps `u` from starting (it is then left for a later run:
+        time only runs on, so a unit refused once stays refused)."""
+        if u.id in self.summary.deferred:
+            return True
+        refused = None if self.rt.clock is None else self.rt.clock.refuses(u.id)
+        if refused is None:
+            return False
+        self.summary.deferred[u.id] = round(refused, 1)
         return True
 
     def _collect(self, fut: Future[dict[str, Any]]) -> None:
