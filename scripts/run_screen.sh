@@ -5,6 +5,8 @@
 # Each plan runs from a frozen snapshot of HEAD (scripts/run_frozen.sh), with `--reuse` of every
 # sibling cell (same architecture) that already has a ledger, so a shared AutoSlim search
 # (`share_targets`) runs once per architecture and the other cells copy it.
+# WTC_UNTIL=HH:MM (UTC, today) ends the chain by then between units: each plan gets
+# `--time-limit` for the time left, and none starts with under a minute left.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 order=${*:-screen_shufflenetv2_0.05x screen_mobilenetv2_0.1x screen_resnet56_0.1x \
@@ -20,5 +22,11 @@ for name in $order; do
   for sib in examples/results/"$arch"_*; do
     [ "$sib" != "examples/results/$name" ] && [ -f "$sib/ledger.jsonl" ] && reuse+=" --reuse $PWD/$sib"
   done
-  WTC_ARGS="${WTC_ARGS:-}$reuse" scripts/run_frozen.sh "examples/screen/$name.yaml"
+  limit=""
+  if [ -n "${WTC_UNTIL:-}" ]; then
+    left=$(( $(date -u -d "$WTC_UNTIL" +%s) - $(date -u +%s) ))
+    [ "$left" -lt 60 ] && { echo "== $WTC_UNTIL reached: $name and the rest not started"; break; }
+    limit=" --time-limit ${left}s"
+  fi
+  WTC_ARGS="${WTC_ARGS:-}$reuse$limit" scripts/run_frozen.sh "examples/screen/$name.yaml"
 done
