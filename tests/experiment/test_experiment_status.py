@@ -11,7 +11,7 @@ import yaml
 
 from tests.helpers import ROOT
 from wtc.experiment import expand, load_plan, project, resolve_plan, run_experiment
-from wtc.experiment.cost import summary
+from wtc.experiment.cost import summary, unit_estimates
 from wtc.experiment.status import ledger_status
 
 pytestmark = pytest.mark.integration
@@ -124,6 +124,21 @@ def test_the_units_left_are_priced_at_the_rate_the_recorded_ones_of_their_kind_r
     # (search/b: 15 s less 6 spent; train/b: spent past its 10 s, so nothing; train/a: 5 s)
     assert left["seconds_estimate"] == (15.0 - 6.0) + 0.0 + 40 / 8
     assert left["interrupted"] == {"units": 2, "seconds": 105.0, "running": False}
+    # a method measured here or in a --reuse folder is priced at its own rate, not its kind's:
+    # DMCP's supernet steps run slower per MAC than MorphNet's
+    proj = [Projection("search/morphnet/target", "search", 100),
+            Projection("search/dmcp/target", "search", 100),
+            Projection("search/dmcp/proxy", "search", 100),
+            Projection("search/autoslim/target", "search", 100)]
+    mixed = LedgerStatus(hashes={"search/morphnet/target": "1", "search/dmcp/target": "2"},
+                         to_run=["search/dmcp/proxy", "search/autoslim/target"],
+                         measured={"search/morphnet/target": (100, 10.0),
+                                   "search/dmcp/target": (100, 40.0)})
+    assert unit_estimates(proj, mixed) == {"search/dmcp/proxy": 40.0,  # DMCP's own rate
+                                           "search/autoslim/target": 25.0}  # the kind's
+    mixed.reference = {"search/autoslim": (100, 5.0), "search": (1, 1.0)}
+    assert unit_estimates(proj, mixed)["search/autoslim/target"] == 5.0  # a sibling's AutoSlim
+    assert _split(proj, mixed)["to_run"]["rates_from_reuse"] == ["search"]
 
 
 def test_the_dry_run_counts_a_unit_computing_the_same_as_another_once(tmp_path):

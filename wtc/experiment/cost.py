@@ -164,11 +164,12 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
     """Units and projected MACs by ledger status: recorded, copied from `--reuse`, shared with
     another unit computing the same (neither of those runs), and to run; the seconds the
     recorded and copied units took, and the units to run at the rate (training MACs per
-    second, per unit kind) the recorded and copied ones ran at, or for a kind none of those
-    is, the rate the `--reuse` folders ran it at (`rates_from_reuse` names those kinds): an
-    estimate. `seconds_estimate` prices them all, else is None; `priced_seconds` prices those
-    of the kinds measured and `unpriced` counts the others (units, MACs, kinds), so a
-    half-measured plan still gets a partial figure. `interrupted`: the units to run that
+    second, per unit kind and method, else per kind: `unit_rates`) the recorded and copied
+    ones ran at, or where none of those is of their kind, the rate the `--reuse` folders ran
+    it at (`rates_from_reuse` names those kinds): an estimate. `seconds_estimate` prices them
+    all, else is None; `priced_seconds` prices those of the kinds measured and `unpriced`
+    counts the others (units, MACs, kinds), so a half-measured plan still gets a partial
+    figure. `interrupted`: the units to run that
     continue from a killed attempt's checkpoints (or, `running`: a driver is running them now),
     and the seconds spent on them so far; the estimate prices such a unit at what is left of
     its own estimate after those seconds (none when they exceed it: the unit ran slower than
@@ -184,10 +185,10 @@ def _split(projections: list[Projection], status: Any) -> dict[str, Any]:
         if p.unit in status.measured:
             part["seconds"] += status.measured[p.unit][1]
     left = _costly_left(projections, status)
-    rate, borrowed = unit_rates(projections, status)
-    priced = [p for p in left if p.kind in rate]
-    unpriced = [p for p in left if p.kind not in rate]
-    seconds = round(sum(_left(p, rate[p.kind], status.interrupted) for p in priced), 1)
+    rates, borrowed = unit_rates(projections, status)
+    priced = [p for p in left if p.unit in rates]
+    unpriced = [p for p in left if p.unit not in rates]
+    seconds = round(sum(_left(p, rates[p.unit], status.interrupted) for p in priced), 1)
     parts["to_run"].update(
         seconds_estimate=None if unpriced else seconds, priced_seconds=seconds,
         priced_units=len(priced), rates_from_reuse=borrowed,
@@ -208,30 +209,41 @@ def _costly_left(projections: list[Projection], status: Any) -> list[Projection]
 
 def unit_rates(projections: list[Projection], status: Any
                ) -> tuple[dict[str, list[float]], list[str]]:
-    """Per unit kind, [training MACs, seconds] that the recorded and copied units measured;
-    for a kind still to run that none of those is, the `--reuse` folders' (`status.reference`);
-    and the kinds priced that way."""
-    rate: dict[str, list[float]] = {}
+    """The [training MACs, seconds] rate each unit still to run that trains is priced at, and
+    the kinds of those priced at a `--reuse` folder's rate. First choice: what this plan's
+    recorded and copied units of the same kind and method measured, then what the `--reuse`
+    folders did (`status.reference`), then the same two for the kind alone (`rate_keys`)."""
+    from wtc.experiment.status import rate_keys
+
+    here: dict[str, list[float]] = {}
     for p in projections:
         macs, seconds = status.measured.get(p.unit, (0, 0.0))
         if macs and seconds:
-            got = rate.setdefault(p.kind, [0.0, 0.0])
-            got[0] += macs
-            got[1] += seconds
-    borrowed = sorted({p.kind for p in _costly_left(projections, status)
-                       if p.kind not in rate and p.kind in status.reference})
-    for kind in borrowed:  # not run here yet: at the rate the --reuse folders ran it
-        rate[kind] = list(status.reference[kind])
-    return rate, borrowed
+            for key in set(rate_keys(p.unit, p.kind)):
+                got = here.setdefault(key, [0.0, 0.0])
+                got[0] += macs
+                got[1] += seconds
+    rates: dict[str, list[float]] = {}
+    borrowed: set[str] = set()
+    for p in _costly_left(projections, status):
+        for key in rate_keys(p.unit, p.kind):
+            if key in here:
+                rates[p.unit] = here[key]
+                break
+            if key in status.reference:  # not run here yet: at the rate the --reuse folders ran
+                rates[p.unit] = list(status.reference[key])
+                borrowed.add(p.kind)
+                break
+    return rates, sorted(borrowed)
 
 
 def unit_estimates(projections: list[Projection], status: Any) -> dict[str, float]:
     """Seconds each unit still to run is expected to take, as the dry run prices it (0 for a
     unit that trains nothing); a unit of a kind nothing has measured has no entry."""
-    rate, _ = unit_rates(projections, status)
-    return {p.unit: _left(p, rate[p.kind], status.interrupted) if p.train_macs else 0.0
+    rates, _ = unit_rates(projections, status)
+    return {p.unit: _left(p, rates[p.unit], status.interrupted) if p.train_macs else 0.0
             for p in projections if status.of(p.unit) == "to run"
-            and (not p.train_macs or p.kind in rate)}
+            and (not p.train_macs or p.unit in rates)}
 
 
 def _left(p: Projection, rate: list[float], spent: dict[str, float]) -> float:
