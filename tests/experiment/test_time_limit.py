@@ -9,13 +9,20 @@ import json
 import pytest
 import yaml
 
-from tests.experiment.test_experiment_status import PLAN
+from tests.helpers import ROOT
 from wtc.errors import ConfigError
 from wtc.experiment import expand, load_plan, run_experiment
-from wtc.experiment import runner as runner_mod
+from wtc.experiment import time_limit as tl_mod
 from wtc.experiment.status import ledger_status
 
 pytestmark = pytest.mark.integration
+
+PLAN = {"name": "limit", "target": {"spec": str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml"),
+                                    "macs": "0.5x"},
+        "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 48,
+                 "batch_size": 32},
+        "methods": {"morphnet": {"epochs": 1}}, "search": {"val_split": 0.2},
+        "train": {"epochs": 1}, "seeds": [0]}
 
 
 def _plan(tmp_path, name: str, **over):
@@ -28,19 +35,19 @@ def test_a_unit_that_does_not_fit_waits_for_a_later_run_with_what_needs_it(tmp_p
                                                                             monkeypatch):
     _, plan = _plan(tmp_path, "limit")
     out = tmp_path / "out"
-    real = runner_mod._estimates
+    real = tl_mod.estimates
     priced = real(plan, expand(plan), out, ())
     assert priced == {u.id: 0.0 for u in expand(plan) if u.kind in ("eval", "pick")} | {
         u: 0.0 for u in priced if u.startswith("search/uniform")}  # nothing timed yet
     # MorphNet's search is expected to take far longer than the limit; the rest fits
-    monkeypatch.setattr(runner_mod, "_estimates", lambda *a: {
+    monkeypatch.setattr(tl_mod, "estimates", lambda *a: {
         **{u.id: 0.0 for u in expand(plan)}, "search/morphnet/target": 1e6})
     res = run_experiment(plan, out, threads=1, time_limit=600)
     assert res.stopped and res.deferred == {"search/morphnet/target": 1e6}
     assert "train/uniform/seed0" in res.ran and "eval/uniform/seed0" in res.ran
     left = ["search/morphnet/target", "train/morphnet/direct/seed0", "eval/morphnet/direct/seed0"]
     assert ledger_status(expand(plan), out).to_run == left
-    monkeypatch.setattr(runner_mod, "_estimates", real)
+    monkeypatch.setattr(tl_mod, "estimates", real)
     res = run_experiment(plan, out, threads=1)  # no limit: the rest runs
     assert sorted(res.ran + list(res.reused)) == sorted(left) and not res.deferred
 
@@ -50,7 +57,7 @@ def test_a_sibling_is_priced_from_the_reused_ledger_and_a_passed_deadline_starts
     _, first = _plan(tmp_path, "first")
     run_experiment(first, tmp_path / "a", threads=1)
     path, second = _plan(tmp_path, "second", seeds=[1])
-    est = runner_mod._estimates(second, expand(second), tmp_path / "b", [tmp_path / "a"])
+    est = tl_mod.estimates(second, expand(second), tmp_path / "b", [tmp_path / "a"])
     trains = [u for u in ledger_status(expand(second), tmp_path / "b", [tmp_path / "a"]).to_run
               if u.startswith("train/")]  # (MorphNet's may share uniform's: the same widths)
     assert "train/uniform/seed1" in trains and all(est[u] > 0 for u in trains)

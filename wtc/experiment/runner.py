@@ -21,6 +21,7 @@ from typing import Any
 
 from wtc.atomic import make_folders
 from wtc.errors import ConfigError, PlanError, UserInputError, WriteError, WtcError
+from wtc.experiment import time_limit as deadline
 from wtc.experiment.backends import check_backend, make_backend
 from wtc.experiment.display import Display
 from wtc.experiment.execute import UNIT_KINDS
@@ -47,8 +48,7 @@ class RunSummary:
     seconds: float = 0.0
     unit_seconds: dict[str, float] = field(default_factory=dict)
     stopped: bool = False  # stopped early (max_units, or time_limit left units unstarted)
-    # unit → its estimated seconds: not started, as more than the time limit had left
-    deferred: dict[str, float] = field(default_factory=dict)
+    deferred: dict[str, float] = field(default_factory=dict)  # unit → estimate, not started
     warnings: list[str] = field(default_factory=list)  # damaged ledger lines skipped
 
     def to_json(self) -> dict[str, Any]:
@@ -75,11 +75,8 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
 
     jobs: units in flight; threads: torch threads per unit (default: cores ÷ jobs).
     max_units: stop after running that many units (what a kill between units leaves).
-    time_limit: seconds this run may take: a unit is started only while its estimate (the dry
-    run's: its projected MACs at the rate its kind ran at in this ledger or the `--reuse`
-    folders) fits in what is left, so the run ends between units instead of being killed in
-    one; a unit of a kind nothing has timed yet is started (there is nothing to refuse it on)
-    until the limit has passed. The units left are in `RunSummary.deferred`.
+    time_limit: seconds this run may take; it ends between units (`deadline.Clock`), the
+    units left in `RunSummary.deferred`.
     reuse: other experiment folders; a unit recorded there with the same id and input hash
     (and its artifacts) is copied into this ledger instead of run (a second plan that shares
     the first's searches).
@@ -110,7 +107,7 @@ def run_experiment(plan: Plan | None, out_dir: str | Path, *, units: Sequence[Un
     created = make_folders(out)
     threads = threads or max(1, cores() // jobs)
     ledger = Ledger(out)
-    budget = None if time_limit is None else (time_limit, _estimates(plan, todo, out, reuse))
+    budget = time_limit and (time_limit, deadline.estimates(plan, todo, out, reuse))
     try:
         return _run(plan, todo, ledger, backend, jobs, threads, device, address, progress,
                     max_units, on_unit, imports, reuse_warnings, budget)
@@ -135,7 +132,7 @@ def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs
         be = make_backend(backend, jobs=jobs, threads=threads, address=address, gpus=gpus)
         summary = RunSummary(out_dir=out, warnings=damaged)
         t0 = time.perf_counter()
-        clock = None if budget is None else _Clock(t0 + budget[0], budget[1])
+        clock = None if budget is None else deadline.Clock(t0 + budget[0], budget[1])
         with Display(progress, len(todo)) as display:
             try:
                 rt = _Runtime(be, threads, device, max_units, display, on_unit, clock)
@@ -144,31 +141,6 @@ def _run(plan: Plan | None, todo: list[Unit], ledger: Ledger, backend: str, jobs
                 be.close()
         summary.seconds = time.perf_counter() - t0
     return summary
-
-
-def _estimates(plan: Plan, todo: list[Unit], out: Path, reuse: Sequence[str | Path]
-               ) -> dict[str, float]:
-    """Each unit's estimated seconds, as `wtc experiment --dry-run` prices them."""
-    from wtc.experiment.cost import project, unit_estimates
-
-    return unit_estimates(project(plan), ledger_status(todo, out, reuse))
-
-
-@dataclass
-class _Clock:
-    """A time limit: when the run must end, and what each unit is expected to take."""
-
-    deadline: float  # time.perf_counter() value
-    estimates: dict[str, float]
-
-    def refuses(self, unit: str) -> float | None:
-        """The estimate of a unit that must not start now (no longer fits before the
-        deadline, or the deadline has passed); None when it may."""
-        left = self.deadline - time.perf_counter()
-        estimate = self.estimates.get(unit)
-        if left <= 0:
-            return estimate if estimate is not None else 0.0
-        return estimate if estimate is not None and estimate > left else None
 
 
 def _check_work(out: Path) -> None:
@@ -244,7 +216,7 @@ class _Runtime:
     max_units: int | None
     display: Display
     on_unit: Callable[[dict[str, Any]], None] | None
-    clock: _Clock | None = None
+    clock: deadline.Clock | None = None
 
 
 class _Driver:
@@ -295,8 +267,7 @@ class _Driver:
         ih, key = state.hashes(u)
         row = self.done.get((u.id, ih))
         twin = state.by_content.get(key)
-        if u.id in summary.deferred and (row is not None or (u.id, ih) in self.imports
-                                         or twin is not None):
+        if u.id in summary.deferred and (row or (u.id, ih) in self.imports or twin):
             del summary.deferred[u.id]  # refused a start, then finished without one
         if row is not None and (ledger.artifacts_present(row) or _consumed(
                 u, row, self.users.get(u.id, []), self.done, state.finished)):
@@ -324,8 +295,7 @@ class _Driver:
         return True
 
     def _late(self, u: Unit) -> bool:
-        """Whether the time limit keeps `u` from starting (it is then left for a later run:
-        time only runs on, so a unit refused once stays refused)."""
+        """Whether the time limit keeps `u` from starting (refused once, refused for good)."""
         if u.id in self.summary.deferred:
             return True
         refused = None if self.rt.clock is None else self.rt.clock.refuses(u.id)
