@@ -241,9 +241,12 @@ def unit_estimates(projections: list[Projection], status: Any) -> dict[str, floa
     """Seconds each unit still to run is expected to take, as the dry run prices it (0 for a
     unit that trains nothing); a unit of a kind nothing has measured has no entry."""
     rates, _ = unit_rates(projections, status)
-    return {p.unit: _left(p, rates[p.unit], status.interrupted) if p.train_macs else 0.0
-            for p in projections if status.of(p.unit) == "to run"
-            and (not p.train_macs or p.unit in rates)}
+    out = {p.unit: _left(p, rates[p.unit], status.interrupted) if p.train_macs else 0.0
+           for p in projections if status.of(p.unit) == "to run"
+           and (not p.train_macs or p.unit in rates)}
+    # a unit sharing a twin's computation runs in its place when the twin has not run yet
+    out.update({u: out[twin] for u, twin in status.shared.items() if twin in out})
+    return out
 
 
 def _left(p: Projection, rate: list[float], spent: dict[str, float]) -> float:
