@@ -78,6 +78,9 @@ PLAN = {
     "train": {"epochs": 1, "lr": 0.05},
     "seeds": [0, 1],
 }
+# the tiny plan cut to one method, no proxy and one seed: the smallest plan with every unit kind
+SMALL_PLAN = {**{k: v for k, v in PLAN.items() if k != "proxies"},
+              "train": {"epochs": 1}, "seeds": [0]}
 
 
 def write_plan(path: Path, **changes: Any) -> Path:

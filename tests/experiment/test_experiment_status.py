@@ -9,19 +9,14 @@ import shutil
 import pytest
 import yaml
 
-from tests.helpers import ROOT
+from tests.helpers import SMALL_PLAN
 from wtc.experiment import expand, load_plan, project, resolve_plan, run_experiment
 from wtc.experiment.cost import summary, unit_estimates
 from wtc.experiment.status import ledger_status
 
 pytestmark = pytest.mark.integration
 
-PLAN = {"name": "status", "target": {"spec": str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml"),
-                                     "macs": "0.5x"},
-        "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 48,
-                 "batch_size": 32},
-        "methods": {"morphnet": {"epochs": 1}}, "search": {"val_split": 0.2},
-        "train": {"epochs": 1}, "seeds": [0]}
+PLAN = {**SMALL_PLAN, "name": "status"}
 
 
 def test_the_dry_run_splits_recorded_units_from_those_left(tmp_path, cli):

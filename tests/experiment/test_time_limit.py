@@ -9,7 +9,7 @@ import json
 import pytest
 import yaml
 
-from tests.helpers import ROOT
+from tests.helpers import SMALL_PLAN
 from wtc.errors import ConfigError
 from wtc.experiment import expand, load_plan, run_experiment
 from wtc.experiment import time_limit as tl_mod
@@ -17,12 +17,7 @@ from wtc.experiment.status import ledger_status
 
 pytestmark = pytest.mark.integration
 
-PLAN = {"name": "limit", "target": {"spec": str(ROOT / "specs" / "tiny" / "resnet_tiny.yaml"),
-                                    "macs": "0.5x"},
-        "data": {"data": "synthetic", "synthetic_size": 160, "synthetic_test_size": 48,
-                 "batch_size": 32},
-        "methods": {"morphnet": {"epochs": 1}}, "search": {"val_split": 0.2},
-        "train": {"epochs": 1}, "seeds": [0]}
+PLAN = {**SMALL_PLAN, "name": "limit"}
 
 
 def _plan(tmp_path, name: str, **over):
