@@ -133,6 +133,10 @@ def test_the_units_left_are_priced_at_the_rate_the_recorded_ones_of_their_kind_r
                                            "search/autoslim/target": 25.0}  # the kind's
     mixed.reference = {"search/autoslim": (100, 5.0), "search": (1, 1.0)}
     assert unit_estimates(proj, mixed)["search/autoslim/target"] == 5.0  # a sibling's AutoSlim
+    # a search's own method and network come first: a proxy's small convolutions run at a
+    # fraction of the target's MACs/s, so a sibling's proxy rate beats this plan's target rate
+    mixed.reference["search/dmcp/proxy"] = (100, 80.0)
+    assert unit_estimates(proj, mixed)["search/dmcp/proxy"] == 80.0
     assert _split(proj, mixed)["to_run"]["rates_from_reuse"] == ["search"]
 
 

@@ -210,9 +210,10 @@ def _costly_left(projections: list[Projection], status: Any) -> list[Projection]
 def unit_rates(projections: list[Projection], status: Any
                ) -> tuple[dict[str, list[float]], list[str]]:
     """The [training MACs, seconds] rate each unit still to run that trains is priced at, and
-    the kinds of those priced at a `--reuse` folder's rate. First choice: what this plan's
-    recorded and copied units of the same kind and method measured, then what the `--reuse`
-    folders did (`status.reference`), then the same two for the kind alone (`rate_keys`)."""
+    the kinds of those priced at a `--reuse` folder's rate. For each of `rate_keys`, finest
+    first (a search's method and network, the kind and method, the kind): what this plan's
+    recorded and copied units measured, then what the `--reuse` folders did
+    (`status.reference`)."""
     from wtc.experiment.status import rate_keys
 
     here: dict[str, list[float]] = {}

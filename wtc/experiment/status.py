@@ -35,9 +35,9 @@ class LedgerStatus:
     shared: dict[str, str] = field(default_factory=dict)  # unit → the unit computing the same
     # recorded or copied unit → (its recorded training MACs, seconds): what it measurably cost
     measured: dict[str, tuple[int, float]] = field(default_factory=dict)
-    # unit kind, and kind/method (`rate_keys`) → (training MACs, seconds) summed over what the
-    # --reuse folders ran: the rate a kind this plan has not run yet is priced at (a sibling
-    # plan of the same network, say)
+    # each of a unit's `rate_keys` (search/method/network, kind/method, kind) → (training MACs,
+    # seconds) summed over what the --reuse folders ran: the rate a kind this plan has not run
+    # yet is priced at (a sibling plan of the same network, say)
     reference: dict[str, tuple[int, float]] = field(default_factory=dict)
     # unit to run → the seconds its interrupted attempts spent: it has a work folder (its
     # checkpoints, `work/INPUT_HASH/`) and continues there instead of starting over
@@ -127,17 +127,23 @@ def ledger_status(units: list[Unit], out_dir: str | Path,
     return status
 
 
-def rate_keys(unit: str, kind: str) -> tuple[str, str]:
-    """The two rates a unit can be priced at: its kind and method's (`search/dmcp`: DMCP's
-    supernet steps run at half MorphNet's MACs/s on one network), and its kind's."""
+def rate_keys(unit: str, kind: str) -> tuple[str, ...]:
+    """The rates a unit can be priced at, finest first: a search's method and the network it
+    searches (`search/dmcp/half_width_14px`: a proxy's small convolutions run at a fraction of
+    the target's MACs/s), its kind and method's (`search/dmcp`: DMCP's supernet steps run at
+    half MorphNet's MACs/s on one network), and its kind's."""
     parts = unit.split("/")
-    return (f"{kind}/{parts[1]}" if len(parts) > 1 else kind), kind
+    if len(parts) < 2:
+        return (kind,)
+    by_method = f"{kind}/{parts[1]}"
+    if kind == "search" and len(parts) > 2:
+        return "/".join(parts[:3]), by_method, kind
+    return by_method, kind
 
 
 def _rates(rows: Any) -> dict[str, tuple[int, float]]:
-    """Per unit kind, and per kind and method (`rate_keys`), (training MACs, seconds) over the
-    lines that trained and were timed (lines copied from elsewhere, which carry no seconds of
-    their own, add nothing)."""
+    """Per each of `rate_keys`, (training MACs, seconds) over the lines that trained and were
+    timed (lines copied from elsewhere, which carry no seconds of their own, add nothing)."""
     rates: dict[str, tuple[int, float]] = {}
     for row in rows:
         macs, seconds = int(row.get("train_macs") or 0), float(row.get("seconds") or 0.0)
